@@ -1,0 +1,260 @@
+"""Audio sources and the voice-activity segmenter.
+
+A source yields `AudioChunk`s (one track, a start time on the session clock, 16 kHz mono
+float32). The same segmenter and transcriber run behind a file replay (the demo, tests,
+benchmarks) and behind live capture, so what is tested is what runs in a call.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import numpy as np
+
+from .errors import UserError
+
+SAMPLE_RATE = 16_000
+VAD_WINDOW = 512  # samples per Silero VAD decision (32 ms)
+VAD_CONTEXT = 64
+
+
+@dataclass
+class AudioChunk:
+    track: str
+    start: float  # seconds on the session clock
+    samples: np.ndarray  # float32, mono, 16 kHz
+
+    @property
+    def end(self) -> float:
+        return self.start + len(self.samples) / SAMPLE_RATE
+
+
+@dataclass
+class Utterance:
+    track: str
+    start: float
+    end: float  # where the speech ended (before padding)
+    samples: np.ndarray
+    cut: bool = False  # ended by the length cap, not by a pause
+
+
+class Clock:
+    """The session clock: seconds since the session started. Tests replace it."""
+
+    def __init__(self) -> None:
+        self._t0 = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def sleep_until(self, t: float) -> None:
+        delay = t - self.now()
+        if delay > 0:
+            time.sleep(delay)
+
+
+class ManualClock(Clock):
+    """A clock that moves only when told: replay as fast as possible, yet with session times."""
+
+    def __init__(self) -> None:
+        self._now = 0.0
+
+    def now(self) -> float:
+        return self._now
+
+    def sleep_until(self, t: float) -> None:
+        self._now = max(self._now, t)
+
+    def advance(self, seconds: float) -> None:
+        self._now += seconds
+
+
+class AudioSource(Protocol):
+    tracks: tuple[str, ...]
+
+    def chunks(self) -> Iterator[AudioChunk]: ...
+
+    def close(self) -> None: ...
+
+
+def load_audio(path: Path) -> np.ndarray:
+    """Any audio file as 16 kHz mono float32; a file that cannot be read is the user's to fix."""
+    from faster_whisper.audio import decode_audio
+
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such audio file")
+    try:
+        audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+    except Exception as exc:  # PyAV raises many kinds for a damaged or foreign file
+        raise UserError(f"{path}: not a readable audio file ({exc})") from None
+    return np.asarray(audio, dtype=np.float32)
+
+
+class FileReplaySource:
+    """Plays recorded tracks as if they were live: in real time, or as fast as possible."""
+
+    def __init__(
+        self,
+        tracks: dict[str, Path],
+        *,
+        clock: Clock | None = None,
+        realtime: bool = True,
+        chunk_seconds: float = 0.1,
+    ):
+        self.tracks = tuple(tracks)
+        self._audio = {name: load_audio(path) for name, path in tracks.items()}
+        self.clock = clock or (Clock() if realtime else ManualClock())
+        self.chunk = int(chunk_seconds * SAMPLE_RATE)
+        self.duration = max(len(a) for a in self._audio.values()) / SAMPLE_RATE
+        self._closed = False
+
+    def chunks(self) -> Iterator[AudioChunk]:
+        # Interleave the tracks by time, as two devices delivering at once would.
+        heap = [(0, i, name) for i, name in enumerate(self.tracks)]
+        heapq.heapify(heap)
+        while heap and not self._closed:
+            pos, i, name = heapq.heappop(heap)
+            audio = self._audio[name]
+            if pos >= len(audio):
+                continue
+            block = audio[pos : pos + self.chunk]
+            chunk = AudioChunk(name, pos / SAMPLE_RATE, block)
+            self.clock.sleep_until(chunk.end)
+            yield chunk
+            heapq.heappush(heap, (pos + self.chunk, i, name))
+
+    def close(self) -> None:
+        self._closed = True
+
+
+def _vad_model():
+    from faster_whisper.vad import get_vad_model
+
+    return get_vad_model()
+
+
+class VadSegmenter:
+    """Cuts one track's stream into utterances with Silero VAD, as the audio arrives.
+
+    An utterance ends after `min_silence` seconds below the silence threshold, so text can
+    appear soon after a speaker stops; one that runs past `max_utterance` seconds is cut at its
+    last short pause (or hard, if there is none) so a monologue still shows text as it goes.
+    """
+
+    def __init__(
+        self,
+        track: str,
+        *,
+        threshold: float = 0.5,
+        neg_threshold: float = 0.35,
+        min_silence: float = 0.5,
+        min_speech: float = 0.25,
+        max_utterance: float = 12.0,
+        pad: float = 0.2,
+        vad=None,
+    ):
+        self.track = track
+        self.threshold = threshold
+        self.neg_threshold = neg_threshold
+        self.min_silence = int(min_silence * SAMPLE_RATE)
+        self.min_speech = int(min_speech * SAMPLE_RATE)
+        self.max_utterance = int(max_utterance * SAMPLE_RATE)
+        self.pad = int(pad * SAMPLE_RATE)
+        self._vad = vad or _vad_model()
+        self._t0: float | None = None
+        self._buf = np.zeros(0, dtype=np.float32)  # audio kept, starting at sample _buf_start
+        self._buf_start = 0
+        self._pos = 0  # next sample to judge
+        self._context = np.zeros(VAD_CONTEXT, dtype=np.float32)
+        self._speech_start: int | None = None
+        self._silence_since: int | None = None
+        self._last_pause: int | None = None  # a quiet window inside the current utterance
+
+    def _time(self, sample: int) -> float:
+        return (self._t0 or 0.0) + sample / SAMPLE_RATE
+
+    def push(self, chunk: AudioChunk) -> list[Utterance]:
+        if self._t0 is None:
+            self._t0 = chunk.start
+        self._buf = np.concatenate([self._buf, chunk.samples.astype(np.float32, copy=False)])
+        end = self._buf_start + len(self._buf)
+        n_windows = (end - self._pos) // VAD_WINDOW
+        if n_windows == 0:
+            return []
+        offset = self._pos - self._buf_start
+        windows = self._buf[offset : offset + n_windows * VAD_WINDOW].reshape(n_windows, VAD_WINDOW)
+        probs = self._probabilities(windows)
+        out: list[Utterance] = []
+        for prob in probs:
+            out.extend(self._step(float(prob)))
+            self._pos += VAD_WINDOW
+        self._trim()
+        return out
+
+    def _probabilities(self, windows: np.ndarray) -> np.ndarray:
+        contexts = np.concatenate([self._context[None, :], windows[:-1, -VAD_CONTEXT:]], axis=0)
+        self._context = windows[-1, -VAD_CONTEXT:].copy()
+        batch = np.concatenate([contexts, windows], axis=1).astype(np.float32)
+        h = np.zeros((1, 1, 128), dtype=np.float32)
+        c = np.zeros((1, 1, 128), dtype=np.float32)
+        out, _, _ = self._vad.session.run(None, {"input": batch, "h": h, "c": c})
+        return np.asarray(out).reshape(-1)
+
+    def _step(self, prob: float) -> list[Utterance]:
+        window_end = self._pos + VAD_WINDOW
+        if self._speech_start is None:
+            if prob >= self.threshold:
+                self._speech_start = self._pos
+                self._silence_since = None
+                self._last_pause = None
+            return []
+        if prob < self.neg_threshold:
+            if self._silence_since is None:
+                self._silence_since = self._pos
+            if self._pos - self._speech_start > self.max_utterance // 2:
+                self._last_pause = self._pos
+            if window_end - self._silence_since >= self.min_silence:
+                return self._emit(self._silence_since, cut=False)
+        elif prob >= self.threshold:
+            self._silence_since = None
+        if window_end - self._speech_start >= self.max_utterance:
+            at = self._last_pause if self._last_pause is not None else window_end
+            out = self._emit(at, cut=True)
+            # Speech goes on: the next utterance starts where this one was cut.
+            self._speech_start = at
+            self._silence_since = None
+            self._last_pause = None
+            return out
+        return []
+
+    def _emit(self, speech_end: int, cut: bool) -> list[Utterance]:
+        start = self._speech_start
+        self._speech_start = None
+        self._silence_since = None
+        self._last_pause = None
+        if start is None or speech_end - start < self.min_speech:
+            return []
+        lo = max(self._buf_start, start - (0 if cut else self.pad))
+        hi = min(self._buf_start + len(self._buf), speech_end + (0 if cut else self.pad))
+        samples = self._buf[lo - self._buf_start : hi - self._buf_start].copy()
+        return [Utterance(self.track, self._time(start), self._time(speech_end), samples, cut)]
+
+    def _trim(self) -> None:
+        keep_from = self._pos - self.pad - VAD_WINDOW
+        if self._speech_start is not None:
+            keep_from = min(keep_from, self._speech_start - self.pad)
+        drop = keep_from - self._buf_start
+        if drop > 0:
+            self._buf = self._buf[drop:]
+            self._buf_start += drop
+
+    def flush(self) -> list[Utterance]:
+        """The end of the stream ends any utterance still open."""
+        if self._speech_start is None:
+            return []
+        end = self._buf_start + len(self._buf)
+        return self._emit(end if self._silence_since is None else self._silence_since, cut=False)

@@ -1,0 +1,130 @@
+"""Exports of one session: the JSON-lines contract and a coded Markdown transcript.
+
+The JSON-lines contract (other tools and our evaluations read it; keep it stable): one object
+per segment in time order with id, speaker, speaker_label, start, end, text, asks, question,
+suggestions (best first: dimension, indicator, score, reason) and codings (dimension, indicator,
+and the coded span when it is not the whole segment). Dimension names are the guide's own.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterator
+
+from .guide import Guide
+from .store import Store
+
+
+def _names(guide: Guide, dimension_id: str, indicator_id: str) -> tuple[str, str]:
+    try:
+        dim = guide.dimension(dimension_id).name
+    except KeyError:
+        dim = dimension_id
+    try:
+        ind = guide.indicator(indicator_id).name
+    except KeyError:
+        ind = indicator_id
+    return dim, ind
+
+
+def segment_records(store: Store, session_id: int, only: list[int] | None = None) -> Iterator[dict]:
+    guide = store.session_guide(session_id)
+    segments = store.segments(session_id, only=only)
+    ids = [s["id"] for s in segments]
+    suggestions = store.suggestions_for(ids)
+    codings = store.codings_for(ids)
+    for s in segments:
+        sugg = []
+        for x in suggestions[s["id"]]:
+            dim, ind = _names(guide, x["dimension_id"], x["indicator_id"])
+            sugg.append(
+                {
+                    "dimension": dim,
+                    "indicator": ind,
+                    "score": x["score"],
+                    "reason": x["reason"],
+                    "state": x["state"],
+                }
+            )
+        cods = []
+        for c in codings[s["id"]]:
+            dim, ind = _names(guide, c["dimension_id"], c["indicator_id"])
+            coding = {"dimension": dim, "indicator": ind}
+            if c["start_offset"] is not None:
+                coding["start_offset"] = c["start_offset"]
+                coding["end_offset"] = c["end_offset"]
+                coding["passage"] = s["text"][c["start_offset"] : c["end_offset"]]
+            cods.append(coding)
+        yield {
+            "id": s["id"],
+            "session": session_id,
+            "speaker": s["speaker"],
+            "speaker_label": s["speaker_label"],
+            "start": s["start"],
+            "end": s["end"],
+            "text": s["text"],
+            "asks": s["asks"],
+            "question": s["question"],
+            "suggestions": sugg,
+            "codings": cods,
+        }
+
+
+def to_jsonl(store: Store, session_id: int) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in segment_records(store, session_id))
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def to_markdown(store: Store, session_id: int) -> str:
+    session = store.session(session_id)
+    guide = store.session_guide(session_id)
+    lines = [f"# {session['title'] or guide.title}", ""]
+    facts = [
+        ("Session", str(session_id)),
+        ("Guide", f"{guide.title} ({guide.id})"),
+        ("Respondent", session["respondent"] or "—"),
+        ("Case", session["case_name"] or "—"),
+        ("Started", session["started_at"]),
+        ("Duration", clock(session["duration"]) if session["duration"] else "—"),
+        ("Status", session["status"]),
+    ]
+    lines += [f"- **{k}:** {v}" for k, v in facts]
+    lines.append("")
+    used: set[str] = set()
+    current_q = None
+    for r in segment_records(store, session_id):
+        if r["asks"] is not None and r["asks"] != current_q:
+            current_q = r["asks"]
+            q = guide.question(current_q)
+            lines += ["", f"## Question {current_q}: {q.text if q else ''}", ""]
+        who = "Interviewer" if r["speaker"] == "interviewer" else "Respondent"
+        if r["speaker_label"]:
+            who = f"{who} ({r['speaker_label']})"
+        lines.append(f"**{who}** [{clock(r['start'])}]: {r['text']}")
+        for c in r["codings"]:
+            used.add(c["dimension"])
+            span = f" — “{c['passage']}”" if "passage" in c else ""
+            lines.append(f"  - code: **{c['dimension']}** / {c['indicator']}{span}")
+        pending = [s for s in r["suggestions"] if s["state"] == "pending"]
+        if pending:
+            chips = ", ".join(f"{s['dimension']} / {s['indicator']} ({s['score']:.2f})" for s in pending)
+            lines.append(f"  - suggested: {chips}")
+        lines.append("")
+    if used:
+        lines += ["## Codes used", ""]
+        for d in guide.dimensions:
+            if d.name in used:
+                lines.append(f"- **{d.name}** ({d.colour}): {d.definition}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+FORMATS = {"jsonl": to_jsonl, "md": to_markdown}

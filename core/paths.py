@@ -1,0 +1,58 @@
+"""Where fieldnote keeps its files. Every path the product writes comes from here.
+
+`FIELDNOTE_HOME` overrides the platform's user data directory (tests set it, so the suite
+writes nothing to the home directory).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "fieldnote"
+# prompts/ sits beside core/ in the source tree: the guides that ship with fieldnote.
+BUNDLED_GUIDES = Path(__file__).resolve().parent.parent / "prompts"
+SAMPLE_SESSIONS = Path(__file__).resolve().parent.parent / "sample_sessions"
+
+
+def home() -> Path:
+    override = os.environ.get("FIELDNOTE_HOME")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create a folder readable by the user only: interviews are confidential."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        path.chmod(0o700)
+    except OSError:
+        pass
+    return path
+
+
+def default_db() -> Path:
+    return home() / "fieldnote.db"
+
+
+def guides_dir() -> Path:
+    """The user's own guides; a guide name is looked up here, then in the bundled prompts/."""
+    return home() / "guides"
+
+
+def models_dir() -> Path:
+    """Models fieldnote assembled or was given (for example the joined multilingual base)."""
+    return home() / "models"
+
+
+def sessions_dir(db_path: Path | None) -> Path:
+    """Audio of each session lives in a folder next to the database it belongs to."""
+    base = db_path.parent if db_path is not None else home()
+    return base / "sessions"
+
+
+def config_file() -> Path:
+    return home() / "config.toml"

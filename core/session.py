@@ -1,0 +1,95 @@
+"""Starting and running a session without a screen: the demo's setup and the headless loop."""
+
+from __future__ import annotations
+
+import json
+import threading
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TextIO
+
+from . import paths
+from .audio import FileReplaySource
+from .errors import UserError
+from .guide import Guide, load_guide
+from .live import LivePipeline, SegmentReady
+from .models import resolve_model
+from .store import Store
+from .transcriber import Transcriber, WhisperTranscriber
+
+
+@dataclass(frozen=True)
+class Demo:
+    folder: Path
+    title: str
+    guide: Guide
+    respondent: str | None
+    case_name: str | None
+    tracks: dict[str, Path]
+
+
+def demo_names() -> list[str]:
+    root = paths.SAMPLE_SESSIONS
+    return sorted(p.name.removeprefix("demo-") for p in root.glob("demo-*") if (p / "demo.toml").is_file())
+
+
+def load_demo(language: str) -> Demo:
+    folder = paths.SAMPLE_SESSIONS / f"demo-{language}"
+    spec = folder / "demo.toml"
+    if not spec.is_file():
+        raise UserError(f"no demo in language {language!r} (available: {', '.join(demo_names()) or 'none'})")
+    try:
+        data = tomllib.loads(spec.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"{spec}: cannot read the demo description ({exc})") from None
+    guide_ref = str(data.get("guide", ""))
+    guide_path = folder / guide_ref
+    guide = load_guide(guide_path if guide_path.is_file() else guide_ref)
+    tracks = {name: folder / f"{name}.flac" for name in ("interviewer", "respondent")}
+    for path in tracks.values():
+        if not path.is_file():
+            raise UserError(f"{path}: the demo's audio is missing; regenerate it with sample_sessions/make_demo.py")
+    return Demo(
+        folder=folder,
+        title=str(data.get("title") or f"Demo ({language})"),
+        guide=guide,
+        respondent=data.get("respondent"),
+        case_name=data.get("case"),
+        tracks=tracks,
+    )
+
+
+def open_transcriber(model: str | None, guide: Guide, *, threads: int = 2) -> Transcriber:
+    return WhisperTranscriber(resolve_model(model), language=guide.language, threads=threads)
+
+
+def replay_pipeline(demo: Demo, transcriber: Transcriber, *, realtime: bool) -> LivePipeline:
+    source = FileReplaySource(demo.tracks, realtime=realtime)
+    return LivePipeline(source, transcriber, demo.guide, clock=source.clock)
+
+
+def run_headless(
+    store: Store,
+    session_id: int,
+    pipeline: LivePipeline,
+    out: TextIO | None = None,
+    stop: threading.Event | None = None,
+    on_stored: Callable[[int, SegmentReady], None] | None = None,
+) -> None:
+    """Run the pipeline in this thread, storing each segment as it comes (and printing it)."""
+    from .export import segment_records
+
+    stop = stop or threading.Event()
+
+    def store_segment(ready: SegmentReady) -> None:
+        seg_id = store.add_segment(session_id, ready.segment)
+        if on_stored is not None:
+            on_stored(seg_id, ready)
+        if out is not None:
+            (record,) = segment_records(store, session_id, only=[seg_id])
+            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.flush()
+
+    pipeline.run(store_segment, stop)
+    store.end_session(session_id, "completed", duration=round(pipeline.clock.now(), 1))

@@ -1,0 +1,499 @@
+"""The study database: sessions, segments, question events, suggestions, codings and memos.
+
+SQLite through sqlite-utils. Every schema change is an ordered, append-only migration recorded
+in the database and applied each time a store opens. One thread owns each `Store` (sqlite3
+refuses cross-thread use): a worker that writes opens its own with `Store.open_like(other)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from . import paths
+from .errors import UserError
+from .guide import Guide, parse_guide
+
+migrations = Migrations("fieldnote")
+
+SPEAKERS = ("interviewer", "respondent")
+SESSION_STATUSES = ("recording", "completed", "interrupted", "imported")
+SUGGESTION_STATES = ("pending", "accepted", "rejected")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["sessions"].create(
+        {
+            "id": int,
+            "title": str,
+            "guide_id": str,
+            "guide_title": str,
+            "guide_digest": str,
+            "guide_toml": str,  # the guide as it was: the session stays readable if the file changes
+            "language": str,
+            "respondent": str,
+            "case_name": str,
+            "consent_at": str,
+            "started_at": str,
+            "ended_at": str,
+            "duration": float,
+            "status": str,
+            "origin": str,  # live, demo, import
+            "model": str,
+            "audio_dir": str,
+            "current_question": int,
+        },
+        pk="id",
+        not_null={"guide_id", "guide_toml", "started_at", "status", "origin"},
+        defaults={"status": "recording"},
+    )
+    db["segments"].create(
+        {
+            "id": int,
+            "session_id": int,
+            "speaker": str,  # interviewer | respondent
+            "speaker_label": str,
+            "start": float,
+            "end": float,
+            "text": str,
+            "asr_text": str,  # what the recogniser heard, kept when the text is edited
+            "origin": str,  # asr, import
+            "edited": int,
+            "asks": int,  # the guide question this segment asks
+            "question": int,  # the guide question in effect when it was spoken
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id")],
+        not_null={"session_id", "speaker", "text"},
+        defaults={"edited": 0},
+    )
+    db["segments"].create_index(["session_id", "start"])
+    db["segments"].enable_fts(["text"], create_triggers=True, tokenize="unicode61 remove_diacritics 2")
+    db["question_events"].create(
+        {
+            "id": int,
+            "session_id": int,
+            "question": int,
+            "at": float,
+            "kind": str,  # detected | manual
+            "segment_id": int,
+            "score": float,
+        },
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id"), ("segment_id", "segments", "id")],
+    )
+    db["question_events"].create_index(["session_id"])
+    db["suggestions"].create(
+        {
+            "id": int,
+            "segment_id": int,
+            "rank": int,
+            "dimension_id": str,
+            "indicator_id": str,
+            "score": float,
+            "reason": str,
+            "state": str,  # pending | accepted | rejected
+        },
+        pk="id",
+        foreign_keys=[("segment_id", "segments", "id")],
+        not_null={"segment_id", "dimension_id", "indicator_id", "score", "state"},
+        defaults={"state": "pending"},
+    )
+    db["suggestions"].create_index(["segment_id"])
+    db["codings"].create(
+        {
+            "id": int,
+            "segment_id": int,
+            "dimension_id": str,
+            "indicator_id": str,
+            "start_offset": int,  # in the segment's text, code points; null = the whole segment
+            "end_offset": int,
+            "origin": str,  # suggestion | manual | import
+            "suggestion_id": int,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("segment_id", "segments", "id"), ("suggestion_id", "suggestions", "id")],
+        not_null={"segment_id", "dimension_id", "indicator_id", "origin"},
+    )
+    db["codings"].create_index(["segment_id"])
+    db["memos"].create(
+        {
+            "id": int,
+            "session_id": int,
+            "target": str,  # session | segment | coding | dimension
+            "target_id": str,
+            "text": str,
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id")],
+        not_null={"target", "text", "created_at"},
+    )
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class NewSuggestion:
+    dimension_id: str
+    indicator_id: str
+    score: float
+    reason: str
+
+
+@dataclass
+class NewSegment:
+    speaker: str
+    text: str
+    start: float | None
+    end: float | None
+    speaker_label: str | None = None
+    origin: str = "asr"
+    asks: int | None = None
+    question: int | None = None
+    question_score: float | None = None
+    suggestions: list[NewSuggestion] = field(default_factory=list)
+
+
+class Store:
+    """One connection to the study database, owned by the thread that opened it."""
+
+    def __init__(self, path: Path | str | None = None, *, memory_name: str | None = None):
+        if memory_name is not None:
+            self.path: Path | None = None
+            self.memory_name: str | None = memory_name
+            self.db = sqlite_utils.Database(memory_name=memory_name)
+        else:
+            self.memory_name = None
+            self.path = Path(path) if path is not None else paths.default_db()
+            paths.ensure_private_dir(self.path.parent)
+            new = not self.path.exists()
+            old_umask = os.umask(0o077)
+            try:
+                conn = sqlite3.connect(str(self.path), timeout=30)
+            except sqlite3.Error as exc:
+                raise UserError(f"{self.path}: cannot open the database ({exc})") from None
+            finally:
+                os.umask(old_umask)
+            self.db = sqlite_utils.Database(conn)
+            if new:
+                self.path.chmod(0o600)
+        try:
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            if self.path is not None:
+                self.db.enable_wal()
+            migrations.apply(self.db)
+        except sqlite3.DatabaseError as exc:
+            where = self.path or self.memory_name
+            raise UserError(f"{where}: not a fieldnote database, or it is damaged ({exc})") from None
+
+    @classmethod
+    def open_like(cls, other: "Store") -> "Store":
+        """A second connection to the same database, for another thread."""
+        if other.memory_name is not None:
+            return cls(memory_name=other.memory_name)
+        return cls(other.path)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # sessions -------------------------------------------------------------------------------
+
+    def create_session(
+        self,
+        guide: Guide,
+        *,
+        origin: str,
+        respondent: str | None = None,
+        case_name: str | None = None,
+        title: str | None = None,
+        consent_at: str | None = None,
+        model: str | None = None,
+        status: str = "recording",
+        started_at: str | None = None,
+    ) -> int:
+        with self.db.atomic():
+            row = self.db["sessions"].insert(
+                {
+                    "title": title,
+                    "guide_id": guide.id,
+                    "guide_title": guide.title,
+                    "guide_digest": guide.digest,
+                    "guide_toml": guide.text,
+                    "language": guide.language,
+                    "respondent": respondent,
+                    "case_name": case_name,
+                    "consent_at": consent_at,
+                    "started_at": started_at or now_iso(),
+                    "status": status,
+                    "origin": origin,
+                    "model": model,
+                }
+            )
+        return int(row.last_pk)
+
+    def set_session_audio_dir(self, session_id: int, audio_dir: Path) -> None:
+        with self.db.atomic():
+            self.db["sessions"].update(session_id, {"audio_dir": str(audio_dir)})
+
+    def end_session(self, session_id: int, status: str = "completed", duration: float | None = None) -> None:
+        with self.db.atomic():
+            self.db["sessions"].update(
+                session_id, {"status": status, "ended_at": now_iso(), "duration": duration}
+            )
+
+    def set_current_question(self, session_id: int, number: int | None, at: float | None, kind: str) -> None:
+        with self.db.atomic():
+            self.db["sessions"].update(session_id, {"current_question": number})
+            if number is not None:
+                self.db["question_events"].insert(
+                    {"session_id": session_id, "question": number, "at": at, "kind": kind}
+                )
+
+    def session(self, session_id: int) -> dict:
+        try:
+            return dict(self.db["sessions"].get(session_id))
+        except sqlite_utils.db.NotFoundError:
+            raise UserError(f"no session {session_id} (see `fieldnote sessions`)") from None
+
+    def session_guide(self, session_id: int) -> Guide:
+        row = self.session(session_id)
+        return parse_guide(row["guide_toml"], source=f"session {session_id} guide")
+
+    def sessions(self) -> list[dict]:
+        return list(
+            self.db.query(
+                """
+                select s.*,
+                  (select count(*) from segments g where g.session_id = s.id) as segment_count,
+                  (select count(*) from codings c join segments g on g.id = c.segment_id
+                     where g.session_id = s.id) as coding_count
+                from sessions s order by s.id
+                """
+            )
+        )
+
+    # segments --------------------------------------------------------------------------------
+
+    def add_segment(self, session_id: int, seg: NewSegment) -> int:
+        """Store a segment with its suggestions and question event in one transaction."""
+        with self.db.atomic():
+            seg_id = int(
+                self.db["segments"]
+                .insert(
+                    {
+                        "session_id": session_id,
+                        "speaker": seg.speaker,
+                        "speaker_label": seg.speaker_label,
+                        "start": seg.start,
+                        "end": seg.end,
+                        "text": seg.text,
+                        "asr_text": seg.text if seg.origin == "asr" else None,
+                        "origin": seg.origin,
+                        "asks": seg.asks,
+                        "question": seg.question,
+                        "created_at": now_iso(),
+                    }
+                )
+                .last_pk
+            )
+            if seg.suggestions:
+                self.db["suggestions"].insert_all(
+                    {
+                        "segment_id": seg_id,
+                        "rank": rank,
+                        "dimension_id": s.dimension_id,
+                        "indicator_id": s.indicator_id,
+                        "score": round(float(s.score), 4),
+                        "reason": s.reason,
+                        "state": "pending",
+                    }
+                    for rank, s in enumerate(seg.suggestions)
+                )
+            if seg.asks is not None:
+                self.db["question_events"].insert(
+                    {
+                        "session_id": session_id,
+                        "question": seg.asks,
+                        "at": seg.start,
+                        "kind": "detected",
+                        "segment_id": seg_id,
+                        "score": seg.question_score,
+                    }
+                )
+                self.db["sessions"].update(session_id, {"current_question": seg.asks})
+        return seg_id
+
+    def segments(self, session_id: int, only: list[int] | None = None) -> list[dict]:
+        where, params = "session_id = ?", [session_id]
+        if only is not None:
+            where += f" and id in ({','.join('?' * len(only))})"
+            params += list(only)
+        return list(
+            self.db.query(
+                f"select * from segments where {where} order by coalesce(start, 0), id", params
+            )
+        )
+
+    def suggestions_for(self, segment_ids: Iterable[int]) -> dict[int, list[dict]]:
+        ids = list(segment_ids)
+        out: dict[int, list[dict]] = {i: [] for i in ids}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(
+                f"select * from suggestions where segment_id in ({marks}) order by segment_id, rank",
+                chunk,
+            ):
+                out[row["segment_id"]].append(row)
+        return out
+
+    def codings_for(self, segment_ids: Iterable[int]) -> dict[int, list[dict]]:
+        ids = list(segment_ids)
+        out: dict[int, list[dict]] = {i: [] for i in ids}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(
+                f"select * from codings where segment_id in ({marks}) order by segment_id, id", chunk
+            ):
+                out[row["segment_id"]].append(row)
+        return out
+
+    # coding ----------------------------------------------------------------------------------
+
+    def accept_suggestion(self, suggestion_id: int) -> int:
+        with self.db.atomic():
+            s = self.db["suggestions"].get(suggestion_id)
+            self.db["suggestions"].update(suggestion_id, {"state": "accepted"})
+            existing = list(
+                self.db["codings"].rows_where(
+                    "segment_id = ? and indicator_id = ? and start_offset is null",
+                    [s["segment_id"], s["indicator_id"]],
+                )
+            )
+            if existing:
+                return int(existing[0]["id"])
+            return int(
+                self.db["codings"]
+                .insert(
+                    {
+                        "segment_id": s["segment_id"],
+                        "dimension_id": s["dimension_id"],
+                        "indicator_id": s["indicator_id"],
+                        "origin": "suggestion",
+                        "suggestion_id": suggestion_id,
+                        "created_at": now_iso(),
+                    }
+                )
+                .last_pk
+            )
+
+    def reject_suggestion(self, suggestion_id: int) -> None:
+        with self.db.atomic():
+            self.db["suggestions"].update(suggestion_id, {"state": "rejected"})
+
+    def add_coding(
+        self,
+        segment_id: int,
+        dimension_id: str,
+        indicator_id: str,
+        *,
+        start_offset: int | None = None,
+        end_offset: int | None = None,
+        origin: str = "manual",
+    ) -> int:
+        with self.db.atomic():
+            return int(
+                self.db["codings"]
+                .insert(
+                    {
+                        "segment_id": segment_id,
+                        "dimension_id": dimension_id,
+                        "indicator_id": indicator_id,
+                        "start_offset": start_offset,
+                        "end_offset": end_offset,
+                        "origin": origin,
+                        "created_at": now_iso(),
+                    }
+                )
+                .last_pk
+            )
+
+    def coded_examples(self, guide_id: str, exclude_session: int | None = None) -> Iterator[dict]:
+        """Passages coded in sessions of this guide, and rejected suggestions: what suggestions learn from."""
+        yield from self.db.query(
+            """
+            select g.text, c.dimension_id, c.indicator_id, c.start_offset, c.end_offset, 1 as positive
+            from codings c join segments g on g.id = c.segment_id join sessions s on s.id = g.session_id
+            where s.guide_id = ? and s.id is not coalesce(?, -1)
+            union all
+            select g.text, x.dimension_id, x.indicator_id, null, null, 0
+            from suggestions x join segments g on g.id = x.segment_id join sessions s on s.id = g.session_id
+            where x.state = 'rejected' and s.guide_id = ? and s.id is not coalesce(?, -1)
+            """,
+            [guide_id, exclude_session, guide_id, exclude_session],
+        )
+
+    # memos -----------------------------------------------------------------------------------
+
+    def add_memo(self, session_id: int | None, target: str, target_id: str | int | None, text: str) -> int:
+        with self.db.atomic():
+            return int(
+                self.db["memos"]
+                .insert(
+                    {
+                        "session_id": session_id,
+                        "target": target,
+                        "target_id": None if target_id is None else str(target_id),
+                        "text": text,
+                        "created_at": now_iso(),
+                    }
+                )
+                .last_pk
+            )
+
+    def memos(self, session_id: int) -> list[dict]:
+        return list(self.db["memos"].rows_where("session_id = ?", [session_id], order_by="id"))
+
+    # search ----------------------------------------------------------------------------------
+
+    def search(self, query: str, limit: int = 50) -> list[dict]:
+        return list(
+            self.db.query(
+                """
+                select g.id, g.session_id, g.speaker, g.start, g.text,
+                  snippet(segments_fts, 0, '[', ']', '…', 12) as snippet
+                from segments_fts join segments g on g.rowid = segments_fts.rowid
+                where segments_fts match ? order by rank limit ?
+                """,
+                [_fts_query(query), limit],
+            )
+        )
+
+
+def _fts_query(text: str) -> str:
+    """Each word as a quoted prefix term: user input never becomes FTS syntax."""
+    words = [w for w in text.replace('"', " ").split() if w]
+    return " ".join(f'"{w}"*' for w in words) or '""'
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)

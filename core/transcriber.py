@@ -1,0 +1,117 @@
+"""Turning an utterance's audio into text with faster-whisper (CTranslate2, int8 on the CPU)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .errors import UserError
+from .models import ModelRef
+
+SAMPLE_RATE = 16_000
+
+# Whisper invents text on silence and noise; segments it is unsure are speech are dropped.
+NO_SPEECH_MAX = 0.6
+LOGPROB_MIN = -1.0
+# Whisper's well-known inventions on silence and music (any language it is asked for).
+_HALLUCINATIONS = {
+    "thank you.", "thanks for watching!", "thank you for watching.", "you", "bye.",
+    "ondertiteling door de amara.org gemeenschap", "ondertiteld door de amara.org gemeenschap",
+    "tv gelderland", "bedankt voor het kijken.", "tot de volgende keer.",
+}
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str | None
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+
+
+class Transcriber(Protocol):
+    name: str
+
+    def transcribe(self, audio: np.ndarray) -> Transcript: ...
+
+
+class WhisperTranscriber:
+    """One loaded Whisper model. Calls are serialised: CTranslate2 uses the threads it was given."""
+
+    def __init__(
+        self,
+        model: ModelRef,
+        *,
+        language: str | None,
+        threads: int = 2,
+        compute_type: str = "int8",
+        beam_size: int = 1,
+        verbatim: bool = False,
+    ):
+        from faster_whisper import WhisperModel
+
+        if language and language != "en" and not model.multilingual:
+            raise UserError(
+                f"model {model.name} ({model.path}) understands English only, and this guide is in "
+                f"{language!r}; use a multilingual model such as --model base"
+            )
+        try:
+            self._model = WhisperModel(
+                str(model.path), device="cpu", compute_type=compute_type, cpu_threads=threads
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise UserError(f"model {model.name} ({model.path}) cannot be loaded: {exc}") from None
+        self.name = model.name
+        self.language = language if model.multilingual else "en"
+        self.beam_size = beam_size
+        self.verbatim = verbatim
+        self._lock = threading.Lock()
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        # Verbatim transcripts keep "uhm" and "eh": a prompt written that way tells Whisper to.
+        prompt = "Uhm, eh, nou ja... hm hm." if self.verbatim else None
+        with self._lock:
+            segments, info = self._model.transcribe(
+                audio.astype(np.float32, copy=False),
+                language=self.language,
+                beam_size=self.beam_size,
+                vad_filter=False,  # utterances arrive already cut by the segmenter's VAD
+                condition_on_previous_text=False,
+                without_timestamps=True,
+                initial_prompt=prompt,
+                temperature=(0.0, 0.4, 0.8),
+            )
+            kept = []
+            logprobs, no_speech = [], []
+            for s in segments:
+                if s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN:
+                    continue
+                text = s.text.strip()
+                if not text or text.lower() in _HALLUCINATIONS:
+                    continue
+                kept.append(text)
+                logprobs.append(s.avg_logprob)
+                no_speech.append(s.no_speech_prob)
+        return Transcript(
+            text=" ".join(kept).strip(),
+            language=info.language,
+            avg_logprob=float(np.mean(logprobs)) if logprobs else None,
+            no_speech_prob=float(np.max(no_speech)) if no_speech else None,
+        )
+
+
+class ScriptedTranscriber:
+    """For fast tests: returns given texts in order, as a recogniser would for each utterance."""
+
+    def __init__(self, texts: list[str], name: str = "scripted"):
+        self._texts = list(texts)
+        self.name = name
+        self.calls = 0
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        self.calls += 1
+        text = self._texts.pop(0) if self._texts else ""
+        return Transcript(text=text, language=None)

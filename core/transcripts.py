@@ -1,0 +1,277 @@
+"""Verbatim interview transcripts, read from text for import.
+
+Two layouts are understood.
+
+The thesis layout, as typed by hand and often passed through a PDF: an optional title line, a
+header declaring the speaker codes, optional notes in parentheses, then turns.
+
+    Interview 1: Maandag 8 juni 2021
+    X = Interviewer
+    Y = Geïnterviewde
+    (Van tevoren is toestemming gevraagd om het interview op te nemen)
+    X = We hebben maar een uurtje dus we zullen snel starten ...
+    wrapped continuation of the same turn
+    Y: Uhm... ik werk bij de reclassering ...
+
+A turn starts with a declared code and `=` or `:`. Only declared codes start turns, so a
+continuation line that happens to hold "=" or ":" stays text; a line shaped like a turn by a
+code nobody declared ("Z: ...") is an error rather than a silent merge into the turn above.
+
+The named layout: `Name: text` lines with continuation lines allowed and no header.
+
+Both tolerate what PDF extraction leaves behind: blank lines between lines, indentation at page
+breaks, stray page numbers on their own line, and words hyphenated across a wrap. Nothing here
+touches the store; the caller decodes the file and turns `ImportFormatError` into a message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from .errors import ImportFormatError
+
+
+@dataclass(frozen=True)
+class Turn:
+    speaker: str  # the code or name as written: "X", "Y1", "Anna"
+    text: str  # wrapped lines joined with single spaces
+    line: int  # 1-based line where the turn starts
+
+
+@dataclass(frozen=True)
+class ParsedTranscript:
+    speakers: dict[str, str]  # code -> label ("X" -> "Interviewer"); for named files name -> name
+    turns: list[Turn]
+    title: str | None
+
+
+# A speaker code in the thesis layout: one capital letter, optionally followed by digits.
+_CODE = r"[A-Z][0-9]{0,2}"
+_DECLARATION = re.compile(rf"^\s*({_CODE})\s*[=:]\s*(\S.*?)\s*$")
+# A line shaped like a turn: used to catch turns by codes the header does not declare.
+_TURN_SHAPE = re.compile(rf"^\s*({_CODE})\s*[=:](\s|$)")
+# Page numbers left by PDF extraction: a line of one to three digits and nothing else. Four
+# digits are kept, because a wrapped line can be just a year.
+_PAGE_NUMBER = re.compile(r"^\s*\d{1,3}\s*$")
+_NOTE_OPEN = re.compile(r"^\s*\(")
+# A declaration's label names a role ("Interviewer", "Geïnterviewde 1", "Communicatieadviseur
+# Koers en kansen"); a sentence is an utterance, so "Q = Ja." after the header is not one.
+_MAX_LABEL_WORDS = 6
+_SENTENCE_END = tuple(".?!…")
+# The header sits at the top: a title, a few declarations, a note.
+_DETECT_LINES = 12
+
+_PARTICLES = {"van", "de", "der", "den", "te", "ter", "ten", "het", "la", "le", "du", "von", "da", "di", "del"}
+_NAME_WORD = r"[A-ZÀ-ÖØ-Þ0-9][\w.'’-]*"
+_NAMED_TURN = re.compile(
+    rf"^\s*({_NAME_WORD}(?: (?:{_NAME_WORD}|{'|'.join(sorted(_PARTICLES))})){{0,3}})\s*:(?:\s+(.*)|\s*)$"
+)
+
+
+def _error(source: str, line: int, problem: str) -> ImportFormatError:
+    return ImportFormatError(f"{source}, line {line}: {problem}")
+
+
+def _lines(text: str, source: str) -> list[str]:
+    text = text.removeprefix("\ufeff")
+    if not text.strip():
+        raise _error(source, 1, "the file is empty; export the transcript as text and try again")
+    if "\x00" in text:
+        raise _error(source, text[: text.index("\x00")].count("\n") + 1,
+                     "the file holds binary data, not text; export the transcript as plain text")
+    return text.splitlines()
+
+
+def _join(parts: list[str]) -> str:
+    """Join wrapped lines with single spaces, keeping a hyphenated wrap ("re-" + "integratie")."""
+    out = ""
+    for part in parts:
+        part = " ".join(part.split())
+        if not part:
+            continue
+        if not out:
+            out = part
+        elif re.search(r"\w-$", out):
+            # Dutch compounds keep their hyphen ("informatie-uitwisseling"), so the hyphen at a
+            # wrap is the word's own, not a break added by the typesetter.
+            out += part
+        else:
+            out += " " + part
+    return out
+
+
+def _skippable(line: str) -> bool:
+    return not line.strip() or bool(_PAGE_NUMBER.match(line))
+
+
+def _note_end(lines: list[str], start: int, source: str) -> int:
+    """Index of the line that closes the parenthesised note opened at `start`."""
+    depth = 0
+    for i in range(start, len(lines)):
+        depth += lines[i].count("(") - lines[i].count(")")
+        if depth <= 0:
+            return i
+    raise _error(source, start + 1, "a note opened with '(' is never closed with ')'")
+
+
+def _is_declaration_label(label: str) -> bool:
+    return len(label.split()) <= _MAX_LABEL_WORDS and not label.endswith(_SENTENCE_END)
+
+
+def parse_thesis_transcript(text: str, source: str) -> ParsedTranscript:
+    """Read a transcript with a `X = Interviewer` header and turns `X = ...` or `X: ...`."""
+    lines = _lines(text, source)
+    speakers: dict[str, str] = {}
+    title: str | None = None
+    i = 0
+    # Header: title, declarations and notes, until the first line that starts a turn.
+    while i < len(lines):
+        line = lines[i]
+        if _skippable(line):
+            i += 1
+            continue
+        if _NOTE_OPEN.match(line):
+            i = _note_end(lines, i, source) + 1
+            continue
+        m = _DECLARATION.match(line)
+        if m and m.group(1) not in speakers and _is_declaration_label(m.group(2)):
+            speakers[m.group(1)] = m.group(2)
+            i += 1
+            continue
+        if not speakers and title is None and not m:
+            title = " ".join(line.split())
+            i += 1
+            continue
+        break
+    if not speakers:
+        raise _error(source, i + 1 if i < len(lines) else len(lines),
+                     "no speakers are declared; start the file with lines such as "
+                     "'X = Interviewer' and 'Y = Geïnterviewde'")
+
+    # Longest codes first, so "Y1" is not read as "Y" followed by "1".
+    codes = "|".join(re.escape(c) for c in sorted(speakers, key=len, reverse=True))
+    turn_start = re.compile(rf"^\s*({codes})\s*[=:]\s*(.*)$")
+    # The separator is sometimes forgotten ("Y Uhm ja ..."). Without it a line counts as a turn
+    # only when the next word is capitalised, as a turn's first word is, so a wrapped "Y en X"
+    # stays text.
+    bare_start = re.compile(rf"^\s*({codes})\s+([A-ZÀ-Þ].*)$")
+
+    turns: list[Turn] = []
+    speaker: str | None = None
+    start = 0
+    parts: list[str] = []
+
+    def close() -> None:
+        if speaker is None:
+            return
+        joined = _join(parts)
+        if not joined:
+            raise _error(source, start, f"the turn by {speaker} has no text")
+        turns.append(Turn(speaker=speaker, text=joined, line=start))
+
+    while i < len(lines):
+        line = lines[i]
+        number = i + 1
+        i += 1
+        if _skippable(line):
+            continue
+        m = turn_start.match(line)
+        if not m and speaker is not None:
+            bare = bare_start.match(line)
+            if bare and bare.group(1) != speaker:
+                m = bare
+        if m:
+            close()
+            speaker, start, parts = m.group(1), number, [m.group(2)]
+            continue
+        shape = _TURN_SHAPE.match(line)
+        if shape:
+            declared = ", ".join(speakers)
+            raise _error(source, number,
+                         f"a turn by speaker '{shape.group(1)}', who is not declared in the header "
+                         f"(declared: {declared}); add a line '{shape.group(1)} = <role>' to the header")
+        if speaker is None:
+            if _NOTE_OPEN.match(line):
+                i = _note_end(lines, i - 1, source) + 1
+                continue
+            excerpt = " ".join(line.split())[:60]
+            raise _error(source, number,
+                         f"text before the first turn that is not part of the header: '{excerpt}'")
+        parts.append(line)
+    close()
+    if not turns:
+        raise _error(source, len(lines), "the file has a header but no turns")
+    return ParsedTranscript(speakers=speakers, turns=turns, title=title)
+
+
+def parse_named_transcript(text: str, source: str) -> ParsedTranscript:
+    """Read `Name: text` lines, each starting a turn, with wrapped continuation lines.
+
+    A name starts turns only if it starts at least two lines (or the very first line): a
+    one-off "Noot: ..." or "Bijvoorbeeld: ..." inside a turn stays part of that turn.
+    """
+    lines = _lines(text, source)
+    first = next((n for n, line in enumerate(lines) if not _skippable(line)), None)
+    if first is None:
+        raise _error(source, len(lines), "the file holds no text, only page numbers")
+    starts: Counter[str] = Counter()
+    for line in lines:
+        m = _NAMED_TURN.match(line)
+        if m:
+            starts[m.group(1)] += 1
+    head = _NAMED_TURN.match(lines[first])
+    names = {name for name, count in starts.items() if count >= 2}
+    if head:
+        names.add(head.group(1))
+
+    turns: list[Turn] = []
+    speaker: str | None = None
+    start = 0
+    parts: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        number = i + 1
+        i += 1
+        if _skippable(line):
+            continue
+        m = _NAMED_TURN.match(line)
+        if m and m.group(1) in names:
+            if speaker is not None:
+                turns.append(_named_turn(speaker, parts, start, source))
+            speaker, start, parts = m.group(1), number, [m.group(2) or ""]
+            continue
+        if speaker is None:
+            if _NOTE_OPEN.match(line):
+                i = _note_end(lines, i - 1, source) + 1
+                continue
+            excerpt = " ".join(line.split())[:60]
+            raise _error(source, number,
+                         f"text before the first turn, which should start 'Name: ...': '{excerpt}'")
+        parts.append(line)
+    if speaker is not None:
+        turns.append(_named_turn(speaker, parts, start, source))
+    if not turns:
+        raise _error(source, len(lines), "no turns found; each turn should start 'Name: ...'")
+    ordered = dict.fromkeys(t.speaker for t in turns)
+    return ParsedTranscript(speakers={n: n for n in ordered}, turns=turns, title=None)
+
+
+def _named_turn(speaker: str, parts: list[str], start: int, source: str) -> Turn:
+    joined = _join(parts)
+    if not joined:
+        raise _error(source, start, f"the turn by {speaker} has no text")
+    return Turn(speaker=speaker, text=joined, line=start)
+
+
+def parse_transcript(text: str, source: str) -> ParsedTranscript:
+    """Read either layout: a `CODE = role` line among the first lines means the thesis layout."""
+    lines = _lines(text, source)
+    opening = [line for line in lines if not _skippable(line)][:_DETECT_LINES]
+    for line in opening:
+        m = _DECLARATION.match(line)
+        if m and "=" in line.split(m.group(2), 1)[0] and _is_declaration_label(m.group(2)):
+            return parse_thesis_transcript(text, source)
+    return parse_named_transcript(text, source)

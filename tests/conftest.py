@@ -1,0 +1,34 @@
+"""Shared fixtures. The suite writes nothing to the home directory."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_memory_names = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def fieldnote_home(tmp_path_factory, monkeypatch) -> Path:
+    home = tmp_path_factory.mktemp("fieldnote-home")
+    monkeypatch.setenv("FIELDNOTE_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def models_home(tmp_path_factory) -> Path:
+    """One models folder for the whole run: the base model is joined once, not per test."""
+    return tmp_path_factory.mktemp("models-home")
+
+
+@pytest.fixture
+def memory_store():
+    from core.store import Store
+
+    store = Store(memory_name=f"fieldnote-test-{os.getpid()}-{next(_memory_names)}")
+    yield store
+    store.close()

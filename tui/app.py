@@ -1,0 +1,31 @@
+"""The fieldnote application. The CLI and the tests build it through `make_app`."""
+
+from __future__ import annotations
+
+from textual.app import App
+
+from core.live import LivePipeline
+from core.store import Store
+
+from .live import LiveScreen
+
+
+class FieldnoteApp(App[int]):
+    CSS_PATH = "fieldnote.tcss"
+    TITLE = "fieldnote"
+
+    def __init__(self, store: Store, *, live: tuple[int, LivePipeline, str] | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self._live = live
+
+    def on_mount(self) -> None:
+        if self._live is not None:
+            session_id, pipeline, state = self._live
+            self.push_screen(LiveScreen(self.store, session_id, pipeline, state=state))
+
+
+def make_app(store: Store, *, session_id: int | None = None, pipeline: LivePipeline | None = None, state: str = "recording") -> FieldnoteApp:
+    """The app over `store`; with a session and a pipeline it opens on the live screen."""
+    live = (session_id, pipeline, state) if pipeline is not None and session_id is not None else None
+    return FieldnoteApp(store, live=live)

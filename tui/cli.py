@@ -1,0 +1,189 @@
+"""The `fieldnote` command.
+
+Errors a user can cause end in one message on stderr and exit status 2; the screen is only
+imported by the commands that open it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from core import paths
+from core.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+# Modules that add subcommands; each keeps its heavy imports inside its command functions.
+COMMAND_MODULES: list[str] = []
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own exit status is 2 as well
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USER_ERROR, f"fieldnote: error: {message}\n")
+
+
+def _store(args):
+    from core.store import Store
+
+    return Store(Path(args.db) if args.db else None)
+
+
+def _session_id(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (see `fieldnote sessions`)") from None
+
+
+# commands ------------------------------------------------------------------------------------
+
+
+def cmd_demo(args) -> int:
+    from core.session import load_demo, open_transcriber, replay_pipeline, run_headless
+
+    demo = load_demo(args.language)
+    transcriber = open_transcriber(args.model, demo.guide, threads=args.threads)
+    store = _store(args)
+    pipeline = replay_pipeline(demo, transcriber, realtime=not args.fast)
+    session_id = store.create_session(
+        demo.guide,
+        origin="demo",
+        respondent=demo.respondent,
+        case_name=demo.case_name,
+        title=demo.title,
+        model=transcriber.name,
+    )
+    if args.no_ui:
+        run_headless(store, session_id, pipeline, out=sys.stdout)
+    else:
+        from tui.app import make_app
+
+        make_app(store, session_id=session_id, pipeline=pipeline, state="replaying").run()
+        if store.session(session_id)["status"] == "recording":
+            store.end_session(session_id, "completed", duration=round(pipeline.clock.now(), 1))
+    print(f"session {session_id}", file=sys.stderr)
+    return 0
+
+
+def cmd_sessions(args) -> int:
+    from core.export import clock
+
+    rows = _store(args).sessions()
+    if not rows:
+        print("No sessions yet. Try `fieldnote demo`.")
+        return 0
+    print(f"{'id':>4}  {'started':<20} {'status':<11} {'respondent':<10} {'case':<24} {'guide':<20} {'length':>7} {'segments':>8} {'codings':>7}")
+    for r in rows:
+        print(
+            f"{r['id']:>4}  {r['started_at'][:19]:<20} {r['status']:<11} {(r['respondent'] or '-'):<10.10} "
+            f"{(r['case_name'] or '-'):<24.24} {r['guide_id']:<20.20} {clock(r['duration']):>7} "
+            f"{r['segment_count']:>8} {r['coding_count']:>7}"
+        )
+    return 0
+
+
+def cmd_export(args) -> int:
+    from core.export import FORMATS
+
+    store = _store(args)
+    store.session(args.session)  # a clear error for an unknown id
+    text = FORMATS[args.format](store, args.session)
+    if args.output:
+        out = Path(args.output)
+        tmp = out.with_name(f".{out.name}.part")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            tmp.chmod(0o600)
+            tmp.replace(out)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise UserError(f"{out}: cannot write the export ({exc.strerror or exc})") from None
+        print(f"wrote {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_guides(args) -> int:
+    from core.guide import available_guides, load_guide
+
+    for name in available_guides():
+        g = load_guide(name)
+        print(f"{name:<24} {g.language:<4} {len(g.questions):>3} questions {len(g.dimensions):>3} dimensions  {g.title}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from core.models import available_models, resolve_model
+
+    for name in available_models():
+        ref = resolve_model(name)
+        kind = "multilingual" if ref.multilingual else "English only"
+        print(f"{name:<12} {kind:<13} {ref.origin:<14} {ref.path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="fieldnote",
+        description="A terminal assistant for qualitative research interviews: follows the guide, "
+        "transcribes both sides of the call on this machine, and suggests codes from your codebook.",
+    )
+    parser.add_argument("--db", metavar="PATH", help=f"the study database (default: {paths.default_db()}; "
+                        "FIELDNOTE_HOME moves the default)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("demo", help="replay a sample two-track interview through the live screen",
+                       description="Replay a sample interview (interviewer and respondent tracks) in real time "
+                       "through the live pipeline, as if it were a Teams call. Press q to end.")
+    p.add_argument("--language", default="en", help="which sample interview: en (default) or nl")
+    p.add_argument("--model", metavar="NAME_OR_PATH", help="Whisper model (default: base, bundled)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for transcription (default 2)")
+    p.add_argument("--fast", action="store_true", help="replay as fast as possible instead of in real time")
+    p.add_argument("--no-ui", action="store_true", help="no screen: print each stored segment as a JSON line")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sessions", help="list sessions", description="List the sessions in the study database.")
+    p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("export", help="export a session's coded transcript",
+                       description="Export one session. jsonl: one JSON object per segment (the stable contract); "
+                       "md: the coded transcript as Markdown.")
+    p.add_argument("session", type=_session_id, metavar="SESSION", help="session id, as `fieldnote sessions` shows")
+    p.add_argument("--format", choices=["md", "jsonl"], default="md", help="md (default) or jsonl")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("guides", help="list the guides fieldnote knows",
+                       description=f"List guides: the bundled ones and those in {paths.guides_dir()}.")
+    p.set_defaults(func=cmd_guides)
+
+    p = sub.add_parser("models", help="list the Whisper models on this machine",
+                       description="List the Whisper models fieldnote can load without a network.")
+    p.set_defaults(func=cmd_models)
+
+    # Further command groups live in their own modules, each with `register(subparsers)`.
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"fieldnote: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

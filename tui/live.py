@@ -1,0 +1,166 @@
+"""The live screen: guide, transcript as it arrives, suggestions, status."""
+
+from __future__ import annotations
+
+import threading
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Header
+
+from core.live import LivePipeline, PipelineStatus, SegmentReady
+from core.store import Store
+
+from .widgets import GuidePanel, StatusBar, TranscriptView
+
+
+class LiveScreen(Screen):
+    BINDINGS = [
+        Binding("n", "next_question", "Next question"),
+        Binding("p", "previous_question", "Previous question"),
+        Binding("a", "accept", "Accept suggestion"),
+        Binding("r", "reject", "Reject suggestion"),
+        Binding("space", "pause", "Pause/resume"),
+        Binding("q", "end_session", "End session"),
+    ]
+
+    def __init__(self, store: Store, session_id: int, pipeline: LivePipeline, *, state: str = "recording") -> None:
+        super().__init__()
+        self.store = store
+        self.session_id = session_id
+        self.pipeline = pipeline
+        self.guide = pipeline.guide
+        self.run_state = state
+        self.stop_event = threading.Event()
+        self.finished = threading.Event()
+        self._last_status: PipelineStatus | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=True)
+        with Horizontal(id="live-body"):
+            yield GuidePanel(self.guide, id="guide")
+            yield TranscriptView(self.guide, id="transcript")
+        yield StatusBar(self.pipeline.transcriber.name, self.guide.planned_minutes, id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "fieldnote"
+        self.sub_title = f"session {self.session_id} · {self.guide.title}"
+        self.query_one(StatusBar).state = self.run_state
+        self.set_interval(0.5, self._tick)
+        self.run_pipeline()
+
+    def _tick(self) -> None:
+        if not self.finished.is_set():
+            self.query_one(StatusBar).elapsed = self.pipeline.clock.now()
+
+    @work(thread=True, exclusive=True, group="pipeline")
+    def run_pipeline(self) -> None:
+        # The pipeline thread computes; the screen's thread owns the store and writes each segment.
+        try:
+            self.pipeline.run(
+                on_segment=lambda ready: self.app.call_from_thread(self.segment_ready, ready),
+                stop=self.stop_event,
+                on_status=lambda status: self.app.call_from_thread(self.status_changed, status),
+            )
+        finally:
+            self.finished.set()
+            self.app.call_from_thread(self.pipeline_finished)
+
+    def segment_ready(self, ready: SegmentReady) -> None:
+        seg_id = self.store.add_segment(self.session_id, ready.segment)
+        record = self._record(seg_id)
+        self.query_one(TranscriptView).add_segment(record)
+        if ready.segment.asks is not None:
+            self.query_one(GuidePanel).current = ready.segment.asks
+        status = self.query_one(StatusBar)
+        status.segments += 1
+
+    def status_changed(self, status: PipelineStatus) -> None:
+        self._last_status = status
+        self.query_one(StatusBar).lag = status.lag
+
+    def pipeline_finished(self) -> None:
+        status = self.query_one(StatusBar)
+        if self.stop_event.is_set():
+            self._close_session()
+            return
+        status.state = "finished"
+        self.notify("The recording has ended. Press q to close the session.", timeout=8)
+
+    def _close_session(self) -> None:
+        session = self.store.session(self.session_id)
+        if session["status"] == "recording":
+            self.store.end_session(self.session_id, "completed", duration=round(self.pipeline.clock.now(), 1))
+        self.app.exit(self.session_id)
+
+    def _record(self, seg_id: int) -> dict:
+        row = dict(self.store.db["segments"].get(seg_id))
+        row["suggestions"] = self.store.suggestions_for([seg_id])[seg_id]
+        row["codings"] = self.store.codings_for([seg_id])[seg_id]
+        return row
+
+    def _latest_pending(self) -> dict | None:
+        row = next(
+            self.store.db.query(
+                """
+                select x.* from suggestions x join segments g on g.id = x.segment_id
+                where g.session_id = ? and x.state = 'pending'
+                order by g.id desc, x.rank limit 1
+                """,
+                [self.session_id],
+            ),
+            None,
+        )
+        return row
+
+    # actions ---------------------------------------------------------------------------------
+
+    def _move(self, delta: int) -> None:
+        number = self.pipeline.tracker.step(delta)
+        self.store.set_current_question(self.session_id, number, self.pipeline.clock.now(), "manual")
+        self.query_one(GuidePanel).current = number
+
+    def action_next_question(self) -> None:
+        self._move(+1)
+
+    def action_previous_question(self) -> None:
+        self._move(-1)
+
+    def _decide(self, accept: bool) -> None:
+        suggestion = self._latest_pending()
+        if suggestion is None:
+            self.notify("No suggestion waiting.", severity="warning")
+            return
+        if accept:
+            self.store.accept_suggestion(suggestion["id"])
+        else:
+            self.store.reject_suggestion(suggestion["id"])
+        self.query_one(TranscriptView).update_segment(self._record(suggestion["segment_id"]))
+        name = self.guide.dimension(suggestion["dimension_id"]).name
+        self.notify(f"{'Coded' if accept else 'Rejected'}: {name}", timeout=2)
+
+    def action_accept(self) -> None:
+        self._decide(True)
+
+    def action_reject(self) -> None:
+        self._decide(False)
+
+    def action_pause(self) -> None:
+        status = self.query_one(StatusBar)
+        if self.pipeline.paused.is_set():
+            self.pipeline.paused.clear()
+            status.state = self.run_state
+        else:
+            self.pipeline.paused.set()
+            status.state = "paused"
+
+    def action_end_session(self) -> None:
+        if self.finished.is_set():
+            self._close_session()
+            return
+        self.stop_event.set()
+        self.query_one(StatusBar).state = "stopping"
