@@ -154,7 +154,7 @@ class VadSegmenter:
         min_silence: float = 0.5,
         min_speech: float = 0.25,
         max_utterance: float = 12.0,
-        pad: float = 0.2,
+        pad: float = 0.3,
         vad=None,
     ):
         self.track = track

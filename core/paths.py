@@ -44,8 +44,12 @@ def guides_dir() -> Path:
 
 
 def models_dir() -> Path:
-    """Models fieldnote assembled or was given (for example the joined multilingual base)."""
-    return home() / "models"
+    """Models fieldnote assembled or was given (for example the joined multilingual base).
+
+    `FIELDNOTE_MODELS` moves it on its own, so several homes can share one copy of a model.
+    """
+    override = os.environ.get("FIELDNOTE_MODELS")
+    return Path(override).expanduser() if override else home() / "models"
 
 
 def sessions_dir(db_path: Path | None) -> Path:

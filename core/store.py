@@ -142,6 +142,60 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations()
+def m002_pseudonyms_and_respondents(db: sqlite_utils.Database) -> None:
+    # Study-level lists used by exports (core/pseudonymise.py, core/respondents.py).
+    db["pseudonyms"].create(
+        {"id": int, "name": str, "replacement": str, "created_at": str},
+        pk="id",
+        not_null={"name", "replacement", "created_at"},
+    )
+    db.execute("create unique index pseudonyms_name on pseudonyms (name collate nocase)")
+    db["respondents"].create(
+        {"number": int, "organisation": str, "role": str},
+        pk="number",
+    )
+
+
+@migrations()
+def m_review_edit_log(db: sqlite_utils.Database) -> None:
+    # core/review.py: each correction after the interview is one row here, holding every row it
+    # changed before and after (JSON), so it can be undone and redone.
+    db["edits"].create(
+        {"id": int, "session_id": int, "at": str, "label": str, "changes": str, "undone": int},
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id")],
+        not_null={"at", "label", "changes", "undone"},
+        defaults={"undone": 0},
+    )
+    db["edits"].create_index(["session_id", "id"])
+    # Covering indexes for the sessions overview and the comparison matrix across many sessions.
+    db["segments"].create_index(["session_id", "speaker", "end"])
+    db["codings"].create_index(["segment_id", "dimension_id", "start_offset", "end_offset", "indicator_id"])
+    db["memos"].create_index(["session_id"])
+
+
+@migrations()
+def m_capture_gaps(db: sqlite_utils.Database) -> None:
+    # core/capture.py: stretches of a live recording without audio from a track (a device that
+    # vanished, a pause, a muted track), so a reader of the audio knows why it is silent there.
+    db["gaps"].create(
+        {
+            "id": int,
+            "session_id": int,
+            "track": str,  # interviewer | respondent; null: both tracks
+            "start": float,  # session seconds
+            "end": float,  # null while the gap lasts
+            "reason": str,  # device | paused | muted | interrupted
+            "detail": str,
+        },
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id")],
+        not_null={"session_id", "start", "reason"},
+    )
+    db["gaps"].create_index(["session_id", "start"])
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -255,6 +309,35 @@ class Store:
             self.db["sessions"].update(
                 session_id, {"status": status, "ended_at": now_iso(), "duration": duration}
             )
+
+    def mark_interrupted(self, session_id: int, duration: float | None, ended_at: str | None = None) -> None:
+        """A recording whose process died: what was saved stays, the session says it was cut off."""
+        with self.db.atomic():
+            self.db["sessions"].update(
+                session_id, {"status": "interrupted", "ended_at": ended_at or now_iso(), "duration": duration}
+            )
+
+    def reopen_session(self, session_id: int) -> None:
+        """An interrupted session recording again (resumed)."""
+        with self.db.atomic():
+            self.db["sessions"].update(session_id, {"status": "recording", "ended_at": None})
+
+    def add_gap(self, session_id: int, track: str | None, start: float, end: float | None, reason: str,
+                detail: str = "") -> int:
+        with self.db.atomic():
+            return int(
+                self.db["gaps"]
+                .insert({"session_id": session_id, "track": track, "start": start, "end": end,
+                         "reason": reason, "detail": detail})
+                .last_pk
+            )
+
+    def end_gap(self, gap_id: int, end: float) -> None:
+        with self.db.atomic():
+            self.db["gaps"].update(gap_id, {"end": end})
+
+    def gaps(self, session_id: int) -> list[dict]:
+        return list(self.db["gaps"].rows_where("session_id = ?", [session_id], order_by="start, id"))
 
     def set_current_question(self, session_id: int, number: int | None, at: float | None, kind: str) -> None:
         with self.db.atomic():
@@ -436,11 +519,11 @@ class Store:
         """Passages coded in sessions of this guide, and rejected suggestions: what suggestions learn from."""
         yield from self.db.query(
             """
-            select g.text, c.dimension_id, c.indicator_id, c.start_offset, c.end_offset, 1 as positive
+            select g.text, g.question, c.dimension_id, c.indicator_id, c.start_offset, c.end_offset, 1 as positive
             from codings c join segments g on g.id = c.segment_id join sessions s on s.id = g.session_id
             where s.guide_id = ? and s.id is not coalesce(?, -1)
             union all
-            select g.text, x.dimension_id, x.indicator_id, null, null, 0
+            select g.text, g.question, x.dimension_id, x.indicator_id, null, null, 0
             from suggestions x join segments g on g.id = x.segment_id join sessions s on s.id = g.session_id
             where x.state = 'rejected' and s.guide_id = ? and s.id is not coalesce(?, -1)
             """,

@@ -15,9 +15,12 @@ header declaring the speaker codes, optional notes in parentheses, then turns.
 
 A turn starts with a declared code and `=` or `:`. Only declared codes start turns, so a
 continuation line that happens to hold "=" or ":" stays text; a line shaped like a turn by a
-code nobody declared ("Z: ...") is an error rather than a silent merge into the turn above.
+code nobody declared ("Z: ...") is an error rather than a silent merge into the turn above. A
+turn whose separator was forgotten ("Y Uhm ...") is still a turn when the code is not the
+current speaker's and the next word is capitalised.
 
-The named layout: `Name: text` lines with continuation lines allowed and no header.
+The named layout: `Name: text` lines with continuation lines allowed, an optional title line and
+no header.
 
 Both tolerate what PDF extraction leaves behind: blank lines between lines, indentation at page
 breaks, stray page numbers on their own line, and words hyphenated across a wrap. Nothing here
@@ -49,7 +52,9 @@ class ParsedTranscript:
 
 # A speaker code in the thesis layout: one capital letter, optionally followed by digits.
 _CODE = r"[A-Z][0-9]{0,2}"
-_DECLARATION = re.compile(rf"^\s*({_CODE})\s*[=:]\s*(\S.*?)\s*$")
+_DECLARATION = re.compile(rf"^\s*(?P<code>{_CODE})\s*(?P<sep>[=:])\s*(?P<label>\S.*?)\s*$")
+# Only "=" marks the thesis layout when guessing it: "X: ..." could just as well be a named turn.
+_EQ_DECLARATION = re.compile(rf"^\s*({_CODE})\s*=\s*(\S.*?)\s*$")
 # A line shaped like a turn: used to catch turns by codes the header does not declare.
 _TURN_SHAPE = re.compile(rf"^\s*({_CODE})\s*[=:](\s|$)")
 # Page numbers left by PDF extraction: a line of one to three digits and nothing else. Four
@@ -63,11 +68,12 @@ _SENTENCE_END = tuple(".?!…")
 # The header sits at the top: a title, a few declarations, a note.
 _DETECT_LINES = 12
 
-_PARTICLES = {"van", "de", "der", "den", "te", "ter", "ten", "het", "la", "le", "du", "von", "da", "di", "del"}
+# A name is up to four capitalised words, surname particles allowed ("Bert de Vries"), so
+# "Let op: ..." or "om 10:00" inside a turn never looks like one.
+_PARTICLES = "van|de|der|den|te|ter|ten|het|la|le|du|von|da|di|del"
 _NAME_WORD = r"[A-ZÀ-ÖØ-Þ0-9][\w.'’-]*"
-_NAMED_TURN = re.compile(
-    rf"^\s*({_NAME_WORD}(?: (?:{_NAME_WORD}|{'|'.join(sorted(_PARTICLES))})){{0,3}})\s*:(?:\s+(.*)|\s*)$"
-)
+_NAME = rf"{_NAME_WORD}(?: (?:{_NAME_WORD}|{_PARTICLES})){{0,3}}"
+_NAMED_TURN = re.compile(rf"^\s*({_NAME})\s*:(?:\s+(.*)|\s*)$")
 
 
 def _error(source: str, line: int, problem: str) -> ImportFormatError:
@@ -120,13 +126,24 @@ def _is_declaration_label(label: str) -> bool:
     return len(label.split()) <= _MAX_LABEL_WORDS and not label.endswith(_SENTENCE_END)
 
 
+def _turn(speaker: str, parts: list[str], start: int, source: str) -> Turn:
+    joined = _join(parts)
+    if not joined:
+        raise _error(source, start, f"the turn by {speaker} has no text")
+    return Turn(speaker=speaker, text=joined, line=start)
+
+
 def parse_thesis_transcript(text: str, source: str) -> ParsedTranscript:
     """Read a transcript with a `X = Interviewer` header and turns `X = ...` or `X: ...`."""
     lines = _lines(text, source)
     speakers: dict[str, str] = {}
+    separator: str | None = None
     title: str | None = None
+    header_closed = False
     i = 0
-    # Header: title, declarations and notes, until the first line that starts a turn.
+    # Header: a title, then declarations in one style ("X = ..." or "X: ..."), then notes. A
+    # note ends the declarations, so a turn by an undeclared "Z: Hallo" after it is not taken
+    # for one more declaration.
     while i < len(lines):
         line = lines[i]
         if _skippable(line):
@@ -134,10 +151,13 @@ def parse_thesis_transcript(text: str, source: str) -> ParsedTranscript:
             continue
         if _NOTE_OPEN.match(line):
             i = _note_end(lines, i, source) + 1
+            header_closed = bool(speakers)
             continue
         m = _DECLARATION.match(line)
-        if m and m.group(1) not in speakers and _is_declaration_label(m.group(2)):
-            speakers[m.group(1)] = m.group(2)
+        if (m and not header_closed and m["code"] not in speakers
+                and _is_declaration_label(m["label"]) and separator in (None, m["sep"])):
+            speakers[m["code"]] = m["label"]
+            separator = m["sep"]
             i += 1
             continue
         if not speakers and title is None and not m:
@@ -163,14 +183,6 @@ def parse_thesis_transcript(text: str, source: str) -> ParsedTranscript:
     start = 0
     parts: list[str] = []
 
-    def close() -> None:
-        if speaker is None:
-            return
-        joined = _join(parts)
-        if not joined:
-            raise _error(source, start, f"the turn by {speaker} has no text")
-        turns.append(Turn(speaker=speaker, text=joined, line=start))
-
     while i < len(lines):
         line = lines[i]
         number = i + 1
@@ -183,15 +195,16 @@ def parse_thesis_transcript(text: str, source: str) -> ParsedTranscript:
             if bare and bare.group(1) != speaker:
                 m = bare
         if m:
-            close()
+            if speaker is not None:
+                turns.append(_turn(speaker, parts, start, source))
             speaker, start, parts = m.group(1), number, [m.group(2)]
             continue
         shape = _TURN_SHAPE.match(line)
         if shape:
-            declared = ", ".join(speakers)
+            code, declared = shape.group(1), ", ".join(speakers)
             raise _error(source, number,
-                         f"a turn by speaker '{shape.group(1)}', who is not declared in the header "
-                         f"(declared: {declared}); add a line '{shape.group(1)} = <role>' to the header")
+                         f"a turn by speaker '{code}', who is not declared in the header "
+                         f"(declared: {declared}); add a line '{code} = <role>' to the header")
         if speaker is None:
             if _NOTE_OPEN.match(line):
                 i = _note_end(lines, i - 1, source) + 1
@@ -200,7 +213,8 @@ def parse_thesis_transcript(text: str, source: str) -> ParsedTranscript:
             raise _error(source, number,
                          f"text before the first turn that is not part of the header: '{excerpt}'")
         parts.append(line)
-    close()
+    if speaker is not None:
+        turns.append(_turn(speaker, parts, start, source))
     if not turns:
         raise _error(source, len(lines), "the file has a header but no turns")
     return ParsedTranscript(speakers=speakers, turns=turns, title=title)
@@ -209,27 +223,24 @@ def parse_thesis_transcript(text: str, source: str) -> ParsedTranscript:
 def parse_named_transcript(text: str, source: str) -> ParsedTranscript:
     """Read `Name: text` lines, each starting a turn, with wrapped continuation lines.
 
-    A name starts turns only if it starts at least two lines (or the very first line): a
-    one-off "Noot: ..." or "Bijvoorbeeld: ..." inside a turn stays part of that turn.
+    A name starts turns only if it starts at least two lines, so a one-off "Noot: ..." inside
+    a turn stays part of that turn (a file so short that no name repeats is the exception).
+    The first line may be a title ("Interview 3, 15 juni").
     """
     lines = _lines(text, source)
-    first = next((n for n, line in enumerate(lines) if not _skippable(line)), None)
-    if first is None:
-        raise _error(source, len(lines), "the file holds no text, only page numbers")
     starts: Counter[str] = Counter()
     for line in lines:
         m = _NAMED_TURN.match(line)
         if m:
             starts[m.group(1)] += 1
-    head = _NAMED_TURN.match(lines[first])
-    names = {name for name, count in starts.items() if count >= 2}
-    if head:
-        names.add(head.group(1))
+    names = {name for name, count in starts.items() if count >= 2} or set(starts)
 
+    title: str | None = None
     turns: list[Turn] = []
     speaker: str | None = None
     start = 0
     parts: list[str] = []
+    seen_text = False
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -240,30 +251,28 @@ def parse_named_transcript(text: str, source: str) -> ParsedTranscript:
         m = _NAMED_TURN.match(line)
         if m and m.group(1) in names:
             if speaker is not None:
-                turns.append(_named_turn(speaker, parts, start, source))
+                turns.append(_turn(speaker, parts, start, source))
             speaker, start, parts = m.group(1), number, [m.group(2) or ""]
+            seen_text = True
             continue
         if speaker is None:
             if _NOTE_OPEN.match(line):
                 i = _note_end(lines, i - 1, source) + 1
+                continue
+            if not seen_text:
+                title = " ".join(line.split())
+                seen_text = True
                 continue
             excerpt = " ".join(line.split())[:60]
             raise _error(source, number,
                          f"text before the first turn, which should start 'Name: ...': '{excerpt}'")
         parts.append(line)
     if speaker is not None:
-        turns.append(_named_turn(speaker, parts, start, source))
+        turns.append(_turn(speaker, parts, start, source))
     if not turns:
         raise _error(source, len(lines), "no turns found; each turn should start 'Name: ...'")
     ordered = dict.fromkeys(t.speaker for t in turns)
-    return ParsedTranscript(speakers={n: n for n in ordered}, turns=turns, title=None)
-
-
-def _named_turn(speaker: str, parts: list[str], start: int, source: str) -> Turn:
-    joined = _join(parts)
-    if not joined:
-        raise _error(source, start, f"the turn by {speaker} has no text")
-    return Turn(speaker=speaker, text=joined, line=start)
+    return ParsedTranscript(speakers={n: n for n in ordered}, turns=turns, title=title)
 
 
 def parse_transcript(text: str, source: str) -> ParsedTranscript:
@@ -271,7 +280,7 @@ def parse_transcript(text: str, source: str) -> ParsedTranscript:
     lines = _lines(text, source)
     opening = [line for line in lines if not _skippable(line)][:_DETECT_LINES]
     for line in opening:
-        m = _DECLARATION.match(line)
-        if m and "=" in line.split(m.group(2), 1)[0] and _is_declaration_label(m.group(2)):
+        m = _EQ_DECLARATION.match(line)
+        if m and _is_declaration_label(m.group(2)):
             return parse_thesis_transcript(text, source)
     return parse_named_transcript(text, source)

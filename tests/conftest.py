@@ -12,17 +12,35 @@ ROOT = Path(__file__).resolve().parent.parent
 _memory_names = itertools.count()
 
 
-@pytest.fixture(autouse=True)
-def fieldnote_home(tmp_path_factory, monkeypatch) -> Path:
-    home = tmp_path_factory.mktemp("fieldnote-home")
-    monkeypatch.setenv("FIELDNOTE_HOME", str(home))
-    return home
-
-
 @pytest.fixture(scope="session")
 def models_home(tmp_path_factory) -> Path:
     """One models folder for the whole run: the base model is joined once, not per test."""
     return tmp_path_factory.mktemp("models-home")
+
+
+@pytest.fixture(autouse=True)
+def fieldnote_home(tmp_path_factory, monkeypatch, models_home) -> Path:
+    home = tmp_path_factory.mktemp("fieldnote-home")
+    monkeypatch.setenv("FIELDNOTE_HOME", str(home))
+    monkeypatch.setenv("FIELDNOTE_MODELS", str(models_home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def base_transcriber_factory():
+    """Load a bundled model once per run and language (loading costs a second or two)."""
+    cache = {}
+
+    def factory(model: str, language: str):
+        from core.models import resolve_model
+        from core.transcriber import WhisperTranscriber
+
+        key = (model, language)
+        if key not in cache:
+            cache[key] = WhisperTranscriber(resolve_model(model), language=language)
+        return cache[key]
+
+    return factory
 
 
 @pytest.fixture

@@ -151,6 +151,9 @@ class LiveScreen(Screen):
 
     def action_pause(self) -> None:
         status = self.query_one(StatusBar)
+        if self.finished.is_set():
+            self.notify("Nothing is running to pause.", severity="warning")
+            return
         if self.pipeline.paused.is_set():
             self.pipeline.paused.clear()
             status.state = self.run_state

@@ -17,6 +17,10 @@ def _contrast(colour: str) -> str:
     return "#000000" if (0.299 * r + 0.587 * g + 0.114 * b) > 140 else "#ffffff"
 
 
+def _short(text: str, width: int = 28) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
 class GuidePanel(VerticalScroll):
     """The guide's questions; the current one highlighted, the asked ones ticked."""
 
@@ -86,6 +90,7 @@ class SegmentRow(Static):
             try:
                 dim = self.guide.dimension(chip["dimension_id"])
                 colour, name = dim.colour, dim.name
+                name += " › " + _short(self.guide.indicator(chip["indicator_id"]).name)
             except KeyError:
                 colour, name = "#808080", chip["dimension_id"]
             accepted = "score" not in chip or chip.get("state") == "accepted"

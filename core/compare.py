@@ -1,0 +1,347 @@
+"""Comparing coded passages across sessions: the matrix of codes against respondents or cases,
+the passages behind a cell, and which codes occur together.
+
+A passage is a coded stretch of one segment: the whole segment, or a span of its text. The
+matrix counts passages. An indicator's cell counts the passages coded with that indicator; a
+dimension's cell counts the passages coded with any of its indicators, once each, so a passage
+given two indicators of one dimension is one passage of that dimension. The thesis's tables of
+factors per pilot and per respondent (Tabel 9-13) are this matrix by case and by respondent.
+
+Sessions of one guide are compared at a time, since dimensions belong to a guide.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .errors import UserError
+from .guide import Guide
+from .review import guide_of_session
+from .store import Store
+
+BY = {"respondent": "respondent", "case": "case_name"}
+NONE_LABEL = "(none)"
+
+
+@dataclass(frozen=True)
+class Row:
+    kind: str  # dimension | indicator
+    id: str
+    name: str
+    dimension_id: str
+    colour: str
+
+
+@dataclass
+class Matrix:
+    by: str
+    guide: Guide
+    columns: list[str]
+    rows: list[Row]
+    counts: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (kind, id, column)
+    sessions: Counter = field(default_factory=Counter)  # column -> sessions in it
+
+    def count(self, row: Row, column: str | None = None) -> int:
+        if column is None:
+            return sum(self.counts.get((row.kind, row.id, c), 0) for c in self.columns)
+        return self.counts.get((row.kind, row.id, column), 0)
+
+    def dimension_rows(self) -> list[Row]:
+        return [r for r in self.rows if r.kind == "dimension"]
+
+    def with_indicators(self, dimension_ids: set[str] | None = None) -> list[Row]:
+        """Rows in display order: each dimension, followed by its indicators if it is expanded
+        (all of them when `dimension_ids` is None)."""
+        out = []
+        for r in self.rows:
+            if r.kind == "dimension" or dimension_ids is None or r.dimension_id in dimension_ids:
+                out.append(r)
+        return out
+
+
+def study_guide(store: Store, guide_id: str | None = None) -> Guide:
+    """The guide to compare by: the one named, or the one most sessions use."""
+    if guide_id is None:
+        row = store.db.execute(
+            "select guide_id, max(id) from sessions group by guide_id order by count(*) desc, max(id) desc limit 1"
+        ).fetchone()
+        if row is None:
+            raise UserError("no sessions yet: record or import interviews first (try `fieldnote demo`)")
+    else:
+        row = store.db.execute(
+            "select guide_id, max(id) from sessions where guide_id = ? group by guide_id", [guide_id]
+        ).fetchone()
+        if row is None:
+            raise UserError(f"no session uses the guide {guide_id!r} (see `fieldnote sessions`)")
+    return guide_of_session(store, row[1])
+
+
+def _column(by: str) -> str:
+    try:
+        return BY[by]
+    except KeyError:
+        raise UserError(f"compare by one of {', '.join(BY)}, not {by!r}") from None
+
+
+def build_matrix(store: Store, by: str = "respondent", guide_id: str | None = None) -> Matrix:
+    col = _column(by)
+    guide = study_guide(store, guide_id)
+    rows: list[Row] = []
+    for d in guide.dimensions:
+        rows.append(Row("dimension", d.id, d.name, d.id, d.colour))
+        rows += [Row("indicator", i.id, i.name, d.id, d.colour) for i in d.indicators]
+    known_dims = {d.id for d in guide.dimensions}
+    known_inds = {i.id for i in guide.indicators}
+
+    columns: Counter = Counter()
+    for value, n in store.db.execute(
+        f"select coalesce(nullif({col}, ''), ?), count(*) from sessions where guide_id = ? group by 1",
+        [NONE_LABEL, guide.id],
+    ):
+        columns[value] = n
+    counts: dict[tuple[str, str, str], int] = {}
+    for value, dim, ind, n in store.db.execute(
+        f"""
+        select coalesce(nullif(s.{col}, ''), ?), c.dimension_id, c.indicator_id, count(*)
+        from codings c join segments g on g.id = c.segment_id join sessions s on s.id = g.session_id
+        where s.guide_id = ? group by 1, 2, 3
+        """,
+        [NONE_LABEL, guide.id],
+    ):
+        if ind in known_inds:
+            counts[("indicator", ind, value)] = counts.get(("indicator", ind, value), 0) + n
+        if dim in known_dims:
+            counts[("dimension", dim, value)] = counts.get(("dimension", dim, value), 0) + n
+    # One passage with two indicators of a dimension is one passage of it: few passages are,
+    # so they are found from the codings index and subtracted, rather than deduplicating all.
+    for value, dim, extra in store.db.execute(
+        f"""
+        select coalesce(nullif(s.{col}, ''), ?), d.dimension_id, sum(d.extra)
+        from (
+          select segment_id, dimension_id, count(*) - 1 as extra from codings
+          group by segment_id, dimension_id, start_offset, end_offset having count(*) > 1
+        ) d join segments g on g.id = d.segment_id join sessions s on s.id = g.session_id
+        where s.guide_id = ? group by 1, 2
+        """,
+        [NONE_LABEL, guide.id],
+    ):
+        key = ("dimension", dim, value)
+        if key in counts:
+            counts[key] -= extra
+    return Matrix(by, guide, _ordered(columns), rows, counts, columns)
+
+
+def _ordered(columns: Counter) -> list[str]:
+    """Respondent numbers in numeric order, names alphabetically, '(none)' last."""
+    def key(v: str):
+        return (v == NONE_LABEL, not v.isdigit(), int(v) if v.isdigit() else 0, v.casefold())
+
+    return sorted(columns, key=key)
+
+
+# --- passages ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Passage:
+    coding_id: int
+    segment_id: int
+    session_id: int
+    respondent: str | None
+    case_name: str | None
+    dimension_id: str
+    indicator_id: str
+    speaker: str
+    start: float | None
+    text: str  # the segment's text
+    span: tuple[int, int] | None  # the coded span in `text`; None = all of it
+    before: str | None = None  # the previous segment's text, for context
+    before_speaker: str | None = None
+    after: str | None = None
+    after_speaker: str | None = None
+
+    @property
+    def passage(self) -> str:
+        return self.text if self.span is None else self.text[self.span[0] : self.span[1]]
+
+
+def passages(
+    store: Store,
+    *,
+    dimension_id: str | None = None,
+    indicator_id: str | None = None,
+    by: str | None = None,
+    value: str | None = None,
+    guide_id: str | None = None,
+    context: bool = True,
+    limit: int | None = None,
+) -> list[Passage]:
+    """The coded passages of a code (a dimension or an indicator), optionally only those of one
+    matrix column (`by` and `value`), in session and time order, each with the segments spoken
+    just before and after it."""
+    guide = study_guide(store, guide_id)
+    where, params = ["s.guide_id = ?"], [guide.id]
+    if indicator_id is not None:
+        where.append("c.indicator_id = ?")
+        params.append(indicator_id)
+    elif dimension_id is not None:
+        where.append("c.dimension_id = ?")
+        params.append(dimension_id)
+    if by is not None:
+        col = _column(by)
+        if value == NONE_LABEL:
+            where.append(f"coalesce({col}, '') = ''")
+        else:
+            where.append(f"s.{col} = ?")
+            params.append(value)
+    sql = f"""
+        select c.id, g.id, g.session_id, s.respondent, s.case_name, c.dimension_id, c.indicator_id,
+          g.speaker, g.start, g.text, c.start_offset, c.end_offset
+        from codings c join segments g on g.id = c.segment_id join sessions s on s.id = g.session_id
+        where {' and '.join(where)}
+        order by s.started_at, s.id, coalesce(g.start, 0), g.id, c.id
+    """
+    if limit is not None:
+        sql += f" limit {int(limit)}"
+    rows = store.db.execute(sql, params).fetchall()
+    # A passage coded with two indicators of the dimension asked for is listed once.
+    seen: set[tuple] = set()
+    out: list[dict] = []
+    for r in rows:
+        key = (r[1], r[10], r[11])
+        if indicator_id is None and key in seen:
+            continue
+        seen.add(key)
+        out.append(
+            dict(coding_id=r[0], segment_id=r[1], session_id=r[2], respondent=r[3], case_name=r[4],
+                 dimension_id=r[5], indicator_id=r[6], speaker=r[7], start=r[8], text=r[9],
+                 span=None if r[10] is None else (r[10], r[11]))
+        )
+    if context and out:
+        _add_context(store, out)
+    return [Passage(**p) for p in out]
+
+
+def _add_context(store: Store, found: list[dict]) -> None:
+    ids = sorted({p["segment_id"] for p in found})
+    around: dict[int, tuple] = {}
+    for chunk in (ids[i : i + 400] for i in range(0, len(ids), 400)):
+        marks = ",".join("?" * len(chunk))
+        for row in store.db.execute(
+            f"""
+            select g.id,
+              (select p.text || char(31) || p.speaker from segments p where p.session_id = g.session_id
+                 and (coalesce(p.start, 0) < coalesce(g.start, 0) or (coalesce(p.start, 0) = coalesce(g.start, 0) and p.id < g.id))
+                 order by coalesce(p.start, 0) desc, p.id desc limit 1),
+              (select n.text || char(31) || n.speaker from segments n where n.session_id = g.session_id
+                 and (coalesce(n.start, 0) > coalesce(g.start, 0) or (coalesce(n.start, 0) = coalesce(g.start, 0) and n.id > g.id))
+                 order by coalesce(n.start, 0), n.id limit 1)
+            from segments g where g.id in ({marks})
+            """,
+            chunk,
+        ):
+            around[row[0]] = (row[1], row[2])
+    for p in found:
+        before, after = around.get(p["segment_id"], (None, None))
+        if before:
+            p["before"], p["before_speaker"] = before.split("\x1f", 1)
+        if after:
+            p["after"], p["after_speaker"] = after.split("\x1f", 1)
+
+
+# --- co-occurrence ----------------------------------------------------------------------------
+
+
+@dataclass
+class Cooccurrence:
+    guide: Guide
+    level: str  # dimension | indicator
+    codes: list[tuple[str, str]]  # (id, name) in guide order
+    counts: Counter  # (id, id) -> passages where both occur; (id, id) on the diagonal = passages of the code
+
+    def count(self, a: str, b: str) -> int:
+        return self.counts.get((a, b) if (a, b) in self.counts else (b, a), 0)
+
+
+def cooccurrence(store: Store, level: str = "dimension", guide_id: str | None = None) -> Cooccurrence:
+    """How often two codes occur together: on the same segment, where at least one codes the
+    whole segment or their spans overlap. Spans of one segment that do not overlap do not count."""
+    if level not in ("dimension", "indicator"):
+        raise UserError(f"co-occurrence is by dimension or by indicator, not {level!r}")
+    guide = study_guide(store, guide_id)
+    column = "dimension_id" if level == "dimension" else "indicator_id"
+    rows = store.db.execute(
+        f"""
+        select c.segment_id, c.{column}, c.start_offset, c.end_offset
+        from codings c join segments g on g.id = c.segment_id join sessions s on s.id = g.session_id
+        where s.guide_id = ? order by c.segment_id
+        """,
+        [guide.id],
+    ).fetchall()
+    counts: Counter = Counter()
+    i = 0
+    while i < len(rows):
+        j = i
+        while j < len(rows) and rows[j][0] == rows[i][0]:
+            j += 1
+        group = rows[i:j]
+        pairs: set[tuple[str, str]] = set()
+        for code in {r[1] for r in group}:
+            counts[(code, code)] += 1
+        for x in range(len(group)):
+            for y in range(x + 1, len(group)):
+                a, b = group[x], group[y]
+                if a[1] == b[1] or not _overlap(a[2], a[3], b[2], b[3]):
+                    continue
+                pairs.add(tuple(sorted((a[1], b[1]))))
+        for pair in pairs:
+            counts[pair] += 1
+        i = j
+    if level == "dimension":
+        codes = [(d.id, d.name) for d in guide.dimensions]
+    else:
+        codes = [(x.id, x.name) for x in guide.indicators]
+    return Cooccurrence(guide, level, codes, counts)
+
+
+def _overlap(a1: int | None, a2: int | None, b1: int | None, b2: int | None) -> bool:
+    if a1 is None or b1 is None:
+        return True
+    return a1 < b2 and b1 < a2
+
+
+# --- printing ---------------------------------------------------------------------------------
+
+
+def matrix_records(matrix: Matrix, indicators: bool = False) -> tuple[list[str], list[list]]:
+    header = ["code", "level", *matrix.columns, "total"]
+    body = []
+    for r in matrix.with_indicators(None if indicators else set()):
+        body.append([r.name, r.kind, *(matrix.count(r, c) for c in matrix.columns), matrix.count(r)])
+    return header, body
+
+
+def matrix_csv(matrix: Matrix, indicators: bool = False) -> str:
+    header, body = matrix_records(matrix, indicators)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(body)
+    return out.getvalue()
+
+
+def matrix_table(matrix: Matrix, indicators: bool = False) -> str:
+    header, body = matrix_records(matrix, indicators)
+    label = "respondent" if matrix.by == "respondent" else "case"
+    names = [("  " if row[1] == "indicator" else "") + row[0] for row in body]
+    width = max([len("code"), *(len(n) for n in names)])
+    widths = [max(len(str(h)), 3) for h in header[2:]]
+    lines = [f"{matrix.guide.title} — coded passages by {label}"]
+    lines.append(" ".join([f"{'code':<{width}}", *(f"{h:>{w}}" for h, w in zip(header[2:], widths))]))
+    for name, row in zip(names, body):
+        cells = [(str(v) if v else "·") for v in row[2:]]
+        lines.append(" ".join([f"{name:<{width}}", *(f"{c:>{w}}" for c, w in zip(cells, widths))]))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,165 @@
+"""Importing a transcript typed or exported elsewhere as a session, understood as if live.
+
+Each turn becomes a segment, in order, without times. Guide tracking and suggestions run over
+the turns in time order through `core.live.annotate`, the function the live pipeline uses, so
+an imported interview gets what the live session would have given: the suggester first learns
+from the passages coded in the earlier sessions of the same guide, and each turn is understood
+with only the turns before it.
+
+Speakers. A code (or name) is the interviewer's, a respondent's or an observer's:
+
+- the interviewer: the codes given, else the speaker the header calls "Interviewer";
+- respondents: the codes given, else every other speaker;
+- observers: speakers in neither list when both are given (the communication adviser `Q` of
+  interview 2 of the reference study). Their words stay in the transcript, stored on the
+  interviewer's side (the export's `speaker` has only the two sides), but they neither move
+  the guide nor get suggestions: they are not the interviewer and not coded.
+
+`speaker_label` keeps the transcript's own code ("Y1"), so two respondents stay apart.
+Nothing is stored unless the whole transcript is: one transaction for the session and all its
+segments, and the understanding is computed before it opens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ImportFormatError, UserError
+from .guide import Guide
+from .live import annotate
+from .store import NewSegment, Store
+from .transcripts import ParsedTranscript, parse_transcript
+from .understanding import GuideTracker, Suggester
+
+INTERVIEWER, RESPONDENT, OBSERVER = "interviewer", "respondent", "observer"
+
+
+def parse_text(text: str, source: str) -> ParsedTranscript:
+    """The one place an import's text is parsed (a registry of formats can take over here)."""
+    return parse_transcript(text, source)
+
+
+def read_transcript(path: Path | str) -> ParsedTranscript:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the transcript ({exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ImportFormatError(
+            f"{path}, line {line}: not UTF-8 text; save the transcript as UTF-8 and try again"
+        ) from None
+    return parse_text(text, str(path))
+
+
+@dataclass(frozen=True)
+class SpeakerRoles:
+    roles: dict[str, str]  # code -> interviewer | respondent | observer
+
+    def of(self, code: str) -> str:
+        return self.roles[code]
+
+
+def _looks_like_interviewer(label: str) -> bool:
+    label = label.strip().lower()
+    return label.startswith("interviewer") or label.startswith("interviewster")
+
+
+def speaker_roles(
+    parsed: ParsedTranscript,
+    interviewer: list[str] | None = None,
+    respondents: list[str] | None = None,
+) -> SpeakerRoles:
+    """Who is who: the options given, else the header's interviewer and everyone else."""
+    present = list(dict.fromkeys([*parsed.speakers, *(t.speaker for t in parsed.turns)]))
+    known = ", ".join(present)
+    for code in [*(interviewer or []), *(respondents or [])]:
+        if code not in present:
+            raise UserError(f"speaker {code!r} does not occur in the transcript (speakers: {known})")
+    if interviewer:
+        interviewers = list(dict.fromkeys(interviewer))
+    else:
+        interviewers = [c for c in present if _looks_like_interviewer(parsed.speakers.get(c, c))]
+        if not interviewers:
+            raise UserError(
+                f"cannot tell which speaker is the interviewer (speakers: {known}); "
+                "name them with --interviewer"
+            )
+    both = set(interviewers) & set(respondents or [])
+    if both:
+        raise UserError(f"speaker {sorted(both)[0]!r} is given as both interviewer and respondent")
+    roles = {}
+    for code in present:
+        if code in interviewers:
+            roles[code] = INTERVIEWER
+        elif respondents is None or code in respondents:
+            roles[code] = RESPONDENT
+        else:
+            roles[code] = OBSERVER
+    if RESPONDENT not in roles.values():
+        raise UserError(f"no respondent among the speakers ({known}); name them with --respondent-speakers")
+    return SpeakerRoles(roles)
+
+
+def prepared_understanding(store: Store, guide: Guide) -> tuple[GuideTracker, Suggester]:
+    """A tracker and a suggester as a new session of this guide starts: the suggester has
+    learned from every passage coded, and every suggestion rejected, in the sessions so far."""
+    suggester = Suggester(guide)
+    suggester.learn_from(store.coded_examples(guide.id))
+    return GuideTracker(guide), suggester
+
+
+def understand(
+    parsed: ParsedTranscript, roles: SpeakerRoles, tracker: GuideTracker, suggester: Suggester
+) -> list[NewSegment]:
+    """The transcript's turns as segments, annotated in order as the live path would."""
+    segments = []
+    for turn in parsed.turns:
+        role = roles.of(turn.speaker)
+        seg = NewSegment(
+            speaker=RESPONDENT if role == RESPONDENT else INTERVIEWER,
+            text=turn.text,
+            start=None,
+            end=None,
+            speaker_label=turn.speaker,
+            origin="import",
+        )
+        if role == OBSERVER:
+            seg.question = tracker.current
+        else:
+            annotate(seg, tracker, suggester)
+        segments.append(seg)
+    return segments
+
+
+def import_transcript(
+    store: Store,
+    parsed: ParsedTranscript,
+    guide: Guide,
+    *,
+    interviewer: list[str] | None = None,
+    respondents: list[str] | None = None,
+    respondent: str | None = None,
+    case: str | None = None,
+    title: str | None = None,
+) -> int:
+    """Store the transcript as a new imported session and return its id."""
+    roles = speaker_roles(parsed, interviewer, respondents)
+    tracker, suggester = prepared_understanding(store, guide)
+    segments = understand(parsed, roles, tracker, suggester)
+    with store.db.atomic():
+        session_id = store.create_session(
+            guide,
+            origin="import",
+            status="imported",
+            respondent=respondent,
+            case_name=case,
+            title=title or parsed.title,
+        )
+        for seg in segments:
+            store.add_segment(session_id, seg)
+    return session_id

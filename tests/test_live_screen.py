@@ -1,0 +1,128 @@
+"""Pilot tests of the live screen: the real replay source and VAD, a scripted transcriber."""
+
+from __future__ import annotations
+
+import json
+
+from core.audio import FileReplaySource
+from core.live import LivePipeline
+from core.session import load_demo
+from core.transcriber import ScriptedTranscriber
+from tui.app import make_app
+from tui.widgets import GuidePanel, SegmentRow, StatusBar, TranscriptView
+
+
+def _scripted_demo(store, texts):
+    demo = load_demo("en")
+    source = FileReplaySource(demo.tracks, realtime=False)
+    transcriber = ScriptedTranscriber(texts)
+    pipeline = LivePipeline(source, transcriber, demo.guide, clock=source.clock)
+    session_id = store.create_session(demo.guide, origin="demo", respondent="1", case_name="Samen starten")
+    return demo, pipeline, session_id, transcriber
+
+
+async def _wait_until_finished(app, pilot, screen, rounds=400):
+    for _ in range(rounds):
+        if screen.finished.is_set():
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
+    assert screen.finished.is_set(), "the replay did not finish"
+
+
+async def test_segments_appear_and_are_stored(memory_store):
+    expected = json.loads((load_demo("en").folder / "expected.json").read_text())
+    texts = [t["text"] for t in expected] * 2  # more than the VAD will ask for
+    demo, pipeline, session_id, transcriber = _scripted_demo(memory_store, texts)
+    app = make_app(memory_store, session_id=session_id, pipeline=pipeline, state="replaying")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        await _wait_until_finished(app, pilot, screen)
+        rows = list(screen.query(SegmentRow))
+        stored = memory_store.segments(session_id)
+        # Every utterance the VAD found was transcribed, stored, and shown, in time order.
+        assert transcriber.calls >= len(expected) // 2
+        assert len(stored) == transcriber.calls == len(rows)
+        assert [r.record["id"] for r in rows] == [s["id"] for s in stored]
+        assert {s["speaker"] for s in stored} == {"interviewer", "respondent"}
+        assert screen.query_one(StatusBar).segments == len(stored)
+        # Respondent segments carry suggestions in the guide's dimensions.
+        with_suggestions = [
+            s for s in stored if memory_store.suggestions_for([s["id"]])[s["id"]]
+        ]
+        assert with_suggestions and all(s["speaker"] == "respondent" for s in with_suggestions)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_value == session_id
+    assert memory_store.session(session_id)["status"] == "completed"
+
+
+async def test_keys_move_the_current_question(memory_store):
+    demo, pipeline, session_id, _ = _scripted_demo(memory_store, [])
+    app = make_app(memory_store, session_id=session_id, pipeline=pipeline, state="replaying")
+    async with app.run_test(size=(140, 40)) as pilot:
+        panel = app.screen.query_one(GuidePanel)
+        await pilot.press("n")
+        assert panel.current == 1
+        await pilot.press("n", "n")
+        assert panel.current == 3
+        await pilot.press("p")
+        assert panel.current == 2
+        assert "current" in app.screen.query_one("#q2").classes
+        assert "current" not in app.screen.query_one("#q3").classes
+        assert "asked" in app.screen.query_one("#q3").classes
+        assert memory_store.session(session_id)["current_question"] == 2
+        events = list(memory_store.db["question_events"].rows_where("session_id = ?", [session_id]))
+        assert [(e["question"], e["kind"]) for e in events] == [(1, "manual"), (2, "manual"), (3, "manual"), (2, "manual")]
+        assert pipeline.tracker.current == 2
+        await _wait_until_finished(app, pilot, app.screen)
+        await pilot.press("q")
+
+
+async def test_accepting_a_suggestion_codes_the_segment(memory_store):
+    expected = json.loads((load_demo("en").folder / "expected.json").read_text())
+    texts = [t["text"] for t in expected] * 2
+    demo, pipeline, session_id, _ = _scripted_demo(memory_store, texts)
+    app = make_app(memory_store, session_id=session_id, pipeline=pipeline, state="replaying")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await _wait_until_finished(app, pilot, app.screen)
+        pending = next(
+            memory_store.db.query(
+                "select x.* from suggestions x join segments g on g.id = x.segment_id "
+                "where g.session_id = ? order by g.id desc, x.rank limit 1",
+                [session_id],
+            )
+        )
+        await pilot.press("a")
+        await pilot.pause()
+        codings = list(memory_store.db["codings"].rows_where("segment_id = ?", [pending["segment_id"]]))
+        assert [(c["indicator_id"], c["origin"]) for c in codings] == [(pending["indicator_id"], "suggestion")]
+        assert memory_store.db["suggestions"].get(pending["id"])["state"] == "accepted"
+        row = app.screen.query_one(TranscriptView).rows[pending["segment_id"]]
+        assert row.record["codings"][0]["indicator_id"] == pending["indicator_id"]
+        await pilot.press("q")
+
+
+async def test_pause_and_end_a_running_replay(memory_store):
+    demo = load_demo("en")
+    source = FileReplaySource(demo.tracks, realtime=True)  # a real-time replay, still running
+    pipeline = LivePipeline(source, ScriptedTranscriber([]), demo.guide, clock=source.clock)
+    session_id = memory_store.create_session(demo.guide, origin="demo")
+    app = make_app(memory_store, session_id=session_id, pipeline=pipeline, state="replaying")
+    async with app.run_test(size=(100, 30)) as pilot:
+        status = app.screen.query_one(StatusBar)
+        assert "recording" in status.classes
+        await pilot.press("space")
+        assert status.state == "paused" and pipeline.paused.is_set()
+        assert "recording" not in status.classes
+        await pilot.press("space")
+        assert status.state == "replaying" and not pipeline.paused.is_set()
+        await pilot.press("q")
+        for _ in range(200):
+            if app.return_value is not None:
+                break
+            await pilot.pause(0.05)
+    assert app.return_value == session_id
+    session = memory_store.session(session_id)
+    assert session["status"] == "completed"
+    assert session["duration"] < source.duration

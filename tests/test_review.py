@@ -1,0 +1,364 @@
+"""Corrections after the interview on the store: each edit, what happens to codings, undo and redo."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from core import review
+from core.errors import UserError
+from core.review import OffsetMap
+from core.store import Store
+
+from review_data import add_demo_session, segment_with
+
+
+@pytest.fixture
+def demo(memory_store: Store) -> tuple[Store, int]:
+    return memory_store, add_demo_session(memory_store)
+
+
+def codings(store: Store, segment_id: int) -> list[dict]:
+    return list(store.db.query("select * from codings where segment_id = ? order by id", [segment_id]))
+
+
+def passage(store: Store, coding_id: int) -> str:
+    c = store.db["codings"].get(coding_id)
+    text = store.db["segments"].get(c["segment_id"])["text"]
+    return text if c["start_offset"] is None else text[c["start_offset"] : c["end_offset"]]
+
+
+def snapshot(store: Store) -> dict:
+    """Every row a review edit may touch, to compare a database before and after undo."""
+    return {
+        t: list(store.db.query(f"select * from {t} order by id"))
+        for t in ("segments", "codings", "suggestions", "memos", "question_events")
+    }
+
+
+def span_of(text: str, words: str) -> tuple[int, int]:
+    start = text.index(words)
+    return start, start + len(words)
+
+
+# --- schema -----------------------------------------------------------------------------------
+
+
+def test_the_edit_log_and_review_indexes_are_created_on_a_blank_database(memory_store):
+    db = memory_store.db
+    assert db["edits"].columns_dict == {
+        "id": int, "session_id": int, "at": str, "label": str, "changes": str, "undone": int,
+    }
+    assert [fk.other_table for fk in db["edits"].foreign_keys] == ["sessions"]
+    indexed = {tuple(i.columns) for t in ("edits", "segments", "codings", "memos") for i in db[t].indexes}
+    assert {("session_id", "id"), ("session_id", "speaker", "end"),
+            ("segment_id", "dimension_id", "start_offset", "end_offset", "indicator_id"), ("session_id",)} <= indexed
+
+
+# --- editing text -----------------------------------------------------------------------------
+
+
+def test_editing_text_keeps_times_and_the_recognised_text_and_moves_span_codings(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "probation officer in Zwolle")
+    a, b = span_of(seg["text"], "probation officer")
+    coding = review.add_coding(store, seg["id"], "taakvereisten", a, b)
+    whole = review.add_coding(store, seg["id"], "betrokkenheid")
+
+    new = seg["text"].replace("I work as", "For eleven years now I have worked as").replace("Zwolle", "Zwolle and Deventer")
+    review.edit_text(store, seg["id"], new)
+
+    after = store.db["segments"].get(seg["id"])
+    assert after["text"] == new
+    assert after["asr_text"] == seg["text"]
+    assert (after["start"], after["end"]) == (seg["start"], seg["end"])
+    assert after["edited"] == 1
+    assert passage(store, coding) == "probation officer"
+    assert passage(store, whole) == new
+
+
+def test_a_word_replaced_inside_a_coded_span_stays_in_the_span(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "probation officer in Zwolle")
+    coding = review.add_coding(store, seg["id"], "taakvereisten", *span_of(seg["text"], "probation officer in Zwolle"))
+    review.edit_text(store, seg["id"], seg["text"].replace("officer", "worker"))
+    assert passage(store, coding) == "probation worker in Zwolle"
+
+
+def test_a_coded_span_whose_text_is_deleted_becomes_a_coding_of_the_whole_segment(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "probation officer in Zwolle")
+    coding = review.add_coding(store, seg["id"], "taakvereisten", *span_of(seg["text"], " in Zwolle"))
+    review.edit_text(store, seg["id"], seg["text"].replace(" in Zwolle", ""))
+    row = store.db["codings"].get(coding)
+    assert (row["start_offset"], row["end_offset"]) == (None, None)
+
+
+def test_an_empty_text_is_refused_and_nothing_changes(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "probation officer")
+    before = snapshot(store)
+    with pytest.raises(UserError, match="cannot be empty"):
+        review.edit_text(store, seg["id"], "   ")
+    assert snapshot(store) == before
+    assert review.history(store, sid) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.text("abc .", max_size=12), st.text("XYZ", min_size=1, max_size=8), st.text("def,", max_size=12),
+    st.text("abc .", max_size=12), st.text("def,", max_size=12),
+)
+def test_an_edit_around_a_span_leaves_the_spans_text_coded(before, span, after, new_before, new_after):
+    # Text before and after the span is rewritten freely (but not moved across it).
+    old = before + span + after
+    new = new_before + span + new_after
+    mapped = OffsetMap(old, new).span(len(before), len(before) + len(span))
+    assert mapped is not None
+    assert new[mapped[0] : mapped[1]] == span
+
+
+# --- split and merge --------------------------------------------------------------------------
+
+
+def test_split_divides_time_by_characters_and_codings_follow_their_text(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "The municipality took the lead.")
+    text = seg["text"]
+    cut = text.index("Their")
+    first_span = review.add_coding(store, seg["id"], "regie-en-sturing", *span_of(text, "municipality took the lead"))
+    second_span = review.add_coding(store, seg["id"], "interactie-frequentie", *span_of(text, "aftercare coordinator"))
+    across = review.add_coding(store, seg["id"], "hechte-groepen", *span_of(text, "the lead. Their aftercare"))
+    whole = review.add_coding(store, seg["id"], "betrokkenheid")
+
+    new_id = review.split_segment(store, seg["id"], cut)
+
+    left, right = store.db["segments"].get(seg["id"]), store.db["segments"].get(new_id)
+    assert left["text"] == text[:cut].rstrip()
+    assert right["text"] == text[cut:]
+    expected_cut = round(seg["start"] + (seg["end"] - seg["start"]) * cut / len(text), 2)
+    assert (left["start"], left["end"], right["start"], right["end"]) == (seg["start"], expected_cut, expected_cut, seg["end"])
+    assert right["speaker"] == left["speaker"] == "respondent"
+    assert passage(store, first_span) == "municipality took the lead"
+    assert store.db["codings"].get(second_span)["segment_id"] == new_id
+    assert passage(store, second_span) == "aftercare coordinator"
+    assert passage(store, across) == "the lead."
+    right_codings = {c["indicator_id"]: c for c in codings(store, new_id)}
+    assert right["text"][right_codings["hechte-groepen"]["start_offset"]:right_codings["hechte-groepen"]["end_offset"]] == "Their aftercare"
+    assert store.db["codings"].get(whole)["start_offset"] is None
+    assert right_codings["betrokkenheid"]["start_offset"] is None
+    # Segment order in the session is the spoken order.
+    ids = [s["id"] for s in store.segments(sid)]
+    assert ids.index(new_id) == ids.index(seg["id"]) + 1
+
+
+def test_split_needs_words_on_both_sides(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "The municipality took the lead.")
+    for offset in (0, len(seg["text"]), -3):
+        with pytest.raises(UserError, match="both parts"):
+            review.split_segment(store, seg["id"], offset)
+
+
+def test_merge_joins_the_next_segment_and_its_codings_suggestions_and_memos_move(demo):
+    store, sid = demo
+    first = segment_with(store, sid, "The municipality took the lead.")
+    review.set_speaker(store, segment_with(store, sid, "I see.")["id"], "respondent")
+    second = segment_with(store, sid, "I see.")
+    review.merge_segments(store, first["id"])  # with "I see." (now the respondent's)
+    third = segment_with(store, sid, "once a month the project group")
+    whole_first = review.add_coding(store, first["id"], "regie-en-sturing")
+    span_third = review.add_coding(store, third["id"], "interactie-frequentie", *span_of(third["text"], "once a month"))
+    whole_third = review.add_coding(store, third["id"], "hechte-groepen")
+    memo = review.add_memo(store, sid, "segment", third["id"], "Check the meeting frequency with respondent 4.")
+    third_suggestions = [s["id"] for s in store.suggestions_for([third["id"]])[third["id"]]]
+    head_text = store.db["segments"].get(first["id"])["text"]
+
+    review.merge_segments(store, first["id"], third["id"])
+
+    merged = store.db["segments"].get(first["id"])
+    assert merged["text"] == f"{head_text} {third['text']}"
+    assert merged["start"] == first["start"] and merged["end"] == third["end"]
+    assert merged["edited"] == 1
+    assert not store.db.execute("select 1 from segments where id in (?, ?)", [second["id"], third["id"]]).fetchall()
+    assert passage(store, whole_first) == head_text
+    assert passage(store, span_third) == "once a month"
+    assert passage(store, whole_third) == third["text"]
+    assert store.db["memos"].get(memo)["target_id"] == str(first["id"])
+    moved = [s["id"] for s in store.suggestions_for([first["id"]])[first["id"]]]
+    assert set(third_suggestions) <= set(moved)
+    assert store.db.execute("select count(*) from segments_fts where segments_fts match 'month'").fetchone()[0] == 1
+
+
+def test_merge_refuses_different_speakers_and_the_last_segment(demo):
+    store, sid = demo
+    segs = store.segments(sid)
+    with pytest.raises(UserError, match="different speakers"):
+        review.merge_segments(store, segs[0]["id"])
+    with pytest.raises(UserError, match="last segment"):
+        review.merge_segments(store, segs[-1]["id"])
+    with pytest.raises(UserError, match="neighbouring"):
+        review.merge_segments(store, segs[1]["id"], segs[5]["id"])
+
+
+# --- coding -----------------------------------------------------------------------------------
+
+
+def test_accepting_rejecting_and_changing_suggestions(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "The municipality took the lead.")
+    top, second, third = store.suggestions_for([seg["id"]])[seg["id"]][:3]
+
+    coding = review.accept_suggestion(store, top["id"])
+    assert store.db["suggestions"].get(top["id"])["state"] == "accepted"
+    assert store.db["codings"].get(coding)["indicator_id"] == top["indicator_id"]
+
+    review.reject_suggestion(store, top["id"])  # changing one's mind removes its coding
+    assert store.db["suggestions"].get(top["id"])["state"] == "rejected"
+    assert codings(store, seg["id"]) == []
+
+    review.reject_suggestion(store, second["id"])
+    changed = review.change_suggestion(store, third["id"], "doelmatigheid")
+    assert store.db["suggestions"].get(third["id"])["state"] == "rejected"
+    row = store.db["codings"].get(changed)
+    assert (row["dimension_id"], row["indicator_id"], row["start_offset"]) == ("efficientie", "doelmatigheid", None)
+
+
+def test_coding_a_span_checks_it_against_the_text_and_the_guide(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "The municipality took the lead.")
+    with pytest.raises(UserError, match="outside"):
+        review.add_coding(store, seg["id"], "regie-en-sturing", 5, 5000)
+    with pytest.raises(UserError, match="no indicator"):
+        review.add_coding(store, seg["id"], "no-such-indicator")
+    full = review.add_coding(store, seg["id"], "regie-en-sturing", 0, len(seg["text"]))
+    assert store.db["codings"].get(full)["start_offset"] is None
+    row = store.db["codings"].get(review.add_coding(store, seg["id"], "betrokkenheid", 4, 16))
+    assert (row["dimension_id"], row["start_offset"], row["end_offset"]) == ("inclusiviteit", 4, 16)
+
+
+def test_removing_an_accepted_suggestions_coding_rejects_it_and_drops_its_memos(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "The municipality took the lead.")
+    top = store.suggestions_for([seg["id"]])[seg["id"]][0]
+    coding = review.accept_suggestion(store, top["id"])
+    memo = review.add_memo(store, sid, "coding", coding, "Typical of Samen starten.")
+    before = snapshot(store)
+
+    review.remove_coding(store, coding)
+    assert codings(store, seg["id"]) == []
+    assert store.db["suggestions"].get(top["id"])["state"] == "rejected"
+    assert not store.db.execute("select 1 from memos where id = ?", [memo]).fetchall()
+
+    assert review.undo(store, sid).label == "remove coding"
+    assert snapshot(store) == before
+
+
+def test_memos_on_each_kind_of_target(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "The municipality took the lead.")
+    coding = review.add_coding(store, seg["id"], "regie-en-sturing")
+    ids = [
+        review.add_memo(store, sid, "session", None, "Respondent was in a hurry."),
+        review.add_memo(store, sid, "segment", seg["id"], "Who is 'their'?"),
+        review.add_memo(store, sid, "coding", coding, "Lead, or coordination?"),
+        review.add_memo(store, sid, "dimension", "sturingsvorm", "Compare with RIO Dordrecht."),
+    ]
+    rows = [store.db["memos"].get(i) for i in ids]
+    assert [(r["target"], r["target_id"]) for r in rows] == [
+        ("session", str(sid)), ("segment", str(seg["id"])), ("coding", str(coding)), ("dimension", "sturingsvorm"),
+    ]
+    review.edit_memo(store, ids[1], "Their = the municipality's.")
+    assert store.db["memos"].get(ids[1])["text"] == "Their = the municipality's."
+    with pytest.raises(UserError, match="no segment"):
+        review.add_memo(store, sid, "segment", 99999, "lost")
+    with pytest.raises(UserError, match="needs some text"):
+        review.add_memo(store, sid, "session", None, "  ")
+    loaded = review.load_session(store, sid)
+    on_segment = next(s for s in loaded.segments if s["id"] == seg["id"])
+    assert [m["text"] for m in on_segment["memos"]] == ["Their = the municipality's."]
+    assert [m["text"] for m in loaded.coding_memos[coding]] == ["Lead, or coordination?"]
+    assert {m["target"] for m in loaded.memos} == {"session", "dimension"}
+
+
+# --- undo and redo ----------------------------------------------------------------------------
+
+
+def test_every_kind_of_edit_undoes_to_the_exact_previous_state_and_redoes(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "The municipality took the lead.")
+    nxt = segment_with(store, sid, "once a month the project group")
+    sugg = store.suggestions_for([seg["id"]])[seg["id"]][0]
+    states = [snapshot(store)]
+    steps = [
+        lambda: review.add_coding(store, seg["id"], "regie-en-sturing", *span_of(seg["text"], "took the lead")),
+        lambda: review.accept_suggestion(store, sugg["id"]),
+        lambda: review.edit_text(store, seg["id"], "The municipality really took the lead. " + seg["text"][32:]),
+        lambda: review.split_segment(store, seg["id"], 40),
+        lambda: review.set_speaker(store, nxt["id"], "interviewer"),
+        lambda: review.set_speaker(store, nxt["id"], "respondent"),
+        lambda: review.add_memo(store, sid, "segment", seg["id"], "A memo."),
+        lambda: review.merge_segments(store, seg["id"]),
+    ]
+    for step in steps:
+        step()
+        states.append(snapshot(store))
+    assert [e.label for e in review.history(store, sid)][:3] == ["merge segments", "memo on segment", "change speaker"]
+
+    for expected in reversed(states[:-1]):
+        assert review.undo(store, sid) is not None
+        assert snapshot(store) == expected
+    assert review.undo(store, sid) is None
+
+    for expected in states[1:]:
+        assert review.redo(store, sid) is not None
+        assert snapshot(store) == expected
+    assert review.redo(store, sid) is None
+
+
+def test_a_new_edit_after_undo_drops_the_redo_branch(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "The municipality took the lead.")
+    review.edit_text(store, seg["id"], "First correction.")
+    review.undo(store, sid)
+    review.edit_text(store, seg["id"], "Second correction.")
+    assert review.redo(store, sid) is None
+    assert store.db["segments"].get(seg["id"])["text"] == "Second correction."
+    review.undo(store, sid)
+    assert store.db["segments"].get(seg["id"])["text"] == seg["text"]
+
+
+def test_undo_refuses_to_overwrite_a_change_it_did_not_record(demo):
+    store, sid = demo
+    seg = segment_with(store, sid, "The municipality took the lead.")
+    review.edit_text(store, seg["id"], "Corrected in review.")
+    store.db["segments"].update(seg["id"], {"text": "Changed by another tool."})
+    with pytest.raises(UserError, match="changed since"):
+        review.undo(store, sid)
+    assert store.db["segments"].get(seg["id"])["text"] == "Changed by another tool."
+    assert review.history(store, sid)[0].undone is False
+
+
+def test_undo_is_per_session(memory_store):
+    store = memory_store
+    one, two = add_demo_session(store, turns=12), add_demo_session(store, respondent="4", turns=12)
+    a, b = store.segments(one)[3], store.segments(two)[3]
+    review.edit_text(store, a["id"], "Edited in session one.")
+    review.edit_text(store, b["id"], "Edited in session two.")
+    review.undo(store, one)
+    assert store.db["segments"].get(a["id"])["text"] == a["text"]
+    assert store.db["segments"].get(b["id"])["text"] == "Edited in session two."
+
+
+def test_a_file_database_keeps_the_undo_log_across_connections(tmp_path):
+    path = tmp_path / "study.db"
+    store = Store(path)
+    sid = add_demo_session(store, turns=6)
+    seg = store.segments(sid)[3]
+    review.edit_text(store, seg["id"], "Corrected before closing.")
+    store.close()
+    again = Store(path)
+    assert review.undo(again, sid).label == "edit text"
+    assert again.db["segments"].get(seg["id"])["text"] == seg["text"]
+    again.close()
