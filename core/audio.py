@@ -87,6 +87,9 @@ def load_audio(path: Path) -> np.ndarray:
 
     if not Path(path).is_file():
         raise UserError(f"{path}: no such audio file")
+    if Path(path).stat().st_size == 0:
+        # FFmpeg reads an empty .flac as zero samples without complaint; it is no recording.
+        raise UserError(f"{path}: the file is empty (0 bytes), not audio")
     try:
         audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
     except Exception as exc:  # PyAV raises many kinds for a damaged or foreign file
@@ -216,7 +219,8 @@ class VadSegmenter:
             if self._silence_since is None:
                 self._silence_since = self._pos
             if self._pos - self._speech_start > self.max_utterance // 2:
-                self._last_pause = self._pos
+                # Cut in the middle of the pause: both halves keep their word edges.
+                self._last_pause = (self._silence_since + window_end) // 2
             if window_end - self._silence_since >= self.min_silence:
                 return self._emit(self._silence_since, cut=False)
         elif prob >= self.threshold:

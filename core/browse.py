@@ -1,6 +1,7 @@
 """Finding sessions and passages: the sessions overview and full-text search across sessions.
 
-Both are single queries sized for studies of a thousand hour-long sessions (bench/bench_review.py).
+Both are single queries sized for studies of a thousand hour-long sessions (bench/bench_review.py);
+the overview reads the counts the store's triggers keep (session_counts).
 Search hits come newest session first, in speaking order within a session: FTS5 walks its index
 in rowid order and stops at the limit, where ranking would have to score every match of a common
 word first.
@@ -52,18 +53,9 @@ def session_summaries(store: Store) -> list[SessionSummary]:
     rows = store.db.execute(
         """
         select s.id, s.title, s.started_at, s.respondent, s.case_name, s.guide_id, s.guide_title,
-          coalesce(s.duration, n.last_end), s.status, s.origin,
-          coalesce(n.segments, 0), coalesce(n.respondent_segments, 0), coalesce(k.coded, 0), coalesce(k.codings, 0)
-        from sessions s
-        left join (
-          select session_id, count(*) as segments, sum(speaker = 'respondent') as respondent_segments,
-            max("end") as last_end
-          from segments group by session_id
-        ) n on n.session_id = s.id
-        left join (
-          select g.session_id, count(distinct c.segment_id) as coded, count(*) as codings
-          from codings c join segments g on g.id = c.segment_id group by g.session_id
-        ) k on k.session_id = s.id
+          coalesce(s.duration, n.last_end), s.status, s.origin, coalesce(n.segments, 0),
+          coalesce(n.respondent_segments, 0), coalesce(n.coded_segments, 0), coalesce(n.codings, 0)
+        from sessions s left join session_counts n on n.session_id = s.id
         order by s.started_at desc, s.id desc
         """
     ).fetchall()

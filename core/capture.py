@@ -16,12 +16,10 @@ pipeline sees the audio, so a transcriber that falls behind never puts the recor
 from __future__ import annotations
 
 import math
-import os
 import queue
 import shutil
 import sys
 import threading
-import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,15 +173,6 @@ def _pulse_default_source() -> str | None:
         return None
 
 
-def _portaudio_pulse_device(sd) -> int | None:
-    """PortAudio's ALSA device that leads to the PulseAudio/PipeWire server, if there is one."""
-    for name in ("pulse", "pipewire", "default"):
-        for d in sd.query_devices():
-            if d["name"] == name and d["max_input_channels"] > 0:
-                return int(d["index"])
-    return None
-
-
 def list_devices() -> list[Device]:
     """Inputs (for the interviewer's microphone) and loopbacks (for the system output)."""
     devices: list[Device] = []
@@ -193,9 +182,11 @@ def list_devices() -> list[Device]:
     except (TypeError, ValueError):
         default_in = -1
     pulse = _pulse_sources()
-    pulse_default = _pulse_default_source() if pulse is not None else None
+    now = _pulse_default_source() if pulse is not None else None
+    if now is None and default_in >= 0:
+        now = sd.query_devices(default_in)["name"]
     devices.append(Device("input", "default", "the system's default input", True, "portaudio",
-                          f"now {pulse_default}" if pulse_default else ""))
+                          f"now {now}" if now else ""))
     for d in sd.query_devices():
         if d["max_input_channels"] > 0:
             api = sd.query_hostapis(d["hostapi"])["name"]
@@ -284,16 +275,15 @@ def _mono(block: np.ndarray) -> np.ndarray:
     block = np.asarray(block, dtype=np.float32)
     if block.ndim == 2:
         block = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
-    return np.ascontiguousarray(block, dtype=np.float32)
+    return np.array(block, dtype=np.float32)  # a copy: device buffers are reused
 
 
 class MicSource:
     """The interviewer's microphone through PortAudio (sounddevice).
 
-    `spec` is what the user gave: `default`, a PortAudio device number or name, or on
-    PulseAudio/PipeWire a source name, which is recorded through PortAudio's `pulse` device with
-    PULSE_SOURCE naming the source (PortAudio itself cannot name sound-server sources).
-    The spec is resolved again on every start, so a replugged headset is found again.
+    `spec` is `default` (the system's default input; through PulseAudio or PipeWire, the sound
+    server's default source) or a PortAudio device number or name from `fieldnote devices`. It is
+    resolved again on every start, so a headset plugged in again is found again.
     """
 
     continuous = True
@@ -307,86 +297,50 @@ class MicSource:
         self._opened_before = False
         self._stopping = threading.Event()
 
-    def _resolve(self, sd) -> tuple[int | None, str | None]:
-        """(PortAudio device, PulseAudio source to route it to)."""
-        spec = self.spec
-        if spec == "default":
-            return None, None
-        if spec.isdigit():
-            index = int(spec)
-            try:
-                info = sd.query_devices(index)
-            except (ValueError, sd.PortAudioError):
-                raise DeviceError(f"no input device number {index}; see `fieldnote devices`") from None
-            if info["max_input_channels"] < 1:
-                raise DeviceError(f"device {index} ({info['name']}) has no input channels")
-            return index, None
-        portaudio = [(str(d["index"]), d["name"]) for d in sd.query_devices() if d["max_input_channels"] > 0]
-        names = {ident for ident, _ in portaudio} | {name for _, name in portaudio}
-        pulse = _pulse_sources() or []
-        if spec not in names and any(spec == name for name, _, _ in pulse):
-            via = _portaudio_pulse_device(sd)
-            if via is None:
-                raise DeviceError(f"source {spec!r} is on the sound server, but PortAudio has no 'pulse' device to reach it "
-                                  "(install libasound2-plugins)")
-            return via, spec
-        items = portaudio + [(name, desc) for name, desc, monitor in pulse if not monitor]
-        chosen = _pick(spec, items, "input device")
-        if chosen.isdigit():
-            return int(chosen), None
-        via = _portaudio_pulse_device(sd)
-        if via is None:
-            raise DeviceError(f"source {chosen!r} is on the sound server, but PortAudio has no 'pulse' device to reach it")
-        return via, chosen
+    def _resolve(self, sd) -> int | None:
+        if self.spec == "default":
+            return None
+        inputs = [(str(d["index"]), d["name"]) for d in sd.query_devices() if d["max_input_channels"] > 0]
+        return int(_pick(self.spec, inputs, "input device"))
 
     def start(self, deliver: Deliver, fail: Fail) -> None:
         sd = _sounddevice()
-        if self._opened_before and _pulse_sources() is None:
-            # PortAudio lists devices once; look again so a headset plugged in again is found.
-            # (Through a sound server the 'pulse' device stays and the server finds sources.)
+        if self._opened_before:
+            # PortAudio lists devices once, when it starts; look again for a replugged device.
+            # Nothing else in fieldnote has a PortAudio stream open while recording.
             sd._terminate()
             sd._initialize()
-        device, pulse_source = self._resolve(sd)
+        device = self._resolve(sd)
         self._stopping.clear()
-        info = sd.query_devices(device if device is not None else sd.default.device[0])
+        try:
+            info = sd.query_devices(device if device is not None else sd.default.device[0])
+        except (ValueError, sd.PortAudioError):
+            raise DeviceError("no default input device; give --mic (see `fieldnote devices`)") from None
         self.rate = int(info["default_samplerate"]) or SAMPLE_RATE
         self.label = f"microphone {self.spec!r}" + (f" ({info['name']})" if info["name"] != self.spec else "")
 
         def callback(indata, frames, time_info, status) -> None:
-            deliver(_mono(indata).copy())
+            deliver(_mono(indata))
 
         def finished() -> None:
             if not self._stopping.is_set():
                 fail(f"{self.label} stopped delivering audio")
 
-        # The sound server's client library reads PULSE_SOURCE when the stream opens.
-        saved = os.environ.get("PULSE_SOURCE")
-        if pulse_source is not None:
-            os.environ["PULSE_SOURCE"] = pulse_source
         last_error = None
-        try:
-            for channels in (1, min(2, int(info["max_input_channels"]))):
-                try:
-                    stream = sd.InputStream(
-                        device=device, channels=channels, samplerate=self.rate, dtype="float32",
-                        blocksize=int(self.rate * BLOCK_SECONDS), callback=callback, finished_callback=finished,
-                    )
-                    stream.start()
-                    self._stream = stream
-                    self._opened_before = True
-                    return
-                except sd.PortAudioError as exc:
-                    last_error = exc
-        finally:
-            if pulse_source is not None:
-                if saved is None:
-                    os.environ.pop("PULSE_SOURCE", None)
-                else:
-                    os.environ["PULSE_SOURCE"] = saved
+        for channels in sorted({1, min(2, int(info["max_input_channels"]))}):
+            try:
+                stream = sd.InputStream(
+                    device=device, channels=channels, samplerate=self.rate, dtype="float32",
+                    blocksize=int(self.rate * BLOCK_SECONDS), callback=callback, finished_callback=finished,
+                )
+                stream.start()
+            except sd.PortAudioError as exc:
+                last_error = exc
+                continue
+            self._stream = stream
+            self._opened_before = True
+            return
         raise DeviceError(f"cannot open {self.label}: {last_error}")
-
-    def active(self) -> bool:
-        return self._stream is not None and bool(self._stream.active)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -399,57 +353,67 @@ class MicSource:
                 pass
 
 
-class LoopbackSource:
-    """What the computer plays (the respondent in Teams) through soundcard's loopback.
+def _pinned_recorder(mic, samplerate: int, blocksize: int):
+    """soundcard's recorder, kept on its device on PulseAudio/PipeWire.
 
-    `spec` is `default` (the monitor of the default output, looked up again on every start so
-    a switched output is followed), a loopback id or name from `fieldnote devices`, or on macOS
-    the virtual device Teams plays into.
+    Since PulseAudio 14 the server moves a stream whose device vanished to the default source,
+    which is usually the microphone: the respondent's track would silently record the
+    interviewer. PA_STREAM_DONT_MOVE makes the server end the stream instead, which fieldnote
+    sees, records as a gap and recovers from. This reaches into soundcard's PulseAudio backend
+    (pinned to soundcard 0.4); any other backend gets the plain recorder.
     """
+    backend = sys.modules.get("soundcard.pulseaudio")
+    base = getattr(backend, "_Recorder", None)
+    if base is None or not isinstance(mic, getattr(backend, "_Microphone", ())):
+        return mic.recorder(samplerate=samplerate, blocksize=blocksize)
+    pulse, pa, ffi = backend._pulse, backend._pa, backend._ffi
 
-    continuous = False  # WASAPI loopback delivers nothing while nothing plays
+    class PinnedRecorder(base):
+        def _connect_stream(self, bufattr):
+            pulse._pa_stream_connect_record(
+                self.stream, self._id.encode(), bufattr, pa.PA_STREAM_ADJUST_LATENCY | pa.PA_STREAM_DONT_MOVE
+            )
 
-    def __init__(self, spec: str | None = None, track: str = "respondent"):
+            @ffi.callback("pa_stream_request_cb_t")
+            def read_callback(stream, nbytes, userdata):
+                self._record_event.set()
+
+            self._callback = read_callback
+            pulse._pa_stream_set_read_callback(self.stream, read_callback, ffi.NULL)
+
+    return PinnedRecorder(mic._id, samplerate, mic.channels, blocksize)
+
+
+class _SoundcardSource:
+    """A sound-server source read through soundcard on a thread of its own."""
+
+    continuous = False
+    kind = "source"
+
+    def __init__(self, spec: str | None, track: str):
         self.spec = spec or "default"
         self.track = track
-        self.label = f"system output {self.spec!r}"
+        self.label = f"{self.kind} {self.spec!r}"
         self.rate = LOOPBACK_RATE
         self._recorder = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
     def _resolve(self, sc):
-        candidates = sc.all_microphones(include_loopback=True)
-        if sys.platform != "darwin":
-            loopbacks = [m for m in candidates if m.isloopback]
-        else:
-            loopbacks = candidates
-        if self.spec == "default":
-            try:
-                speaker = sc.default_speaker()
-            except Exception:
-                speaker = None
-            ident = _default_loopback_id(loopbacks, speaker)
-            if ident is None:
-                raise DeviceError("no loopback of the default output; give --system (see `fieldnote devices`)")
-        else:
-            # Any source by exact id (a monitor standing for a microphone too); names only among loopbacks.
-            exact = [m for m in candidates if str(m.id) == self.spec]
-            ident = str(exact[0].id) if exact else _pick(self.spec, [(str(m.id), m.name) for m in loopbacks], "system output")
-        return next(m for m in candidates if str(m.id) == ident)
+        raise NotImplementedError
 
     def start(self, deliver: Deliver, fail: Fail) -> None:
         sc = _soundcard()
         if sc is None:
             raise DeviceError(
-                "cannot capture the system output: no PulseAudio or PipeWire server answers (on Linux, "
-                "start your desktop's sound server or `pulseaudio --start`)"
+                f"cannot open {self.label}: no PulseAudio or PipeWire server answers (on Linux, start your "
+                "desktop's sound server, or `pulseaudio --start`)"
             )
         mic = self._resolve(sc)
-        self.label = f"system output {self.spec!r}" + (f" ({mic.name})" if mic.name != self.spec else "")
+        self.label = f"{self.kind} {self.spec!r}" + (f" ({mic.name})" if mic.name != self.spec else "")
         self._stopping.clear()
         try:
-            recorder = mic.recorder(samplerate=self.rate, blocksize=int(self.rate * BLOCK_SECONDS))
+            recorder = _pinned_recorder(mic, self.rate, int(self.rate * BLOCK_SECONDS))
             recorder.__enter__()
         except Exception as exc:  # soundcard raises RuntimeError, IndexError, and backend errors
             raise DeviceError(f"cannot open {self.label}: {exc}") from None
@@ -481,6 +445,73 @@ class LoopbackSource:
                 recorder.__exit__(None, None, None)
             except Exception:
                 pass
+
+
+class LoopbackSource(_SoundcardSource):
+    """What the computer plays (the respondent in Teams) through soundcard's loopback.
+
+    `spec` is `default` (the loopback of the default output, looked up again on every start, so
+    a switched output is followed after the switch), a loopback id or name from `fieldnote
+    devices`, or on macOS the virtual device (BlackHole) Teams plays into, read as an input.
+    """
+
+    continuous = False  # WASAPI loopback delivers nothing while nothing plays
+    kind = "system output"
+
+    def __init__(self, spec: str | None = None, track: str = "respondent"):
+        super().__init__(spec, track)
+
+    def _resolve(self, sc):
+        candidates = sc.all_microphones(include_loopback=True)
+        loopbacks = candidates if sys.platform == "darwin" else [m for m in candidates if m.isloopback]
+        if self.spec == "default":
+            try:
+                speaker = sc.default_speaker()
+            except Exception:  # a server without any output
+                speaker = None
+            ident = _default_loopback_id(loopbacks, speaker)
+            if ident is None:
+                raise DeviceError("no loopback of the default output; give --system (see `fieldnote devices`)")
+        else:
+            ident = _pick(self.spec, [(str(m.id), m.name) for m in loopbacks], "system output")
+        return next(m for m in candidates if str(m.id) == ident)
+
+
+class ServerMicSource(_SoundcardSource):
+    """A microphone named by its PulseAudio/PipeWire source (`fieldnote devices` lists them).
+
+    Read through soundcard rather than PortAudio, because only that way the stream stays on the
+    named source when it vanishes (see `_pinned_recorder`) instead of recording another one.
+    """
+
+    continuous = True
+    kind = "microphone"
+
+    def __init__(self, spec: str, track: str = "interviewer"):
+        super().__init__(spec, track)
+
+    def _resolve(self, sc):
+        candidates = sc.all_microphones(include_loopback=True)
+        exact = [m for m in candidates if str(m.id) == self.spec]
+        if exact:  # any source by its id, a monitor too (tests stand one in for a microphone)
+            return exact[0]
+        ident = _pick(self.spec, [(str(m.id), m.name) for m in candidates if not m.isloopback], "input device")
+        return next(m for m in candidates if str(m.id) == ident)
+
+
+def mic_source(spec: str | None, track: str = "interviewer") -> DeviceStream:
+    """The stream for a --mic value: PortAudio's devices by number or name, else a sound-server source."""
+    spec = spec or "default"
+    if spec == "default" or spec.isdigit():
+        return MicSource(spec, track)
+    sd = _sounddevice()
+    names = {d["name"] for d in sd.query_devices() if d["max_input_channels"] > 0}
+    if spec in names:
+        return MicSource(spec, track)
+    sources = _pulse_sources() or []
+    if any(spec in (name, description) for name, description, _ in sources):
+        return ServerMicSource(spec, track)
+    return MicSource(spec, track)  # its start says clearly what is not there
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,6 +611,7 @@ class _Track:
     muted_gap: Gap | None = None
     next_retry: float = 0.0
     opened_at: float = 0.0
+    audio_until: int = 0  # on-clock index just past the device's last real sample
     emitted: int = 0  # on-clock index just past the last sample handed on
     pending: list[np.ndarray] = field(default_factory=list)
     pending_len: int = 0
@@ -609,7 +641,7 @@ class LiveSource:
         start = self.clock.now()
         self._tracks = {s.track: _Track(s, TrackPlacer(start)) for s in streams}
         for t in self._tracks.values():
-            t.emitted = t.placer.position
+            t.emitted = t.audio_until = t.placer.position
         self.tracks = tuple(self._tracks)
         self.recording = recording
         self.on_event = on_event
@@ -635,18 +667,24 @@ class LiveSource:
     # lifecycle ---------------------------------------------------------------------------------
 
     def start(self, *, thread: bool = True) -> None:
-        """Open every device (a device that cannot be opened is the user's to fix: nothing
-        starts), then run the assembler. Tests drive `pump` themselves with thread=False."""
-        self._check_disk(self.clock.now(), starting=True)
+        self.open()
+        self.run(thread=thread)
+
+    def open(self) -> None:
+        """Open every device; one that cannot be opened is the user's to fix, and none stays open.
+        Blocks delivered before `run` wait in the queue and are placed by their arrival time."""
         started = []
         try:
             for t in self._tracks.values():
                 self._open(t)
                 started.append(t)
-        except DeviceError:
+        except BaseException:
             for t in started:
                 t.stream.stop()
             raise
+
+    def run(self, *, thread: bool = True) -> None:
+        """Start the assembler. Tests drive `pump` themselves with thread=False."""
         if thread:
             self._thread = threading.Thread(target=self._run, name="capture-assembler", daemon=True)
             self._thread.start()
@@ -701,6 +739,8 @@ class LiveSource:
             item = self._inbox.get(timeout=timeout) if timeout > 0 else self._inbox.get_nowait()
         except queue.Empty:
             item = None
+        # Before this round's blocks: the first of them is the first one paused or muted.
+        self._follow_controls()
         while item is not None:
             self._handle(item)
             try:
@@ -726,6 +766,7 @@ class LiveSource:
             pad = t.placer.place(len(samples), arrival)
             self._emit(t, np.zeros(pad, dtype=np.float32), silence=True)
             self._emit(t, samples)
+            t.audio_until = t.placer.position
         elif kind == "lost" and not t.lost:
             self._lose(t, arrival, payload)
 
@@ -733,14 +774,13 @@ class LiveSource:
         t.lost = True
         t.stream.stop()
         t.next_retry = now + self.retry_every
-        gap = Gap(t.stream.track, round(t.placer.time, 2), None, "device", message)
+        gap = Gap(t.stream.track, round(t.audio_until / SAMPLE_RATE, 2), None, "device", message)
         t.lost_gap = gap
         self.gaps.append(gap)
         self._event("device-lost", t.stream.track, gap.start,
                     f"{message}; recording goes on without it and tries to reopen it every {self.retry_every:g} s")
 
     def _tick(self, now: float) -> None:
-        self._follow_controls(now)
         for t in self._tracks.values():
             if t.lost and now >= t.next_retry:
                 self._retry(t, now)
@@ -765,31 +805,35 @@ class LiveSource:
             return
         t.lost = False
         t.placer.realign = True
+        t.audio_until = t.placer.position
         gap, t.lost_gap = t.lost_gap, None
         if gap is not None:
-            gap.end = round(max(gap.start, now - t.placer.pad_lag), 2)
+            gap.end = round(max(gap.start, now), 2)
             self._event("device-back", t.stream.track, gap.end,
                         f"{t.stream.label} is back; {gap.end - gap.start:.1f} s of {t.stream.track} audio are missing")
 
-    def _follow_controls(self, now: float) -> None:
-        # The screen flips `paused` and `muted`; the assembler notes each change as a gap.
+    def _follow_controls(self) -> None:
+        # The screen flips `paused` and `muted`; each change is noted as a gap, placed where
+        # the audio handed on turns to silence (or back).
+        at = min(t.emitted for t in self._tracks.values()) / SAMPLE_RATE
         if self.paused.is_set() and self._pause_gap is None:
-            self._pause_gap = Gap(None, round(now, 2), None, "paused")
+            self._pause_gap = Gap(None, round(at, 2), None, "paused")
             self.gaps.append(self._pause_gap)
-            self._event("paused", None, now, "recording paused: silence is kept in its place")
+            self._event("paused", None, at, "recording paused: silence is kept in its place")
         elif not self.paused.is_set() and self._pause_gap is not None:
-            self._pause_gap.end = round(now, 2)
+            self._pause_gap.end = round(at, 2)
             self._pause_gap = None
-            self._event("resumed", None, now, "recording resumed")
+            self._event("resumed", None, at, "recording resumed")
         for name, t in self._tracks.items():
+            at = t.emitted / SAMPLE_RATE
             if name in self.muted and t.muted_gap is None:
-                t.muted_gap = Gap(name, round(now, 2), None, "muted")
+                t.muted_gap = Gap(name, round(at, 2), None, "muted")
                 self.gaps.append(t.muted_gap)
-                self._event("muted", name, now, f"{name} track muted")
+                self._event("muted", name, at, f"{name} track muted")
             elif name not in self.muted and t.muted_gap is not None:
-                t.muted_gap.end = round(now, 2)
+                t.muted_gap.end = round(at, 2)
                 t.muted_gap = None
-                self._event("unmuted", name, now, f"{name} track unmuted")
+                self._event("unmuted", name, at, f"{name} track unmuted")
 
     def _emit(self, t: _Track, samples: np.ndarray, *, silence: bool = False) -> None:
         if len(samples) == 0:
@@ -814,17 +858,12 @@ class LiveSource:
         for i in range(0, len(samples), step):
             self._out.put(AudioChunk(t.stream.track, start + i / SAMPLE_RATE, samples[i : i + step]))
 
-    def _check_disk(self, now: float, *, starting: bool = False) -> None:
+    def _check_disk(self, now: float) -> None:
         if self.recording is None:
             return
         free = shutil.disk_usage(self.recording.folder).free
         room = free - self.disk_reserve
         per_second = BYTES_PER_SECOND * len(self._tracks)
-        if starting and room < DISK_START_MINUTES * 60 * per_second:
-            raise UserError(
-                f"{self.recording.folder}: only {free / 2**20:.0f} MB free; a recording needs at least "
-                f"{(self.disk_reserve + DISK_START_MINUTES * 60 * per_second) / 2**20:.0f} MB. Free some space first"
-            )
         if room <= 0:
             self._event("disk-full", None, now,
                         f"recording stopped: only {free / 2**20:.0f} MB left on the disk of {self.recording.folder}; "
@@ -859,6 +898,8 @@ class LiveSource:
                 gap.end = end_time
         if self.recording is not None:
             self.recording.close()
+        self._event("stopped", None, end_time, f"recording stopped at {end_time:.1f} s"
+                    + (f" ({self.stop_reason})" if self.stop_reason else ""))
         self._done.set()
         self._out.put(None)
 
@@ -867,6 +908,11 @@ class LiveSource:
         self.events.append(event)
         if self.on_event is not None:
             self.on_event(event)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Each track's device, for messages."""
+        return {name: t.stream.label for name, t in self._tracks.items()}
 
     @property
     def duration(self) -> float:
@@ -886,7 +932,7 @@ def level_db(samples: np.ndarray) -> float:
 
 
 def open_devices(mic: str | None, system: str | None) -> list[DeviceStream]:
-    return [MicSource(mic, "interviewer"), LoopbackSource(system, "respondent")]
+    return [mic_source(mic, "interviewer"), LoopbackSource(system, "respondent")]
 
 
 def play(samples: np.ndarray, rate: int = SAMPLE_RATE) -> None:
@@ -961,12 +1007,3 @@ def remaining_seconds(folder: Path, tracks: int = 2, reserve: int = DISK_RESERVE
     """How long a recording of `tracks` tracks can go on in `folder` before the reserve."""
     free = shutil.disk_usage(folder).free
     return max(0.0, (free - reserve) / (BYTES_PER_SECOND * tracks))
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()

@@ -7,7 +7,9 @@ dimension's cell counts the passages coded with any of its indicators, once each
 given two indicators of one dimension is one passage of that dimension. The thesis's tables of
 factors per pilot and per respondent (Tabel 9-13) are this matrix by case and by respondent.
 
-Sessions of one guide are compared at a time, since dimensions belong to a guide.
+Sessions of one guide are compared at a time, since dimensions belong to a guide. The matrix
+reads the per-session counts the store's triggers keep (code_counts, dimension_passages), so it
+costs the same for ten sessions or a thousand; passages are read from the codings themselves.
 """
 
 from __future__ import annotations
@@ -103,34 +105,27 @@ def build_matrix(store: Store, by: str = "respondent", guide_id: str | None = No
     ):
         columns[value] = n
     counts: dict[tuple[str, str, str], int] = {}
-    for value, dim, ind, n in store.db.execute(
+    # The store's triggers keep these per session (code_counts, dimension_passages).
+    for value, ind, n in store.db.execute(
         f"""
-        select coalesce(nullif(s.{col}, ''), ?), c.dimension_id, c.indicator_id, count(*)
-        from codings c join segments g on g.id = c.segment_id join sessions s on s.id = g.session_id
-        where s.guide_id = ? group by 1, 2, 3
+        select coalesce(nullif(s.{col}, ''), ?), k.indicator_id, sum(k.codings)
+        from code_counts k join sessions s on s.id = k.session_id
+        where s.guide_id = ? and k.codings > 0 group by 1, 2
         """,
         [NONE_LABEL, guide.id],
     ):
         if ind in known_inds:
-            counts[("indicator", ind, value)] = counts.get(("indicator", ind, value), 0) + n
-        if dim in known_dims:
-            counts[("dimension", dim, value)] = counts.get(("dimension", dim, value), 0) + n
-    # One passage with two indicators of a dimension is one passage of it: few passages are,
-    # so they are found from the codings index and subtracted, rather than deduplicating all.
-    for value, dim, extra in store.db.execute(
+            counts[("indicator", ind, value)] = n
+    for value, dim, n in store.db.execute(
         f"""
-        select coalesce(nullif(s.{col}, ''), ?), d.dimension_id, sum(d.extra)
-        from (
-          select segment_id, dimension_id, count(*) - 1 as extra from codings
-          group by segment_id, dimension_id, start_offset, end_offset having count(*) > 1
-        ) d join segments g on g.id = d.segment_id join sessions s on s.id = g.session_id
-        where s.guide_id = ? group by 1, 2
+        select coalesce(nullif(s.{col}, ''), ?), p.dimension_id, sum(p.passages)
+        from dimension_passages p join sessions s on s.id = p.session_id
+        where s.guide_id = ? and p.passages > 0 group by 1, 2
         """,
         [NONE_LABEL, guide.id],
     ):
-        key = ("dimension", dim, value)
-        if key in counts:
-            counts[key] -= extra
+        if dim in known_dims:
+            counts[("dimension", dim, value)] = n
     return Matrix(by, guide, _ordered(columns), rows, counts, columns)
 
 

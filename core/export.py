@@ -1,4 +1,4 @@
-"""Exports of one session: the JSON-lines contract and a coded Markdown transcript.
+"""The JSON-lines contract of one session (every other export format is in core/exporters/).
 
 The JSON-lines contract (other tools and our evaluations read it; keep it stable): one object
 per segment in time order with id, speaker, speaker_label, start, end, text, asks, question,
@@ -81,50 +81,3 @@ def clock(seconds: float | None) -> str:
     h, rest = divmod(seconds, 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
-
-
-def to_markdown(store: Store, session_id: int) -> str:
-    session = store.session(session_id)
-    guide = store.session_guide(session_id)
-    lines = [f"# {session['title'] or guide.title}", ""]
-    facts = [
-        ("Session", str(session_id)),
-        ("Guide", f"{guide.title} ({guide.id})"),
-        ("Respondent", session["respondent"] or "—"),
-        ("Case", session["case_name"] or "—"),
-        ("Started", session["started_at"]),
-        ("Duration", clock(session["duration"]) if session["duration"] else "—"),
-        ("Status", session["status"]),
-    ]
-    lines += [f"- **{k}:** {v}" for k, v in facts]
-    lines.append("")
-    used: set[str] = set()
-    current_q = None
-    for r in segment_records(store, session_id):
-        if r["asks"] is not None and r["asks"] != current_q:
-            current_q = r["asks"]
-            q = guide.question(current_q)
-            lines += ["", f"## Question {current_q}: {q.text if q else ''}", ""]
-        who = "Interviewer" if r["speaker"] == "interviewer" else "Respondent"
-        if r["speaker_label"]:
-            who = f"{who} ({r['speaker_label']})"
-        lines.append(f"**{who}** [{clock(r['start'])}]: {r['text']}")
-        for c in r["codings"]:
-            used.add(c["dimension"])
-            span = f" — “{c['passage']}”" if "passage" in c else ""
-            lines.append(f"  - code: **{c['dimension']}** / {c['indicator']}{span}")
-        pending = [s for s in r["suggestions"] if s["state"] == "pending"]
-        if pending:
-            chips = ", ".join(f"{s['dimension']} / {s['indicator']} ({s['score']:.2f})" for s in pending)
-            lines.append(f"  - suggested: {chips}")
-        lines.append("")
-    if used:
-        lines += ["## Codes used", ""]
-        for d in guide.dimensions:
-            if d.name in used:
-                lines.append(f"- **{d.name}** ({d.colour}): {d.definition}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-FORMATS = {"jsonl": to_jsonl, "md": to_markdown}

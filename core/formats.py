@@ -109,7 +109,6 @@ def _cues(lines: list[str], first: int, source: str, kind: str) -> list[_Cue]:
         if not lines[i].strip():
             i += 1
             continue
-        block_start = i
         block: list[tuple[int, str]] = []
         while i < len(lines) and lines[i].strip():
             block.append((i + 1, lines[i]))
@@ -117,17 +116,16 @@ def _cues(lines: list[str], first: int, source: str, kind: str) -> list[_Cue]:
         head = block[0][1].strip()
         if kind == "vtt" and (head.startswith("NOTE") or head in ("STYLE", "REGION")):
             continue
-        timing_at = next((k for k, (_, line) in enumerate(block[:2]) if "-->" in line), None)
-        if timing_at is None:
-            raise _error(source, block_start + 1,
-                         f"expected a cue timing such as '00:00:01{'.' if kind == 'vtt' else ','}000 --> "
-                         f"00:00:04{'.' if kind == 'vtt' else ','}000', found '{head[:60]}'")
-        if kind == "srt" and timing_at == 1 and not block[0][1].strip().isdigit():
-            raise _error(source, block[0][0], f"a subtitle number should stand here, found '{head[:60]}'")
+        # The timing is the first line, or the second after a cue id (Teams writes ids).
+        timing_at = 0 if "-->" in block[0][1] or len(block) == 1 else 1
         number, timing = block[timing_at]
         m = _TIMING.match(timing)
         if not m:
-            raise _error(source, number, f"the cue timing '{timing.strip()[:60]}' is not 'start --> end'")
+            sep = "." if kind == "vtt" else ","
+            raise _error(source, number, f"expected a cue timing such as '00:00:01{sep}000 --> 00:00:04{sep}000', "
+                         f"found '{timing.strip()[:60]}'")
+        if kind == "srt" and timing_at == 1 and not block[0][1].strip().isdigit():
+            raise _error(source, block[0][0], f"a subtitle number should stand here, found '{head[:60]}'")
         start, end = _seconds(m.groups()[:4]), _seconds(m.groups()[4:])
         if end < start:
             raise _error(source, number, f"the cue ends ({timing.split('-->')[1].strip()}) before it starts")

@@ -1,6 +1,7 @@
 """Importing a transcript typed or exported elsewhere as a session, understood as if live.
 
-Each turn becomes a segment, in order, without times. Guide tracking and suggestions run over
+Each turn becomes a segment, in order, with the times the format has (none for a typed
+transcript). Files are read through the format registry (core/formats.py). Guide tracking and suggestions run over
 the turns in time order through `core.live.annotate`, the function the live pipeline uses, so
 an imported interview gets what the live session would have given: the suggester first learns
 from the passages coded in the earlier sessions of the same guide, and each turn is understood
@@ -25,35 +26,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ImportFormatError, UserError
+from . import formats
+from .errors import UserError
+from .formats import ImportedTranscript
 from .guide import Guide
 from .live import annotate
 from .store import NewSegment, Store
-from .transcripts import ParsedTranscript, parse_transcript
+from .transcripts import ParsedTranscript
 from .understanding import GuideTracker, Suggester
 
 INTERVIEWER, RESPONDENT, OBSERVER = "interviewer", "respondent", "observer"
 
 
-def parse_text(text: str, source: str) -> ParsedTranscript:
-    """The one place an import's text is parsed (a registry of formats can take over here)."""
-    return parse_transcript(text, source)
-
-
-def read_transcript(path: Path | str) -> ParsedTranscript:
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read the transcript ({exc.strerror or exc})") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise ImportFormatError(
-            f"{path}, line {line}: not UTF-8 text; save the transcript as UTF-8 and try again"
-        ) from None
-    return parse_text(text, str(path))
+def read_transcript(path: Path | str, fmt: str | None = None) -> ImportedTranscript:
+    """The one place an import's file is read and parsed: the format registry, which finds
+    the format by extension and content unless `fmt` names one."""
+    return formats.read_transcript(path, fmt)
 
 
 @dataclass(frozen=True)
@@ -70,7 +58,7 @@ def _looks_like_interviewer(label: str) -> bool:
 
 
 def speaker_roles(
-    parsed: ParsedTranscript,
+    parsed: ParsedTranscript | ImportedTranscript,
     interviewer: list[str] | None = None,
     respondents: list[str] | None = None,
 ) -> SpeakerRoles:
@@ -114,7 +102,7 @@ def prepared_understanding(store: Store, guide: Guide) -> tuple[GuideTracker, Su
 
 
 def understand(
-    parsed: ParsedTranscript, roles: SpeakerRoles, tracker: GuideTracker, suggester: Suggester
+    parsed: ParsedTranscript | ImportedTranscript, roles: SpeakerRoles, tracker: GuideTracker, suggester: Suggester
 ) -> list[NewSegment]:
     """The transcript's turns as segments, annotated in order as the live path would."""
     segments = []
@@ -123,8 +111,9 @@ def understand(
         seg = NewSegment(
             speaker=RESPONDENT if role == RESPONDENT else INTERVIEWER,
             text=turn.text,
-            start=None,
-            end=None,
+            # Subtitle formats (Teams VTT, SRT) have times; typed transcripts do not.
+            start=getattr(turn, "start", None),
+            end=getattr(turn, "end", None),
             speaker_label=turn.speaker,
             origin="import",
         )
@@ -138,7 +127,7 @@ def understand(
 
 def import_transcript(
     store: Store,
-    parsed: ParsedTranscript,
+    parsed: ParsedTranscript | ImportedTranscript,
     guide: Guide,
     *,
     interviewer: list[str] | None = None,

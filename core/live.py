@@ -13,7 +13,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .audio import AudioSource, Clock, Utterance, VadSegmenter
+import numpy as np
+
+from .audio import AudioChunk, AudioSource, Clock, Utterance, VadSegmenter
+from .bleed import BleedFilter
 from .guide import Guide
 from .store import NewSegment
 from .transcriber import Transcriber
@@ -57,6 +60,7 @@ class LivePipeline:
         suggester: Suggester | None = None,
         segmenter_factory: Callable[[str], VadSegmenter] = VadSegmenter,
         speaker_labels: dict[str, str] | None = None,
+        bleed: BleedFilter | None = None,
     ):
         self.source = source
         self.transcriber = transcriber
@@ -69,6 +73,7 @@ class LivePipeline:
         self.stats = PipelineStats()
         self.muted: set[str] = set()
         self.paused = threading.Event()
+        self.bleed = bleed
 
     def run(
         self,
@@ -79,14 +84,19 @@ class LivePipeline:
     ) -> PipelineStats:
         next_status = 0.0
         audio_time = 0.0
+        if self.bleed is not None:
+            on_segment = self.bleed.attach(on_segment, self.clock)
         for chunk in self.source.chunks():
             if stop.is_set():
                 break
             audio_time = max(audio_time, chunk.end)
             if self.paused.is_set() or chunk.track in self.muted:
-                continue
+                # Silence in its place, not a skip: the segmenter counts samples to keep time.
+                chunk = AudioChunk(chunk.track, chunk.start, np.zeros_like(chunk.samples))
             for utt in self.segmenters[chunk.track].push(chunk):
                 self._process(utt, on_segment)
+            if self.bleed is not None:
+                self.bleed.heard(chunk)
             now = self.clock.now()
             lag = max(0.0, now - audio_time)
             if on_status is not None and now >= next_status:
@@ -102,6 +112,8 @@ class LivePipeline:
         pending = [u for seg in self.segmenters.values() for u in seg.flush()]
         for utt in sorted(pending, key=lambda u: u.end):
             self._process(utt, on_segment)
+        if self.bleed is not None:
+            self.bleed.flush()
         self.source.close()
         return self.stats
 
@@ -139,5 +151,5 @@ def annotate(seg: NewSegment, tracker: GuideTracker, suggester: Suggester) -> Ne
             seg.question_score = round(match.score, 3)
     seg.question = tracker.current
     if seg.speaker == "respondent":
-        seg.suggestions = suggester.suggest(seg.text, question=tracker.current)
+        seg.suggestions = suggester.suggest(seg.text, question=tracker.current, prompt=tracker.prompt)
     return seg

@@ -25,13 +25,36 @@ def home() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create a folder readable by the user only: interviews are confidential."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        path.chmod(0o700)
-    except OSError:
-        pass
+    """Create a folder readable by the user only: interviews are confidential.
+
+    Every folder it creates is private, parents included (`mkdir -p` would leave those open).
+    A folder that exists already is tightened only if it is fieldnote's own (inside `home()`
+    or the models folder): `--db /tmp/study.db` must not chmod /tmp, nor `-o ~/Desktop/x`
+    the desktop.
+    """
+    path = Path(path)
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    for folder in missing or ([path] if _own_folder(path) else []):
+        try:
+            folder.chmod(0o700)  # mkdir's mode passes through the umask
+        except OSError:
+            pass
     return path
+
+
+def _own_folder(path: Path) -> bool:
+    try:
+        target = path.resolve()
+        return any(target == root or root in target.parents
+                   for root in (home().resolve(), models_dir().resolve()))
+    except OSError:
+        return False
 
 
 def default_db() -> Path:

@@ -203,16 +203,25 @@ def _guide_words(guides: list[Guide]) -> set[str]:
     return words
 
 
+def _sentence_initial(text: str, at: int) -> bool:
+    before = text[:at].rstrip()
+    return not before or before[-1] in ".!?…:;\"'“‘(-–"
+
+
 def suggest_names(store: Store, session_ids: list[int] | None = None) -> list[Candidate]:
     """Capitalised words in the transcripts that may be names: not in any guide or codebook of
-    these sessions, never written in lower case, not a common sentence opener, not yet listed."""
+    these sessions, never written in lower case, seen at least once inside a sentence (a word
+    capitalised only where sentences start is a common word), and not yet listed. Spellings
+    that differ only by accents are one candidate: the list matches them alike."""
     rows = store.sessions()
     ids = [r["id"] for r in rows] if session_ids is None else session_ids
     guides = [store.session_guide(i) for i in ids]
     known = _guide_words(guides)
     listed = {fold(w) for p in pseudonyms(store) for w in p.name.split()}
-    capitalised: Counter[str] = Counter()
+    counts: Counter[str] = Counter()
+    spellings: dict[str, Counter[str]] = {}
     where: dict[str, set[int]] = {}
+    inside: set[str] = set()
     lower: set[str] = set()
     for sid in ids:
         for seg in store.segments(sid):
@@ -220,25 +229,31 @@ def suggest_names(store: Store, session_ids: list[int] | None = None) -> list[Ca
             texts = [seg["text"]]
             if label and not _CODE.match(label):
                 texts.append(label)
-            for text in texts:
+            for n, text in enumerate(texts):
                 for m in _WORD.finditer(text):
                     word = m.group().rstrip("'’-")
                     if word.endswith(("'s", "’s")):
                         word = word[:-2]
                     if not word:
                         continue
+                    key = fold(word)
                     if word[0].islower():
-                        lower.add(fold(word))
+                        lower.add(key)
                         continue
                     if word.isupper() and len(word) > 1:
                         continue  # acronyms name organisations, not people
-                    capitalised[word] += 1
-                    where.setdefault(word, set()).add(sid)
+                    counts[key] += 1
+                    spellings.setdefault(key, Counter())[word] += 1
+                    where.setdefault(key, set()).add(sid)
+                    # A speaker's name as a label counts as seen inside a sentence.
+                    if n > 0 or not _sentence_initial(text, m.start()):
+                        inside.add(key)
     out = []
-    for word, count in capitalised.items():
-        f = fold(word)
-        if len(word) < 2 or _CODE.match(word) or f in known or f in lower or f in _COMMON or f in listed:
+    for key, count in counts.items():
+        word = spellings[key].most_common(1)[0][0]
+        if (len(word) < 2 or _CODE.match(word) or key in known or key in lower or key in _COMMON
+                or key in listed or key not in inside):
             continue
-        out.append(Candidate(word, count, tuple(sorted(where[word]))))
+        out.append(Candidate(word, count, tuple(sorted(where[key]))))
     out.sort(key=lambda c: (-c.count, c.word))
     return out

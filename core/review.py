@@ -15,6 +15,7 @@ coding of the whole segment rather than disappearing.
 from __future__ import annotations
 
 import json
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
@@ -48,6 +49,7 @@ class Changes:
     def __init__(self, store: Store):
         self.db = store.db
         self.items: list[tuple[str, int, dict | None, dict | None]] = []
+        self.edit_id: int | None = None  # the undo log's entry, once recorded
 
     def get(self, table: str, pk: int) -> dict | None:
         cur = self.db.execute(f"select * from [{table}] where id = ?", [pk])
@@ -92,10 +94,10 @@ def recorded(store: Store, session_id: int | None, label: str) -> Iterator[Chang
             db = store.db
             # A new edit ends the redo branch: what was undone before it cannot come back.
             db.execute("delete from edits where session_id is ? and undone = 1", [session_id])
-            db.execute(
+            changes.edit_id = db.execute(
                 "insert into edits (session_id, at, label, changes, undone) values (?, ?, ?, ?, 0)",
                 [session_id, now_iso(), label, json.dumps(changes.items, ensure_ascii=False)],
-            )
+            ).lastrowid
             db.execute(
                 """delete from edits where session_id is ? and id not in
                    (select id from edits where session_id is ? order by id desc limit ?)""",
@@ -234,16 +236,45 @@ def neighbours(store: Store, segment_id: int) -> tuple[dict | None, dict | None]
 # --- offsets through a text edit --------------------------------------------------------------
 
 
+_TOKEN = re.compile(r"\w+|\s+|[^\w\s]", re.UNICODE)
+
+
 class OffsetMap:
     """Maps character offsets in an old text to the new text after an edit.
 
-    Text inserted exactly at a span's edge stays outside the span; text replaced inside a span
-    stays inside it.
+    The texts are aligned word by word first (case-insensitively, so a recogniser's new
+    capitals do not count as changes), then character by character inside the words that
+    changed. Text inserted exactly at a span's edge stays outside the span; text replaced inside
+    a span stays inside it.
     """
 
     def __init__(self, old: str, new: str):
-        self.ops = SequenceMatcher(None, old, new, autojunk=False).get_opcodes()
         self.old_len, self.new_len = len(old), len(new)
+        old_tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(old)]
+        new_tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(new)]
+        words = SequenceMatcher(
+            None,
+            [old[a:b].lower() for a, b in old_tokens],
+            [new[a:b].lower() for a, b in new_tokens],
+            autojunk=False,
+        )
+
+        def span(tokens, i1, i2, length):
+            if i1 < i2:
+                return tokens[i1][0], tokens[i2 - 1][1]
+            at = tokens[i1][0] if i1 < len(tokens) else length
+            return at, at
+
+        self.ops: list[tuple[str, int, int, int, int]] = []
+        for tag, i1, i2, j1, j2 in words.get_opcodes():
+            oa, ob = span(old_tokens, i1, i2, len(old))
+            na, nb = span(new_tokens, j1, j2, len(new))
+            if tag == "equal" and old[oa:ob] == new[na:nb]:
+                self.ops.append(("equal", oa, ob, na, nb))
+                continue
+            chars = SequenceMatcher(None, old[oa:ob], new[na:nb], autojunk=False)
+            for t, a1, a2, b1, b2 in chars.get_opcodes():
+                self.ops.append((t, oa + a1, oa + a2, na + b1, na + b2))
 
     def start(self, p: int) -> int:
         for tag, i1, i2, j1, j2 in self.ops:
@@ -257,8 +288,15 @@ class OffsetMap:
                 return j1 + (p - i1) if tag == "equal" else j2
         return 0
 
-    def span(self, start: int, end: int) -> tuple[int, int] | None:
+    def span(self, start: int, end: int, text: str | None = None) -> tuple[int, int] | None:
+        """The span's place in the new text (`text`, if given, trims whitespace at its edges);
+        None if nothing of it is left."""
         a, b = self.start(start), self.end(end)
+        if text is not None:
+            while a < b and text[a].isspace():
+                a += 1
+            while b > a and text[b - 1].isspace():
+                b -= 1
         return (a, b) if a < b else None
 
 
@@ -268,7 +306,7 @@ def remap_codings(changes: Changes, store: Store, segment_id: int, old: str, new
     for c in _codings_of(store, segment_id):
         if c["start_offset"] is None:
             continue
-        span = mapping.span(c["start_offset"], c["end_offset"])
+        span = mapping.span(c["start_offset"], c["end_offset"], new)
         a, b = span if span is not None else (None, None)
         changes.update("codings", c["id"], {"start_offset": a, "end_offset": b})
 
@@ -672,3 +710,33 @@ def segment_record(store: Store, segment_id: int) -> dict | None:
     seg["suggestions"] = store.suggestions_for([segment_id])[segment_id]
     seg["memos"] = _memos_on(store, "segment", segment_id)
     return seg
+
+
+def rank_indicators(guide: Guide, query: str, limit: int = 30) -> list[tuple[str, str]]:
+    """Indicators matching a typed fragment, best first, as (indicator id, label).
+
+    Every word typed must appear in the dimension's or indicator's name or id, at the start of
+    a word or fuzzily; an empty query lists the codebook in guide order.
+    """
+    from rapidfuzz import fuzz
+
+    labels = [(i.id, f"{guide.dimension(i.dimension_id).name} / {i.name}") for i in guide.indicators]
+    words = query.casefold().split()
+    if not words:
+        return labels[:limit] if limit else labels
+    scored = []
+    for order, (ind_id, label) in enumerate(labels):
+        hay = f"{label} {ind_id}".casefold()
+        total = 0.0
+        for w in words:
+            if w in hay:
+                total += 100 + (20 if f" {w}" in f" {hay}" else 0)
+            else:
+                best = fuzz.partial_ratio(w, hay)
+                if best < 75:
+                    break
+                total += best
+        else:
+            scored.append((-total, order, ind_id, label))
+    scored.sort()
+    return [(ind_id, label) for _, _, ind_id, label in scored[:limit]]

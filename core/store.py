@@ -7,6 +7,7 @@ refuses cross-thread use): a worker that writes opens its own with `Store.open_l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -176,6 +177,133 @@ def m_review_edit_log(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m_review_counts(db: sqlite_utils.Database) -> None:
+    # Counts kept up to date by triggers, whoever writes: the sessions overview and the
+    # comparison matrix read a few rows per session instead of joining every coding of the
+    # study (bench/bench_review.py). A passage is a coded (segment, span); a dimension counts
+    # each passage once, however many of its indicators code it.
+    for sql in _REVIEW_COUNTS_SQL:
+        db.execute(sql)
+    # Each session row carries its guide's text; these lists and groupings read indexes instead.
+    db["sessions"].create_index(
+        ["started_at", "id", "title", "respondent", "case_name", "guide_id", "guide_title", "duration", "status", "origin"],
+        index_name="sessions_overview",
+    )
+    db["sessions"].create_index(["guide_id", "respondent", "case_name", "id"], index_name="sessions_compare")
+
+
+_REVIEW_COUNTS_SQL = [
+    """create table session_counts (
+        session_id integer primary key, segments integer not null default 0,
+        respondent_segments integer not null default 0, coded_segments integer not null default 0,
+        codings integer not null default 0, last_end real)""",
+    """create table code_counts (
+        session_id integer not null, dimension_id text not null, indicator_id text not null,
+        codings integer not null default 0, primary key (session_id, dimension_id, indicator_id)) without rowid""",
+    """create table dimension_passages (
+        session_id integer not null, dimension_id text not null, passages integer not null default 0,
+        primary key (session_id, dimension_id)) without rowid""",
+    # Existing data.
+    """insert into session_counts (session_id, segments, respondent_segments, last_end)
+        select session_id, count(*), sum(speaker = 'respondent'), max("end") from segments group by session_id""",
+    """update session_counts set
+        coded_segments = (select count(distinct c.segment_id) from codings c join segments g on g.id = c.segment_id
+                          where g.session_id = session_counts.session_id),
+        codings = (select count(*) from codings c join segments g on g.id = c.segment_id
+                   where g.session_id = session_counts.session_id)""",
+    """insert into code_counts select g.session_id, c.dimension_id, c.indicator_id, count(*)
+        from codings c join segments g on g.id = c.segment_id group by 1, 2, 3""",
+    """insert into dimension_passages select session_id, dimension_id, count(*) from (
+        select distinct g.session_id, c.dimension_id, c.segment_id, c.start_offset, c.end_offset
+        from codings c join segments g on g.id = c.segment_id) group by 1, 2""",
+    # Segments.
+    """create trigger counts_segment_insert after insert on segments begin
+        insert into session_counts (session_id, segments, respondent_segments, last_end)
+          values (new.session_id, 1, new.speaker = 'respondent', new."end")
+          on conflict (session_id) do update set segments = segments + 1,
+            respondent_segments = respondent_segments + (new.speaker = 'respondent'),
+            last_end = max(coalesce(last_end, new."end"), coalesce(new."end", last_end));
+      end""",
+    """create trigger counts_segment_delete after delete on segments begin
+        update session_counts set segments = segments - 1,
+            respondent_segments = respondent_segments - (old.speaker = 'respondent'),
+            last_end = (select max("end") from segments where session_id = old.session_id)
+          where session_id = old.session_id;
+      end""",
+    """create trigger counts_segment_update after update of speaker, "end" on segments begin
+        update session_counts set
+            respondent_segments = respondent_segments - (old.speaker = 'respondent') + (new.speaker = 'respondent'),
+            last_end = (select max("end") from segments where session_id = new.session_id)
+          where session_id = new.session_id;
+      end""",
+    # Codings: the sole coding of a segment makes it coded; the first coding of a dimension on a
+    # (segment, span) makes a passage of that dimension.
+    """create trigger counts_coding_insert after insert on codings begin
+        insert into code_counts (session_id, dimension_id, indicator_id, codings)
+          select session_id, new.dimension_id, new.indicator_id, 1 from segments where id = new.segment_id
+          on conflict (session_id, dimension_id, indicator_id) do update set codings = codings + 1;
+        insert into dimension_passages (session_id, dimension_id, passages)
+          select session_id, new.dimension_id, 1 from segments where id = new.segment_id
+            and (select count(*) from codings c where c.segment_id = new.segment_id and c.dimension_id = new.dimension_id
+                 and c.start_offset is new.start_offset and c.end_offset is new.end_offset) = 1
+          on conflict (session_id, dimension_id) do update set passages = passages + 1;
+        update session_counts set codings = codings + 1,
+            coded_segments = coded_segments + ((select count(*) from codings where segment_id = new.segment_id) = 1)
+          where session_id = (select session_id from segments where id = new.segment_id);
+      end""",
+    """create trigger counts_coding_delete after delete on codings begin
+        update code_counts set codings = codings - 1
+          where session_id = (select session_id from segments where id = old.segment_id)
+            and dimension_id = old.dimension_id and indicator_id = old.indicator_id;
+        update dimension_passages set passages = passages - 1
+          where session_id = (select session_id from segments where id = old.segment_id)
+            and dimension_id = old.dimension_id
+            and not exists (select 1 from codings c where c.segment_id = old.segment_id
+                            and c.dimension_id = old.dimension_id and c.start_offset is old.start_offset
+                            and c.end_offset is old.end_offset);
+        update session_counts set codings = codings - 1,
+            coded_segments = coded_segments - (not exists (select 1 from codings where segment_id = old.segment_id))
+          where session_id = (select session_id from segments where id = old.segment_id);
+      end""",
+    """create trigger counts_coding_update
+      after update of segment_id, dimension_id, indicator_id, start_offset, end_offset on codings begin
+        update code_counts set codings = codings - 1
+          where session_id = (select session_id from segments where id = old.segment_id)
+            and dimension_id = old.dimension_id and indicator_id = old.indicator_id;
+        insert into code_counts (session_id, dimension_id, indicator_id, codings)
+          select session_id, new.dimension_id, new.indicator_id, 1 from segments where id = new.segment_id
+          on conflict (session_id, dimension_id, indicator_id) do update set codings = codings + 1;
+        update dimension_passages set passages = passages - 1
+          where session_id = (select session_id from segments where id = old.segment_id)
+            and dimension_id = old.dimension_id
+            and not exists (select 1 from codings c where c.segment_id = old.segment_id
+                            and c.dimension_id = old.dimension_id and c.start_offset is old.start_offset
+                            and c.end_offset is old.end_offset);
+        insert into dimension_passages (session_id, dimension_id, passages)
+          select session_id, new.dimension_id, 1 from segments where id = new.segment_id
+            and not (old.segment_id = new.segment_id and old.dimension_id = new.dimension_id
+                     and old.start_offset is new.start_offset and old.end_offset is new.end_offset)
+            and (select count(*) from codings c where c.segment_id = new.segment_id and c.dimension_id = new.dimension_id
+                 and c.start_offset is new.start_offset and c.end_offset is new.end_offset) = 1
+          on conflict (session_id, dimension_id) do update set passages = passages + 1;
+        update session_counts set
+            coded_segments = coded_segments - (not exists (select 1 from codings where segment_id = old.segment_id)),
+            codings = codings - 1
+          where session_id = (select session_id from segments where id = old.segment_id);
+        update session_counts set codings = codings + 1,
+            coded_segments = coded_segments + (old.segment_id != new.segment_id
+              and (select count(*) from codings where segment_id = new.segment_id) = 1)
+          where session_id = (select session_id from segments where id = new.segment_id);
+      end""",
+    """create trigger counts_session_delete after delete on sessions begin
+        delete from session_counts where session_id = old.id;
+        delete from code_counts where session_id = old.id;
+        delete from dimension_passages where session_id = old.id;
+      end""",
+]
+
+
+@migrations()
 def m_capture_gaps(db: sqlite_utils.Database) -> None:
     # core/capture.py: stretches of a live recording without audio from a track (a device that
     # vanished, a pause, a muted track), so a reader of the audio knows why it is silent there.
@@ -194,6 +322,35 @@ def m_capture_gaps(db: sqlite_utils.Database) -> None:
         not_null={"session_id", "start", "reason"},
     )
     db["gaps"].create_index(["session_id", "start"])
+
+
+class _Database(sqlite_utils.Database):
+    """sqlite-utils' Database whose transactions take the write lock as they begin.
+
+    Another process (a recording, an export) may write at any moment. A plain BEGIN that reads
+    before it writes -- and sqlite-utils reads the schema before every insert -- cannot wait for
+    that write to finish: SQLite answers 'database is locked' at once instead of calling the
+    busy handler. BEGIN IMMEDIATE waits its turn (busy_timeout) and then sees the latest rows.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self):
+        if self.conn.in_transaction:
+            with super().atomic():  # nested: a savepoint
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.rollback()
+                raise
 
 
 def now_iso() -> str:
@@ -229,7 +386,7 @@ class Store:
         if memory_name is not None:
             self.path: Path | None = None
             self.memory_name: str | None = memory_name
-            self.db = sqlite_utils.Database(memory_name=memory_name)
+            self.db = _Database(memory_name=memory_name)
         else:
             self.memory_name = None
             self.path = Path(path) if path is not None else paths.default_db()
@@ -242,7 +399,7 @@ class Store:
                 raise UserError(f"{self.path}: cannot open the database ({exc})") from None
             finally:
                 os.umask(old_umask)
-            self.db = sqlite_utils.Database(conn)
+            self.db = _Database(conn)
             if new:
                 self.path.chmod(0o600)
         try:
@@ -250,7 +407,11 @@ class Store:
             self.db.execute("PRAGMA busy_timeout = 30000")
             if self.path is not None:
                 self.db.enable_wal()
-            migrations.apply(self.db)
+            if migrations.pending(self.db):
+                # Under the write lock, so two processes opening a new or older database at once
+                # do not both run a migration (pending is looked up again inside).
+                with self.db.atomic():
+                    migrations.apply(self.db)
         except sqlite3.DatabaseError as exc:
             where = self.path or self.memory_name
             raise UserError(f"{where}: not a fieldnote database, or it is damaged ({exc})") from None

@@ -24,6 +24,34 @@ _HALLUCINATIONS = {
 }
 
 
+# What Whisper writes for sound that is not speech, in brackets or not ("MUZIEK." on Dutch silence).
+_SOUND_TAGS = {
+    "muziek", "music", "applaus", "applause", "gelach", "laughter", "lacht", "stilte", "silence",
+    "geluid", "noise", "blank_audio", "upbeat music", "muziek speelt", "music playing",
+}
+
+
+def _bare(text: str) -> str:
+    """Lower case, letters only: 'TV GELDERLAND 2020.' and 'tv gelderland' are the same invention."""
+    kept = "".join(ch if ch.isalpha() or ch == "_" else " " for ch in text.lower())
+    return " ".join(kept.split())
+
+
+_HALLUCINATIONS_BARE = {_bare(h) for h in _HALLUCINATIONS}
+
+
+def _invented(text: str) -> bool:
+    """Text Whisper is known to make up from silence or noise rather than hear."""
+    if text[:1] in "[(*♪" and text.rstrip(".!")[-1:] in "])*♪":
+        return True  # a description of a sound, never words someone said
+    bare = _bare(text)
+    if "amara org" in bare or bare.startswith(("ondertiteling", "ondertiteld", "subtitles by")):
+        return True  # subtitle credits from its training data
+    if not any(ch.isalnum() for ch in text):
+        return True  # '...' or '♪': no words at all ('2020.' is an answer, and stays)
+    return bare in _HALLUCINATIONS_BARE or bare in _SOUND_TAGS
+
+
 @dataclass(frozen=True)
 class Transcript:
     text: str
@@ -90,7 +118,7 @@ class WhisperTranscriber:
                 if s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN:
                     continue
                 text = s.text.strip()
-                if not text or text.lower() in _HALLUCINATIONS:
+                if not text or _invented(text):
                     continue
                 kept.append(text)
                 logprobs.append(s.avg_logprob)

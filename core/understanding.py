@@ -9,17 +9,23 @@ uses; a stem also matches inside a compound ("vertrouwensband", "netwerksamenwer
 through small recognition errors (rapidfuzz, on long words only).
 
 Guide tracking scores interviewer speech against each question's text and cue phrases, words
-weighted by how few questions share them; a question the guide has next gets a bonus, one
-already asked a large penalty, and speech that does not ask anything (no question mark, no
-question words) needs more evidence. Suggestions combine the question in effect (the guide's
-mapping, and what the researcher coded under it before), the indicator phrases heard, and the
-passages coded (or rejected) before that are most alike; a logistic model turns these into the
-chance that the researcher would code the passage with the dimension, so one threshold means
-the same in every session.
+weighted by how few questions share them, together with where the interview is (the question
+the guide has next, the ones after it, the ones already passed) and whether the speech is put
+as a question; a logistic model turns this into the chance that the speech poses the question,
+and the best question becomes current when that chance is at least the threshold. A question
+already asked is not detected again: speech on it later is a follow-up. Suggestions combine
+the question in effect (the guide's mapping, and what the researcher coded under it before),
+what the interviewer just asked, the indicator phrases heard, and the passages coded (or
+rejected) before; a second logistic model turns these into the chance that the researcher
+would code the passage with the dimension, so one threshold means the same in every session.
+
+Both models' weights are fitted on the tuning interviews of the reference study by
+`bench/bench_understanding.py --fit` and hold no word, question or dimension of it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import threading
@@ -71,10 +77,14 @@ _QUESTION_OPENERS = frozenset(
 )
 
 
+_COMBINING = re.compile(r"[\u0300-\u036f]+")
+
+
 def normalise(text: str) -> str:
     """Lowercase, accents off, punctuation to spaces: what matching compares."""
-    text = unicodedata.normalize("NFKD", text.lower())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower()
+    if not text.isascii():
+        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
     return " ".join(_WORD.findall(text))
 
 
@@ -82,29 +92,38 @@ def words(text: str) -> list[str]:
     return normalise(text).split()
 
 
-_SUFFIXES = ("ingen", "heden", "en", "es", "e", "s")
+_SUFFIXES = ("en", "es", "e", "s")
 _DOUBLE_VOWEL = re.compile(r"([aeou])\1")
 _DOUBLE_END = re.compile(r"([bdfgklmnprst])\1$")
 
 
+@functools.lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light Dutch stem of a normalised word: inflections and spelling of one word meet.
+    """A light Dutch stem of a normalised word: inflections and spellings of one word meet.
 
     "afspraken" and "afspraak" -> "afsprak", "culturen" and "cultuur" -> "cultur",
-    "overleggen" -> "overleg". Not linguistics: only so that forms of one word compare equal.
+    "overleggen" -> "overleg", "mogelijkheden" -> "mogelijkheid". Not linguistics: only so that
+    the forms of one word compare equal.
     """
     if len(word) <= 4:
         return word
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            word = word[: -len(suffix)]
-            break
+    if word.endswith("heden"):
+        word = word[:-5] + "heid"
+    else:
+        for suffix in _SUFFIXES:
+            if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+                word = word[: -len(suffix)]
+                break
     word = _DOUBLE_END.sub(r"\1", word)
     return _DOUBLE_VOWEL.sub(r"\1", word)
 
 
 def content_stems(text: str) -> list[str]:
-    return [stem(w) for w in words(text) if w not in STOPWORDS and len(w) > 2 and not w.isdigit()]
+    return stems_of(words(text))
+
+
+def stems_of(tokens: list[str]) -> list[str]:
+    return [stem(w) for w in tokens if w not in STOPWORDS and len(w) > 2 and not w.isdigit()]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,6 +295,28 @@ def asks_something(text: str) -> bool:
     return toks[0] in _QUESTION_OPENERS or "benieuwd" in toks or "vraag" in toks
 
 
+# The logistic model over the features of `GuideTracker.features`, fitted on interviews 1-4 of
+# the reference study by `python bench/bench_understanding.py --only 1-4 --fit` (the tracker
+# running on its own detections, as in use). No weight names a question or a word.
+QUESTION_WEIGHTS = {
+    "bias": -6.167,
+    "cue": 1.418,
+    "whole_cue": 1.924,
+    "text": 1.431,
+    "evidence": 1.303,
+    "best": 0.7,
+    "margin": 1.031,
+    "next": 2.596,
+    "soon": 0.423,
+    "behind": -0.147,
+    "asks": 1.202,
+    "length": -0.238,
+}
+
+# The chance from which speech counts as asking the question.
+QUESTION_THRESHOLD = 0.5
+
+
 class GuideTracker:
     """Follows the guide: the current question, and which questions were asked.
 
@@ -283,95 +324,122 @@ class GuideTracker:
     the current question by hand from the screen.
     """
 
-    # Fitted on interviews 1-4 of the reference study (bench/bench_understanding.py --tune).
-    NEXT_BONUS = 0.12  # the question the guide has next, after the current one
-    SOON_BONUS = 0.05  # the two after that
-    ASKED_PENALTY = 0.45  # a question is posed once; speech on it later is a follow-up
-    BEHIND_PENALTY = 0.04  # questions before the current one are asked late now and then
-    STATEMENT_PENALTY = 0.15  # speech not put as a question
-    MIN_WORDS = 5
+    MIN_WORDS = 4
 
-    def __init__(self, guide: Guide, threshold: float = 0.55):
+    def __init__(self, guide: Guide, threshold: float | None = None, weights: dict | None = None):
         self.guide = guide
-        self.threshold = threshold
+        self.threshold = QUESTION_THRESHOLD if threshold is None else threshold
+        self.weights = dict(QUESTION_WEIGHTS if weights is None else weights)
         self._lock = threading.Lock()
         self.current: int | None = None
         self.asked: set[int] = set()
+        # The interviewer's last words of substance (a question or a follow-up): what the
+        # respondent is answering. "Hm hm" and "oké" leave it as it was.
+        self.prompt: str | None = None
         self._order = [q.number for q in guide.questions]
-        patterns: dict[int, list[_Pattern]] = {}
+        self._position = {n: i for i, n in enumerate(self._order)}
+        self._text: dict[int, _Pattern | None] = {}
+        self._cues: dict[int, list[_Pattern]] = {}
+        self._vocabulary: dict[int, set[str]] = {}
         for q in guide.questions:
-            pats = [p for p in (_Pattern.of(t) for t in (q.text, *q.cues)) if p is not None]
-            patterns[q.number] = pats
+            self._text[q.number] = _Pattern.of(q.text)
+            self._cues[q.number] = [p for p in (_Pattern.of(c) for c in q.cues) if p is not None]
+            pats = [x for x in (self._text[q.number], *self._cues[q.number]) if x is not None]
+            self._vocabulary[q.number] = {s for pat in pats for s in pat.stems}
         # A word that many questions share ("samenwerking", "organisaties") tells them apart
         # less than one that only one question has ("vertrouwen", "efficient").
-        df: Counter[str] = Counter()
-        for pats in patterns.values():
-            df.update({s for p in pats for s in p.stems})
-        n = len(patterns)
-        self._weights = {s: math.log(1 + n / c) for s, c in df.items()}
-        self._patterns = patterns
+        df: Counter[str] = Counter(s for v in self._vocabulary.values() for s in v)
+        n = len(self._order)
+        self._weights = {s: max(0.1, math.log(n / c)) for s, c in df.items()}
         self._lexicon = Lexicon(df)
 
-    def score(self, text: str) -> list[QuestionMatch]:
-        """How well speech matches each question on its own words, best first (0..1)."""
+    def _strength(self, pat: _Pattern) -> float:
+        return min(1.0, sum(self._weights.get(s, 0.0) for s in pat.stems) / 5.0)
+
+    def _content(self, passage: _Passage, asked: set[int] | frozenset = frozenset()) -> dict[int, dict[str, float]]:
+        """Per question not yet asked, how much of its text and cues the speech holds."""
+        content: dict[int, dict[str, float]] = {}
+        for number in self._order:
+            if number in asked:
+                continue
+            covers = [(c.cover(passage, self._weights), self._strength(c)) for c in self._cues[number]]
+            cue = max((c * st for c, st in covers), default=0.0)
+            # A cue heard whole, and specific enough to tell its question apart.
+            whole_cue = 1.0 if any(c >= 0.99 and st >= 0.6 for c, st in covers) else 0.0
+            pat = self._text[number]
+            whole = pat.cover(passage, self._weights) if pat is not None else 0.0
+            heard = sum(self._weights[s] for s in self._vocabulary[number] if s in passage.hits)
+            if cue or whole:
+                content[number] = {"cue": cue, "whole_cue": whole_cue, "text": whole,
+                                   "evidence": min(1.0, heard / 8.0)}
+        return content
+
+    def content(self, text: str) -> dict[int, float]:
+        """How much the speech sounds like each guide question, whatever was asked before
+        (0 to 3: cue, question text and the question's words, each 0 to 1)."""
+        passage = _Passage.read(text, self._lexicon)
+        if not passage.hits:
+            return {}
+        return {n: f["cue"] + f["text"] + f["evidence"] for n, f in self._content(passage).items()}
+
+    def features(self, text: str, current: int | None = None, asked: set[int] | frozenset = frozenset()
+                 ) -> dict[int, dict[str, float]]:
+        """Per question, the evidence that this speech asks it, given where the interview is."""
         passage = _Passage.read(text, self._lexicon)
         if len(passage.tokens) < self.MIN_WORDS or not passage.hits:
-            return []
-        out = []
-        for number, pats in self._patterns.items():
-            best = 0.0
-            for i, pat in enumerate(pats):
-                cover = pat.cover(passage, self._weights)
-                if cover <= 0:
-                    continue
-                # The question's full text is long: part of it is enough, if the part is
-                # specific. A cue is short: most of it must be heard.
-                strength = sum(self._weights.get(s, 0.0) for s in pat.stems)
-                if i == 0:
-                    heard = cover * strength
-                    s = min(1.0, heard / 4.0)
-                else:
-                    s = cover * min(1.0, strength / 3.0)
-                best = max(best, s)
-            if best > 0:
-                out.append(QuestionMatch(number, best))
-        out.sort(key=lambda m: -m.score)
+            return {}
+        # Asked once; speech on it later is a follow-up, not the question again.
+        content = self._content(passage, asked)
+        if not content:
+            return {}
+        raw = {n: f["cue"] + f["text"] + f["evidence"] for n, f in content.items()}
+        ranked = sorted(raw.values(), reverse=True)
+        top = ranked[0]
+        second = ranked[1] if len(ranked) > 1 else 0.0
+        pending = [n for n in self._order if n not in asked]
+        here = self._position.get(current, -1) if current is not None else -1
+        after = [n for n in pending if self._position[n] > here]
+        asks = 1.0 if asks_something(text) else 0.0
+        length = math.log1p(len(passage.tokens))
+        out = {}
+        for number, f in content.items():
+            f = dict(f)
+            f["best"] = 1.0 if raw[number] >= top else 0.0
+            f["margin"] = raw[number] - (second if raw[number] >= top else top)
+            f["next"] = 1.0 if after and number == after[0] else 0.0
+            f["soon"] = 1.0 if number in after[1:3] else 0.0
+            f["behind"] = 1.0 if self._position[number] < here else 0.0
+            f["asks"] = asks
+            f["length"] = length
+            out[number] = f
         return out
 
-    def _context(self, number: int, current: int | None, asked: set[int]) -> float:
-        bonus = 0.0
-        if number in asked:
-            return -self.ASKED_PENALTY
-        pending = [n for n in self._order if n not in asked]
-        after = [n for n in pending if current is None or self._order.index(n) > self._order.index(current)]
-        if after and number == after[0]:
-            bonus += self.NEXT_BONUS
-        elif number in after[1:3]:
-            bonus += self.SOON_BONUS
-        elif current is not None and self._order.index(number) < self._order.index(current):
-            bonus -= self.BEHIND_PENALTY
-        return bonus
+    def score(self, text: str, current: int | None = None, asked: set[int] | frozenset = frozenset()
+              ) -> list[QuestionMatch]:
+        """The chance that this speech asks each question (0..1), best first."""
+        w = self.weights
+        out = [
+            QuestionMatch(n, _sigmoid(w["bias"] + sum(w[k] * v for k, v in f.items())))
+            for n, f in self.features(text, current, asked).items()
+        ]
+        out.sort(key=lambda m: -m.score)
+        return out
 
     def observe(self, text: str) -> QuestionMatch | None:
         """Interviewer speech: if it asks a guide question, that question becomes current."""
         with self._lock:
             current = self.current
             asked = set(self.asked)
-        matches = self.score(text)
-        if not matches:
+            if len(words(text)) >= self.MIN_WORDS:
+                self.prompt = text
+        matches = self.score(text, current, asked)
+        if not matches or matches[0].score < self.threshold:
             return None
-        penalty = 0.0 if asks_something(text) else self.STATEMENT_PENALTY
-        best: QuestionMatch | None = None
-        for m in matches:
-            s = m.score + self._context(m.number, current, asked) - penalty
-            if best is None or s > best.score:
-                best = QuestionMatch(m.number, s)
-        if best is None or best.score < self.threshold:
-            return None
+        best = matches[0]
         with self._lock:
             self.current = best.number
             self.asked.add(best.number)
-        return QuestionMatch(best.number, round(min(1.0, best.score), 3))
+        return QuestionMatch(best.number, round(best.score, 3))
 
     def set_current(self, number: int | None) -> None:
         with self._lock:
@@ -406,8 +474,6 @@ class Candidate:
     features: dict[str, float]
     score: float = 0.0
     phrases: list[str] = field(default_factory=list)
-    neighbours: int = 0
-    against: int = 0
 
 
 @dataclass
@@ -416,36 +482,51 @@ class _Example:
     dimension_id: str
     indicator_id: str
     positive: bool
-    question: int | None
 
 
-# The logistic model over the features of `Suggester.rank`, fitted on interviews 1-4 of the
-# reference study by `python bench/bench_understanding.py --fit` (each interview learning only
-# from the ones before it, as in use). Features are study-independent: no weight names a
-# dimension or a question.
+@dataclass
+class _Coded:
+    """A passage coded before, once however many indicators it was coded with."""
+
+    stems: Counter
+    dimensions: set[str]
+    phrases: frozenset[int]  # the codebook phrases heard in it
+
+
 WEIGHTS = {
-    "bias": -4.0,
-    "asked": 2.0,
-    "learned_question": 2.5,
-    "previous": 0.5,
-    "phrase": 3.0,
-    "phrase_best": 0.5,
-    "similar": 3.0,
-    "rejected": -1.5,
-    "frequency": 1.0,
-    "length": 0.4,
+    "bias": -6.116,
+    "asked": 3.05,
+    "previous": 0.0,
+    "learned_question": 0.295,
+    "prompt": 2.245,
+    "prompt_question": 0.0,
+    "phrase": 2.742,
+    "phrase_reliable": 0.0,
+    "phrase_best": 1.623,
+    "words": 0.599,
+    "similar": 1.418,
+    "bayes": 0.0,
+    "frequency": 0.46,
+    "length": 0.479,
 }
+REJECTED_WEIGHT = -4.0
+# A phrase's reliability before it was heard in any coded passage, and how many coded
+# passages that guess is worth.
+PHRASE_PRIOR = 0.5
+PHRASE_PRIOR_WEIGHT = 2.0
 
 
 class Suggester:
     """Ranks the codebook's dimensions (with their best indicator) for a respondent passage.
 
     Evidence comes from the indicator phrases (fuzzy, so inflections, compounds and small
-    recognition errors still match), the dimensions of the question in effect, and passages the
-    researcher coded (or rejected) in earlier sessions of the same guide.
+    recognition errors still match), the dimensions of the question in effect and what the
+    interviewer just asked, and passages the researcher coded (or rejected suggestions for) in
+    earlier sessions of the same guide: the words that went with each dimension there, and the
+    most alike passage coded with it.
     """
 
-    def __init__(self, guide: Guide, *, top: int = 3, min_score: float = 0.05, weights: dict | None = None):
+    def __init__(self, guide: Guide, *, top: int = 3, min_score: float = 0.01, weights: dict | None = None):
         self.guide = guide
         self.top = top
         self.min_score = min_score
@@ -464,43 +545,74 @@ class Suggester:
         df: Counter[str] = Counter(s for pat, _ in self._phrases for s in pat.stems)
         self._by_anchor: dict[str, list[int]] = defaultdict(list)
         for i, (pat, _) in enumerate(self._phrases):
-            anchor = min(pat.stems, key=lambda s: (df[s], s))
-            self._by_anchor[anchor].append(i)
-        self._anchor_of = {i: min(pat.stems, key=lambda s: (df[s], s)) for i, (pat, _) in enumerate(self._phrases)}
+            self._by_anchor[min(pat.stems, key=lambda s: (df[s], s))].append(i)
         self._lexicon = Lexicon(df)
-        # Memory of coded passages: an inverted index from stem to examples.
+        # The interviewer's words are also read as the guide's questions: a follow-up that
+        # sounds like question 8 points at question 8's dimensions.
+        self._questions = GuideTracker(guide)
+        # What was coded before: examples with an inverted index (for the most alike passage),
+        # and per dimension how many coded passages held each stem (for the words model).
         self._examples: list[_Example] = []
         self._postings: dict[str, list[int]] = defaultdict(list)
         self._df: Counter[str] = Counter()
         self._norms: list[float] | None = None
+        self._coded: dict[tuple[int, int], _Coded] = {}
+        self._centroids: dict[str, dict[str, float]] | None = None
+        self._bayes_model: tuple[dict[str, Counter], dict[str, int], Counter, int] | None = None
+        self._reliability: list[float] | None = None
         self._by_question: dict[int | None, Counter] = defaultdict(Counter)
         self._dim_counts: Counter[str] = Counter()
         self._positives = 0
-        self._prev_question: int | None = None
-        self._last_question: int | None = None
+        # The session so far: the question in effect and the one before it, the interviewer's
+        # words that asked it, and how many passages answered the words heard last.
+        self._question: int | None = None
+        self._previous: int | None = None
+        self._asking: str | None = None
+        self._last_prompt: str | None = None
+        self._answers = 0
+        # The interviewer's last words, read once for all the passages that answer them.
+        self._prompt_text: str | None = None
+        self._prompt_score: tuple[dict[str, float], dict[str, float]] = ({}, {})
 
     # learning ----------------------------------------------------------------------------------
 
     def learn(self, text: str, indicator_id: str, positive: bool = True, question: int | None = None) -> None:
-        """A passage the researcher coded with this indicator (or rejected it for)."""
+        """A passage the researcher coded with this indicator, or rejected it for.
+
+        `question` is the guide question that was in effect: what the researcher codes under
+        each question becomes evidence too.
+        """
         try:
             ind = self.guide.indicator(indicator_id)
         except KeyError:
             return  # coded with an indicator this version of the guide no longer has
         stems = Counter(s for s in content_stems(text) if len(s) > 3)
+        key = (hash(text), len(text))
+        heard = None
+        if positive and key not in self._coded:
+            heard = frozenset(i for i, _ in self._phrase_hits(_Passage.read(text, self._lexicon)))
         with self._lock:
             if positive:
+                coded = self._coded.get(key)
+                if coded is None:
+                    coded = self._coded[key] = _Coded(stems, set(), heard or frozenset())
+                if ind.dimension_id in coded.dimensions:
+                    return  # two indicators of one dimension on one passage are one piece of evidence
+                coded.dimensions.add(ind.dimension_id)
                 self._by_question[question][ind.dimension_id] += 1
                 self._dim_counts[ind.dimension_id] += 1
                 self._positives += 1
+            self._reliability = None
+            self._bayes_model = None
             if not stems:
                 return
             idx = len(self._examples)
-            self._examples.append(_Example(stems, ind.dimension_id, ind.id, positive, question))
+            self._examples.append(_Example(stems, ind.dimension_id, ind.id, positive))
             for s in stems:
                 self._postings[s].append(idx)
                 self._df[s] += 1
             self._norms = None
+            self._centroids = None
 
     def learn_from(self, examples: Iterable[dict]) -> int:
         """Teach from `Store.coded_examples` rows; a coded span teaches with its own words."""
@@ -511,6 +623,12 @@ class Suggester:
                 text = text[row["start_offset"] : row["end_offset"]]
             self.learn(text, row["indicator_id"], bool(row["positive"]), row.get("question"))
             n += 1
+        # Index what was learned now, not on the first passage of the session.
+        with self._lock:
+            self._example_norms()
+            self._word_evidence(Counter({"_": 1}))
+            self._bayes(Counter({"_": 1}))
+            self._phrase_reliability()
         return n
 
     def _idf(self, s: str) -> float:
@@ -524,53 +642,83 @@ class Suggester:
             ]
         return self._norms
 
-    # evidence ----------------------------------------------------------------------------------
+    def _vector(self, stems: Counter) -> dict[str, float]:
+        v = {s: (1 + math.log(c)) * self._idf(s) for s, c in stems.items()}
+        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
+        return {s: x / norm for s, x in v.items()}
 
-    def _phrase_hits(self, passage: _Passage) -> dict[str, list[tuple[float, str, str]]]:
-        """Per dimension: (score, phrase, indicator id) of each phrase heard."""
-        out: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
-        for anchor in passage.hits:
-            for i in self._by_anchor.get(anchor, ()):
-                pat, ind = self._phrases[i]
-                s = pat.find(passage)
-                if s > 0:
-                    # A phrase of several words heard together says more than one word.
-                    weight = 1.0 if len(pat.stems) + len(pat.function_words) > 1 else 0.7
-                    out[ind.dimension_id].append((s * weight, pat.text, ind.id))
+    def _word_evidence(self, stems: Counter) -> dict[str, float]:
+        """The words model: how alike (cosine, 0..1) the passage is to the passages coded with
+        each dimension before, taken together (each dimension's centroid of tf-idf vectors)."""
+        if not self._positives or not stems:
+            return {}
+        if self._centroids is None:
+            sums: dict[str, Counter] = defaultdict(Counter)
+            for ex in self._examples:
+                if ex.positive:
+                    for s, x in self._vector(ex.stems).items():
+                        sums[ex.dimension_id][s] += x
+            self._centroids = {}
+            for d, c in sums.items():
+                norm = math.sqrt(sum(x * x for x in c.values())) or 1.0
+                self._centroids[d] = {s: x / norm for s, x in c.items()}
+        v = self._vector(stems)
+        return {d: sum(x * c.get(s, 0.0) for s, x in v.items()) for d, c in self._centroids.items()}
+
+    def _bayes(self, stems: Counter) -> dict[str, float]:
+        """Per dimension, how much likelier the passage's words are among the passages coded with
+        it than among all coded passages (mean log ratio per word, smoothed towards 0)."""
+        if not self._coded or not stems:
+            return {}
+        if self._bayes_model is None:
+            by_dim: dict[str, Counter] = defaultdict(Counter)
+            sizes: Counter = Counter()
+            every: Counter = Counter()
+            for coded in self._coded.values():
+                every.update(coded.stems)
+                for d in coded.dimensions:
+                    by_dim[d].update(coded.stems)
+                    sizes[d] += sum(coded.stems.values())
+            self._bayes_model = (dict(by_dim), dict(sizes), every, sum(every.values()))
+        by_dim, sizes, every, total = self._bayes_model
+        mu = 200.0
+        out = {}
+        n = sum(stems.values())
+        for d, counts in by_dim.items():
+            z = 0.0
+            for s, c in stems.items():
+                bg = (every.get(s, 0) + 0.5) / (total + 0.5 * len(every) + 1)
+                z += c * math.log((counts.get(s, 0) + mu * bg) / (sizes[d] + mu) / bg)
+            out[d] = z / n
         return out
 
-    def _similar(self, stems: Counter) -> tuple[dict[str, float], dict[str, float], dict[str, str], int]:
-        """Nearest coded passages: per dimension the similarity of those coded with it, and of
-        those where it was rejected; and the indicator most used for it among them."""
+    def _similar(self, stems: Counter) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+        """Per dimension, the likeness (cosine, 0..1) of the most alike passage coded with it and
+        of the most alike passage where it was rejected; and that passage's indicator."""
         if not self._examples or not stems:
-            return {}, {}, {}, 0
+            return {}, {}, {}
         norms = self._example_norms()
-        q = {s: c * self._idf(s) for s, c in stems.items() if s in self._postings}
         qnorm = math.sqrt(sum((c * self._idf(s)) ** 2 for s, c in stems.items())) or 1.0
         dots: dict[int, float] = defaultdict(float)
-        for s, w in q.items():
-            idf = self._idf(s)
-            for idx in self._postings[s]:
-                dots[idx] += w * self._examples[idx].stems[s] * idf
-        sims = sorted(((d / (norms[i] * qnorm), i) for i, d in dots.items()), reverse=True)[:12]
-        pos: dict[str, float] = defaultdict(float)
-        neg: dict[str, float] = defaultdict(float)
-        inds: dict[str, Counter] = defaultdict(Counter)
-        total = sum(s for s, _ in sims) or 1.0
-        for sim, i in sims:
-            ex = self._examples[i]
-            if ex.positive:
-                pos[ex.dimension_id] += sim
-                inds[ex.dimension_id][ex.indicator_id] += sim
-            else:
-                neg[ex.dimension_id] += sim
-        # Share of the neighbours' weight, scaled by how alike the nearest one is: a passage
-        # like nothing coded before gets little from its "nearest" neighbours.
-        top = sims[0][0] if sims else 0.0
-        pos = {d: v / total * min(1.0, top * 2) for d, v in pos.items()}
-        neg = {d: v / total * min(1.0, top * 2) for d, v in neg.items()}
-        best_ind = {d: c.most_common(1)[0][0] for d, c in inds.items()}
-        return pos, neg, best_ind, len(sims)
+        for s, c in stems.items():
+            postings = self._postings.get(s)
+            if not postings:
+                continue
+            idf2 = self._idf(s) ** 2
+            for idx in postings:
+                dots[idx] += c * self._examples[idx].stems[s] * idf2
+        pos: dict[str, float] = {}
+        neg: dict[str, float] = {}
+        indicator: dict[str, str] = {}
+        for idx, dot in dots.items():
+            ex = self._examples[idx]
+            sim = dot / (norms[idx] * qnorm)
+            into = pos if ex.positive else neg
+            if sim > into.get(ex.dimension_id, 0.0):
+                into[ex.dimension_id] = sim
+                if ex.positive:
+                    indicator[ex.dimension_id] = ex.indicator_id
+        return pos, neg, indicator
 
     def _learned_question(self, question: int | None) -> dict[str, float]:
         """What the researcher coded passages under this question with, before: shares."""
@@ -581,27 +729,117 @@ class Suggester:
         # Few codings under a question say little yet: shrink towards nothing.
         return {d: c / (total + 3) for d, c in counts.items()}
 
-    def rank(self, text: str, question: int | None = None) -> list[Candidate]:
-        """Every dimension with its evidence and calibrated score, best first."""
-        passage = _Passage.read(text, self._lexicon)
-        stems = Counter(s for s in content_stems(text) if len(s) > 3)
-        hits = self._phrase_hits(passage)
+    def _phrase_reliability(self) -> tuple[list[float], list[dict[str, float]]]:
+        """Per phrase, from the coded passages it was heard in: the share coded with its own
+        dimension, shrunk towards a prior guess (a phrase heard everywhere earns little); and the
+        shares coded with each dimension (a phrase can go with another dimension than its own)."""
+        if self._reliability is None:
+            heard: Counter[int] = Counter()
+            coded_with: dict[int, Counter] = defaultdict(Counter)
+            for coded in self._coded.values():
+                for i in coded.phrases:
+                    heard[i] += 1
+                    coded_with[i].update(coded.dimensions)
+            own = []
+            shares = []
+            for i, (_, ind) in enumerate(self._phrases):
+                n = heard[i] + PHRASE_PRIOR_WEIGHT
+                own.append((coded_with[i][ind.dimension_id] + PHRASE_PRIOR * PHRASE_PRIOR_WEIGHT) / n)
+                shares.append({d: c / n for d, c in coded_with[i].items()})
+            self._reliability = (own, shares)
+        return self._reliability
+
+    # evidence ----------------------------------------------------------------------------------
+
+    def _phrase_hits(self, passage: _Passage) -> list[tuple[int, float]]:
+        """(phrase index, how well it was heard) of each phrase heard."""
+        out = []
+        for anchor in passage.hits:
+            for i in self._by_anchor.get(anchor, ()):
+                pat = self._phrases[i][0]
+                s = pat.find(passage)
+                if s > 0:
+                    # A phrase of several words heard together says more than one word.
+                    weight = 1.0 if len(pat.stems) + len(pat.function_words) > 1 else 0.7
+                    out.append((i, s * weight))
+        return out
+
+    def _phrase_evidence(self, passage: _Passage, reliability: tuple | None = None
+                         ) -> tuple[dict[str, float], dict[str, float], dict[str, list[tuple[float, str, str]]], dict[str, float]]:
+        """Per dimension: the phrases heard taken together (noisy-or of the best four), the same
+        with each phrase weighed by its reliability, (score, phrase, indicator) of each, and the
+        dimensions the passages were coded with where the phrases were heard before."""
+        hits: dict[str, list[tuple[float, str, str]]] = defaultdict(list)
+        reliable: dict[str, list[float]] = defaultdict(list)
+        associated: dict[str, list[float]] = defaultdict(list)
+        for i, s in self._phrase_hits(passage):
+            pat, ind = self._phrases[i]
+            hits[ind.dimension_id].append((s, pat.text, ind.id))
+            if reliability is not None:
+                reliable[ind.dimension_id].append(s * reliability[0][i])
+                for d, share in reliability[1][i].items():
+                    associated[d].append(s * share)
+
+        def noisy_or(scores: list[float]) -> float:
+            miss = 1.0
+            for s in sorted(scores, reverse=True)[:4]:
+                miss *= 1 - 0.6 * s
+            return 1 - miss
+
+        plain = {d: noisy_or([s for s, _, _ in hs]) for d, hs in hits.items()}
+        weighed = {d: noisy_or(ss) for d, ss in reliable.items()}
+        return plain, weighed, hits, {d: noisy_or(ss) for d, ss in associated.items()}
+
+    def _prompt_evidence(self, prompt: str | None) -> tuple[dict[str, float], dict[str, float]]:
+        """What the interviewer's last words point at: per dimension, the phrases heard in them,
+        and how much they sound like a guide question about it."""
+        if not prompt:
+            return {}, {}
         with self._lock:
-            similar, rejected, similar_ind, neighbours = self._similar(stems)
+            if prompt == self._prompt_text:
+                return self._prompt_score
+        phrases, _, _, _ = self._phrase_evidence(_Passage.read(prompt, self._lexicon))
+        like: dict[str, float] = {}
+        for number, raw in self._questions.content(prompt).items():
+            for d in self._asked_by.get(number, ()):
+                like[d] = max(like.get(d, 0.0), min(1.0, raw / 2.0))
+        with self._lock:
+            self._prompt_text, self._prompt_score = prompt, (phrases, like)
+        return phrases, like
+
+    def rank(self, text: str, question: int | None = None, prompt: str | None = None) -> list[Candidate]:
+        """Every dimension with its evidence and calibrated score, best first.
+
+        `question` is the guide question in effect; `prompt` what the interviewer said last
+        (the question, or a follow-up on the answer), which the passage most likely answers.
+        """
+        passage = _Passage.read(text, self._lexicon)
+        stems = Counter(s for s in stems_of(passage.tokens) if len(s) > 3)
+        prompted, prompt_like = self._prompt_evidence(prompt)
+        with self._lock:
+            if question is not None and question != self._question:
+                self._previous, self._question = self._question, question
+                self._asking = prompt
+            previous = self._previous if question == self._question else None
+            # After a follow-up the answer is about the follow-up, which is often not the
+            # question in effect.
+            probe = 1.0 if prompt and self._asking and prompt != self._asking else 0.0
+            if prompt != self._last_prompt:
+                self._last_prompt, self._answers = prompt, 0
+            self._answers += 1
+            later = 1.0 if self._answers > 1 else 0.0
+            reliability = self._phrase_reliability() if self._coded else None
+            similar, rejected, similar_ind = self._similar(stems)
+            by_words = self._word_evidence(stems)
+            bayes = self._bayes(stems)
             learned_q = self._learned_question(question)
             positives = self._positives
             freq = {d: (self._dim_counts[d] + 1) / (positives + len(self._dims)) for d in self._dims}
-            if question != self._last_question:
-                self._prev_question, self._last_question = self._last_question, question
-            previous = self._prev_question
+        phrase_score, phrase_reliable, hits, associated = self._phrase_evidence(passage, reliability)
+        if reliability is None:
+            phrase_reliable = {d: v * PHRASE_PRIOR for d, v in phrase_score.items()}
         asked = self._asked_by.get(question, set()) if question is not None else set()
         before = self._asked_by.get(previous, set()) if previous is not None else set()
-        phrase_score = {}
-        for d, hs in hits.items():
-            miss = 1.0
-            for s, _, _ in sorted(hs, reverse=True)[:4]:
-                miss *= 1 - 0.6 * s
-            phrase_score[d] = 1 - miss
         best_phrase = max(phrase_score.values(), default=0.0)
         length = math.log1p(len(stems))
         out = []
@@ -610,16 +848,28 @@ class Suggester:
             d = dim.id
             f = {
                 "asked": 1.0 if d in asked else 0.0,
-                "learned_question": learned_q.get(d, 0.0),
+                "asked_probe": probe if d in asked else 0.0,
+                "asked_later": later if d in asked else 0.0,
+                "probe_prompt": probe * prompted.get(d, 0.0),
+                "probe_prompt_question": probe * prompt_like.get(d, 0.0),
                 "previous": 1.0 if d in before and d not in asked else 0.0,
+                "learned_question": learned_q.get(d, 0.0),
+                "prompt": prompted.get(d, 0.0),
+                "prompt_question": prompt_like.get(d, 0.0),
                 "phrase": phrase_score.get(d, 0.0),
+                "phrase_reliable": phrase_reliable.get(d, 0.0),
                 "phrase_best": 1.0 if d in phrase_score and phrase_score[d] >= best_phrase else 0.0,
+                "words": by_words.get(d, 0.0),
                 "similar": similar.get(d, 0.0),
-                "rejected": rejected.get(d, 0.0),
+                "bayes": bayes.get(d, 0.0),
+                "phrase_learned": associated.get(d, 0.0),
                 "frequency": math.log(freq[d] * len(self._dims)),
                 "length": length,
             }
-            z = w["bias"] + sum(w[k] * v for k, v in f.items())
+            # A passage much like one where this dimension was rejected: the researcher said no.
+            against = max(0.0, rejected.get(d, 0.0) - 0.3) / 0.7
+            z = w.get("bias", 0.0) + sum(w.get(k, 0.0) * v for k, v in f.items()) + REJECTED_WEIGHT * against
+            f["rejected"] = against
             matched = sorted(hits.get(d, []), reverse=True)
             if matched:
                 indicator = matched[0][2]
@@ -627,22 +877,15 @@ class Suggester:
                 indicator = similar_ind[d]
             else:
                 indicator = dim.indicators[0].id
-            out.append(
-                Candidate(
-                    d, indicator, f, _sigmoid(z),
-                    phrases=[p for _, p, _ in matched[:3]],
-                    neighbours=neighbours if similar.get(d) else 0,
-                    against=1 if rejected.get(d) else 0,
-                )
-            )
+            out.append(Candidate(d, indicator, f, _sigmoid(z), phrases=[p for _, p, _ in matched[:3]]))
         out.sort(key=lambda c: -c.score)
         return out
 
-    def suggest(self, text: str, question: int | None = None) -> list[NewSuggestion]:
-        if not words(text):
+    def suggest(self, text: str, question: int | None = None, prompt: str | None = None) -> list[NewSuggestion]:
+        if not text.strip():
             return []
         out = []
-        for c in self.rank(text, question)[: self.top]:
+        for c in self.rank(text, question, prompt)[: self.top]:
             if c.score < self.min_score:
                 break
             reasons = []
@@ -650,13 +893,13 @@ class Suggester:
                 reasons.append("said " + ", ".join(f"'{p}'" for p in c.phrases))
             if c.features["asked"]:
                 reasons.append(f"question {question} asks about it")
-            elif c.features["previous"]:
-                reasons.append("the question before asked about it")
+            elif c.features["prompt"] > 0.3 or c.features["prompt_question"] > 0.5:
+                reasons.append("the interviewer asked about it")
             if c.features["learned_question"] >= 0.2 and not c.features["asked"]:
                 reasons.append(f"coded under question {question} before")
-            if c.features["similar"] > 0.05:
-                reasons.append("like passages coded before")
-            if c.features["rejected"] > 0.05:
-                reasons.append("though like suggestions rejected before")
-            out.append(NewSuggestion(c.dimension_id, c.indicator_id, round(c.score, 3), "; ".join(reasons) or "often coded"))
+            if c.features["similar"] >= 0.3 or c.features["words"] >= 0.3:
+                reasons.append("like passages coded with it before")
+            if c.features["rejected"] > 0:
+                reasons.append("though much like a passage where it was rejected")
+            out.append(NewSuggestion(c.dimension_id, c.indicator_id, round(c.score, 3), "; ".join(reasons) or "little evidence: only how often it is coded"))
         return out

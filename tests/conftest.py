@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+pytest_plugins = ["_network_guard"]  # no test reaches the network unless marked allow_network
 _memory_names = itertools.count()
 
 

@@ -8,7 +8,7 @@ import json
 from core import paths
 from core.guide import load_guide
 from core.live import annotate
-from core.store import NewSegment, Store
+from core.store import NewSegment, NewSuggestion, Store
 from core.understanding import GuideTracker, Suggester
 
 DEMO = paths.SAMPLE_SESSIONS / "demo-en"
@@ -25,9 +25,14 @@ def add_demo_session(
     case_name: str = "Samen starten",
     started_at: str = "2021-06-08T10:00:00+00:00",
     turns: int | None = None,
+    understand: bool = False,
 ) -> int:
-    """One completed session holding the demo interview's turns, with the suggestions the live
-    pipeline would have made for them."""
+    """One completed session holding the demo interview's turns.
+
+    Questions and suggestions come from the script's own annotations (the questions each turn
+    asks, the dimensions each answer gives evidence of, padded to three suggestions), so tests
+    and snapshots do not move when the suggester is tuned. `understand=True` runs the live
+    pipeline's guide tracker and suggester instead."""
     guide = load_guide(DEMO / "guide.toml")
     session_id = store.create_session(
         guide,
@@ -40,11 +45,27 @@ def add_demo_session(
     store.set_session_audio_dir(session_id, DEMO)
     tracker, suggester = GuideTracker(guide), Suggester(guide)
     rows = demo_turns()[:turns]
+    question = None
     for t in rows:
         seg = NewSegment(speaker=t["speaker"], text=t["text"], start=round(t["start"], 2), end=round(t["end"], 2))
-        store.add_segment(session_id, annotate(seg, tracker, suggester))
+        if understand:
+            annotate(seg, tracker, suggester)
+        else:
+            question = t["asks"] or question
+            seg.asks, seg.question = t["asks"], question
+            if t["speaker"] == "respondent":
+                seg.suggestions = _scripted_suggestions(guide, t["dimensions"])
+        store.add_segment(session_id, seg)
     store.end_session(session_id, "completed", duration=round(rows[-1]["end"] + 1.5, 1))
     return session_id
+
+
+def _scripted_suggestions(guide, names: list[str]) -> list[NewSuggestion]:
+    by_name = {d.name: d for d in guide.dimensions}
+    dims = [by_name[n] for n in names]
+    dims += [d for d in guide.dimensions if d not in dims][: max(0, 3 - len(dims))]
+    scores = [0.9, 0.8, 0.3, 0.2, 0.1]
+    return [NewSuggestion(d.id, d.indicators[0].id, scores[i], "demo script") for i, d in enumerate(dims)]
 
 
 def segment_with(store: Store, session_id: int, words: str) -> dict:

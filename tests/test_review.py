@@ -362,3 +362,119 @@ def test_a_file_database_keeps_the_undo_log_across_connections(tmp_path):
     assert review.undo(again, sid).label == "edit text"
     assert again.db["segments"].get(seg["id"])["text"] == seg["text"]
     again.close()
+
+
+# --- the counts the store keeps for the overview and the matrix --------------------------------
+
+
+def recount(store: Store) -> dict:
+    """The counts as computed from scratch from segments and codings."""
+    db = store.db
+    sessions = {
+        r[0]: [r[1], r[2], 0, 0, r[3]]
+        for r in db.execute(
+            "select session_id, count(*), sum(speaker = 'respondent'), max(\"end\") from segments group by session_id"
+        )
+    }
+    for sid, coded, n in db.execute(
+        "select g.session_id, count(distinct c.segment_id), count(*) from codings c join segments g on g.id = c.segment_id group by 1"
+    ):
+        sessions[sid][2:4] = [coded, n]
+    codes = {tuple(r[:3]): r[3] for r in db.execute(
+        "select g.session_id, c.dimension_id, c.indicator_id, count(*) from codings c join segments g on g.id = c.segment_id group by 1, 2, 3"
+    )}
+    passages = {tuple(r[:2]): r[2] for r in db.execute(
+        """select session_id, dimension_id, count(*) from (select distinct g.session_id, c.dimension_id, c.segment_id,
+           c.start_offset, c.end_offset from codings c join segments g on g.id = c.segment_id) group by 1, 2"""
+    )}
+    return {"sessions": {k: tuple(v) for k, v in sessions.items()}, "codes": codes, "passages": passages}
+
+
+def kept_counts(store: Store) -> dict:
+    db = store.db
+    return {
+        "sessions": {r[0]: tuple(r[1:]) for r in db.execute(
+            "select session_id, segments, respondent_segments, coded_segments, codings, last_end from session_counts where segments > 0"
+        )},
+        "codes": {tuple(r[:3]): r[3] for r in db.execute(
+            "select session_id, dimension_id, indicator_id, codings from code_counts where codings > 0")},
+        "passages": {tuple(r[:2]): r[2] for r in db.execute(
+            "select session_id, dimension_id, passages from dimension_passages where passages > 0")},
+    }
+
+
+def test_the_kept_counts_match_a_recount_through_any_sequence_of_edits(memory_store):
+    import random
+
+    store = memory_store
+    sids = [add_demo_session(store, turns=20), add_demo_session(store, respondent="4", turns=20)]
+    guide = review.guide_of_session(store, sids[0])
+    indicators = [i.id for i in guide.indicators][:6]  # few indicators: passages get several codes
+    rnd = random.Random(5)
+    done = 0
+    for step in range(250):
+        sid = rnd.choice(sids)
+        segs = store.segments(sid)
+        seg = rnd.choice(segs)
+        codings_here = [c["id"] for c in store.codings_for([seg["id"]])[seg["id"]]]
+        pending = [s["id"] for s in store.suggestions_for([seg["id"]])[seg["id"]]]
+        op = rnd.choice(["code", "code", "span", "uncode", "accept", "reject", "change", "edit", "split",
+                         "merge", "speaker", "undo", "undo", "redo"])
+        try:
+            if op == "code":
+                review.add_coding(store, seg["id"], rnd.choice(indicators))
+            elif op == "span" and len(seg["text"]) > 10:
+                a = rnd.choice([0, 4])
+                review.add_coding(store, seg["id"], rnd.choice(indicators), a, a + 6)
+            elif op == "uncode" and codings_here:
+                review.remove_coding(store, rnd.choice(codings_here))
+            elif op == "accept" and pending:
+                review.accept_suggestion(store, rnd.choice(pending))
+            elif op == "reject" and pending:
+                review.reject_suggestion(store, rnd.choice(pending))
+            elif op == "change" and pending:
+                review.change_suggestion(store, rnd.choice(pending), rnd.choice(indicators))
+            elif op == "edit":
+                review.edit_text(store, seg["id"], seg["text"][rnd.randrange(0, 5):] + " (checked)")
+            elif op == "split" and len(seg["text"]) > 20:
+                review.split_segment(store, seg["id"], seg["text"].index(" ", 8))
+            elif op == "merge":
+                review.merge_segments(store, seg["id"])
+            elif op == "speaker":
+                review.set_speaker(store, seg["id"], rnd.choice(["interviewer", "respondent"]))
+            elif op == "undo":
+                review.undo(store, sid)
+            elif op == "redo":
+                review.redo(store, sid)
+            done += 1
+        except UserError:
+            pass  # refused edits (different speakers, the last segment) change nothing
+        assert kept_counts(store) == recount(store), f"after step {step}: {op}"
+    assert done > 150
+    assert kept_counts(store)["passages"]  # the sequence did code passages
+
+
+def test_the_counts_migration_counts_what_is_already_there(tmp_path):
+    path = tmp_path / "older.db"
+    store = Store(path)
+    sid = add_demo_session(store, turns=14)
+    seg = segment_with(store, sid, "The municipality took the lead.")
+    review.add_coding(store, seg["id"], "regie-en-sturing", 0, 10)
+    review.add_coding(store, seg["id"], "interactie-frequentie", 0, 10)
+    review.add_coding(store, seg["id"], "betrokkenheid")
+    expected = recount(store)
+    # The database as it was before the counts existed.
+    for name in ("session_counts", "code_counts", "dimension_passages"):
+        store.db.execute(f"drop table {name}")
+    for trigger in [t.name for t in store.db.triggers if t.name.startswith("counts_")]:
+        store.db.execute(f"drop trigger {trigger}")
+    store.db.execute("drop index sessions_overview")
+    store.db.execute("drop index sessions_compare")
+    store.db.execute("delete from _sqlite_migrations where name = 'm_review_counts'")
+    store.db.conn.commit()
+    store.close()
+
+    again = Store(path)
+    assert kept_counts(again) == expected
+    assert expected["passages"][(sid, "sturingsvorm")] == 1
+    again.close()

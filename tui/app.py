@@ -14,18 +14,31 @@ class FieldnoteApp(App[int]):
     CSS_PATH = "fieldnote.tcss"
     TITLE = "fieldnote"
 
-    def __init__(self, store: Store, *, live: tuple[int, LivePipeline, str] | None = None) -> None:
+    def __init__(self, store: Store, *, live: tuple[int, LivePipeline, str] | None = None,
+                 review_session: int | None = None) -> None:
         super().__init__()
         self.store = store
         self._live = live
+        self._review_session = review_session
 
     def on_mount(self) -> None:
         if self._live is not None:
             session_id, pipeline, state = self._live
             self.push_screen(LiveScreen(self.store, session_id, pipeline, state=state))
+            return
+        # Without a live session: the sessions screen, and the session to review on top of it.
+        from .sessions import SessionsScreen
+
+        self.push_screen(SessionsScreen(self.store))
+        if self._review_session is not None:
+            from .review import ReviewScreen
+
+            self.push_screen(ReviewScreen(self.store, self._review_session))
 
 
-def make_app(store: Store, *, session_id: int | None = None, pipeline: LivePipeline | None = None, state: str = "recording") -> FieldnoteApp:
-    """The app over `store`; with a session and a pipeline it opens on the live screen."""
+def make_app(store: Store, *, session_id: int | None = None, pipeline: LivePipeline | None = None, state: str = "recording",
+             review_session: int | None = None) -> FieldnoteApp:
+    """The app over `store`; with a session and a pipeline it opens on the live screen, else on
+    the sessions screen (and on `review_session`'s review screen above it, if given)."""
     live = (session_id, pipeline, state) if pipeline is not None and session_id is not None else None
-    return FieldnoteApp(store, live=live)
+    return FieldnoteApp(store, live=live, review_session=review_session)

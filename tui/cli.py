@@ -17,7 +17,7 @@ from core.errors import UserError
 EXIT_USER_ERROR = 2
 
 # Modules that add subcommands; each keeps its heavy imports inside its command functions.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["tui.cmd_exchange", "tui.cmd_record", "tui.cmd_review", "tui.cmd_import", "tui.cmd_admin"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,6 +57,8 @@ def cmd_demo(args) -> int:
         title=demo.title,
         model=transcriber.name,
     )
+    # The demo's tracks are its recording: review can play them and re-transcribe from them.
+    store.set_session_audio_dir(session_id, demo.folder)
     if args.no_ui:
         run_headless(store, session_id, pipeline, out=sys.stdout)
     else:
@@ -87,25 +89,9 @@ def cmd_sessions(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from core.export import FORMATS
+    from tui.cmd_exchange import cmd_export as export
 
-    store = _store(args)
-    store.session(args.session)  # a clear error for an unknown id
-    text = FORMATS[args.format](store, args.session)
-    if args.output:
-        out = Path(args.output)
-        tmp = out.with_name(f".{out.name}.part")
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            tmp.chmod(0o600)
-            tmp.replace(out)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise UserError(f"{out}: cannot write the export ({exc.strerror or exc})") from None
-        print(f"wrote {out}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
-    return 0
+    return export(args)
 
 
 def cmd_guides(args) -> int:
@@ -151,12 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sessions", help="list sessions", description="List the sessions in the study database.")
     p.set_defaults(func=cmd_sessions)
 
-    p = sub.add_parser("export", help="export a session's coded transcript",
-                       description="Export one session. jsonl: one JSON object per segment (the stable contract); "
-                       "md: the coded transcript as Markdown.")
-    p.add_argument("session", type=_session_id, metavar="SESSION", help="session id, as `fieldnote sessions` shows")
-    p.add_argument("--format", choices=["md", "jsonl"], default="md", help="md (default) or jsonl")
-    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p = sub.add_parser("export", help="export coded transcripts, quote tables, QDA projects, subtitles",
+                       description="Export one session, several, or the whole study (--all). jsonl: one JSON "
+                       "object per segment (the stable contract); md: the coded transcript as Markdown.")
+    from tui.cmd_exchange import add_export_arguments
+
+    add_export_arguments(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("guides", help="list the guides fieldnote knows",

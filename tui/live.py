@@ -11,9 +11,11 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
+from core.coverage import coverage
 from core.live import LivePipeline, PipelineStatus, SegmentReady
 from core.store import Store
 
+from .coverage import CoveragePanel
 from .widgets import GuidePanel, StatusBar, TranscriptView
 
 
@@ -24,6 +26,7 @@ class LiveScreen(Screen):
         Binding("a", "accept", "Accept suggestion"),
         Binding("r", "reject", "Reject suggestion"),
         Binding("space", "pause", "Pause/resume"),
+        Binding("c", "toggle_coverage", "Coverage"),
         Binding("q", "end_session", "End session"),
     ]
 
@@ -43,6 +46,9 @@ class LiveScreen(Screen):
         with Horizontal(id="live-body"):
             yield GuidePanel(self.guide, id="guide")
             yield TranscriptView(self.guide, id="transcript")
+            panel = CoveragePanel(id="coverage")
+            panel.display = False
+            yield panel
         yield StatusBar(self.pipeline.transcriber.name, self.guide.planned_minutes, id="status")
         yield Footer()
 
@@ -56,6 +62,17 @@ class LiveScreen(Screen):
     def _tick(self) -> None:
         if not self.finished.is_set():
             self.query_one(StatusBar).elapsed = self.pipeline.clock.now()
+            self._refresh_coverage()
+
+    def _refresh_coverage(self) -> None:
+        panel = self.query_one(CoveragePanel)
+        if panel.display:
+            panel.show(coverage(self.store, self.session_id, elapsed=self.pipeline.clock.now()))
+
+    def action_toggle_coverage(self) -> None:
+        panel = self.query_one(CoveragePanel)
+        panel.display = not panel.display
+        self._refresh_coverage()
 
     @work(thread=True, exclusive=True, group="pipeline")
     def run_pipeline(self) -> None:
@@ -78,6 +95,7 @@ class LiveScreen(Screen):
             self.query_one(GuidePanel).current = ready.segment.asks
         status = self.query_one(StatusBar)
         status.segments += 1
+        self._refresh_coverage()
 
     def status_changed(self, status: PipelineStatus) -> None:
         self._last_status = status
@@ -142,6 +160,7 @@ class LiveScreen(Screen):
         self.query_one(TranscriptView).update_segment(self._record(suggestion["segment_id"]))
         name = self.guide.dimension(suggestion["dimension_id"]).name
         self.notify(f"{'Coded' if accept else 'Rejected'}: {name}", timeout=2)
+        self._refresh_coverage()
 
     def action_accept(self) -> None:
         self._decide(True)

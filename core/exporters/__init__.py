@@ -19,9 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
-from .model import ExportOptions
 
 __all__ = ["FORMATS", "ExportFormat", "ExportOptions", "ExportFile", "render", "write_atomic", "write_export"]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    pseudonymise: bool = False
+    respondent_names: bool = False  # show respondents and speakers as recorded, not by number
+    audio: bool = False  # REFI-QDA: add each session's recording with the transcript synced
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,6 @@ def write_export(store, session_ids: list[int], fmt_name: str, output: Path | No
             written.append(target)
         return written
     if not output.parent.is_dir():
-        raise UserError(f"{output.parent}: no such folder")
+        raise UserError(f"{output}: cannot write the export (there is no folder {output.parent})")
     write_atomic(output, files[0].data)
     return [output]

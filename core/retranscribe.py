@@ -1,0 +1,390 @@
+"""Transcribing a session again after the interview, from its recorded tracks, with a larger
+model, without losing the corrections and codes made since.
+
+Each track is transcribed whole with word timestamps (faster-whisper's batched pipeline for
+recordings long enough to fill its batches, where it is faster than going chunk by chunk on the
+CPU). The words are then laid onto the session's existing segments by time, per speaker:
+
+- a segment keeps its id, times, codings, suggestions decided on, and memos; its text becomes
+  the words heard within its time, and its span codings are moved through the text change like
+  a hand edit, so each coding stays on the same audio time and the same words;
+- a segment the user edited (edited = 1) keeps its text unless `overwrite_edited` is given; the
+  new recognition is still stored in its asr_text, for comparison;
+- words outside every segment (speech the live segmenter missed) become new segments, with the
+  suggestions the live pipeline would have made;
+- a segment in which the new model hears nothing keeps its text: nothing is deleted.
+
+The whole change is one edit in the undo log (core/review.py), so a re-transcription can be
+undone. Transcription runs before the transaction opens; stopping it midway writes nothing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, load_audio
+from .errors import UserError
+from .live import annotate
+from .models import ModelRef, resolve_model
+from .review import guide_of_session, recorded, remap_codings
+from .session_audio import session_tracks
+from .store import NewSegment, Store, now_iso
+from .transcriber import _HALLUCINATIONS, LOGPROB_MIN, NO_SPEECH_MAX
+from .understanding import GuideTracker, Suggester
+
+# Verbatim transcripts keep hesitations: a prompt written that way makes Whisper write them.
+VERBATIM_PROMPTS = {
+    "nl": "Uhm, eh, nou ja... hm hm. Ja, uh, dat is, uhm, lastig.",
+    "en": "Um, uh, so, like... hmm. Yeah, I mean, uh, it's, um, hard.",
+}
+VERBATIM_PROMPT_OTHER = "Um, uh... hmm."
+# The batched pipeline packs speech into 30-second windows; below a few windows it only adds work.
+BATCHED_MIN_SECONDS = 90.0
+BATCH_SIZE = 8
+# A word belongs to a segment whose time it falls within, give or take this much.
+TOLERANCE = 0.4
+# Words outside every segment are grouped into new segments at pauses this long, or this size.
+NEW_SEGMENT_PAUSE = 0.8
+NEW_SEGMENT_MAX = 15.0
+
+
+class Cancelled(UserError):
+    """The re-transcription was stopped; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    text: str  # as Whisper gives it, with its leading space
+
+    @property
+    def middle(self) -> float:
+        return (self.start + self.end) / 2
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str
+    done: float  # seconds of audio transcribed
+    total: float
+    elapsed: float  # seconds since transcription started
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left, from the pace so far; None until there is a pace."""
+        if self.done <= 0 or self.elapsed <= 0:
+            return None
+        return max(0.0, self.elapsed * (self.total - self.done) / self.done)
+
+
+@dataclass
+class Result:
+    session_id: int
+    model: str
+    batched: bool
+    audio_seconds: float
+    transcribe_seconds: float
+    updated: int = 0  # segments whose text changed
+    unchanged: int = 0
+    kept_edited: int = 0  # edited segments left as the user wrote them
+    overwritten_edited: int = 0
+    inserted: int = 0
+    silent: int = 0  # segments where the new model heard nothing (kept as they were)
+    edit_id: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rtf(self) -> float:
+        return self.transcribe_seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+
+# --- transcription ----------------------------------------------------------------------------
+
+
+def load_model(ref: ModelRef, language: str | None, threads: int | None = None):
+    from faster_whisper import WhisperModel
+
+    if language and language != "en" and not ref.multilingual:
+        raise UserError(
+            f"model {ref.name} ({ref.path}) understands English only, and this session is in "
+            f"{language!r}; use a multilingual model such as --model base"
+        )
+    try:
+        return WhisperModel(str(ref.path), device="cpu", compute_type="int8", cpu_threads=threads or os.cpu_count() or 2)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise UserError(f"model {ref.name} ({ref.path}) cannot be loaded: {exc}") from None
+
+
+def transcribe_options(language: str | None, verbatim: bool) -> dict:
+    """The decoding options, shared with the benchmark's raw faster-whisper reference."""
+    prompt = None
+    if verbatim:
+        prompt = VERBATIM_PROMPTS.get(language or "", VERBATIM_PROMPT_OTHER)
+    return dict(
+        language=language,
+        beam_size=5,
+        word_timestamps=True,
+        vad_filter=True,
+        condition_on_previous_text=False,
+        initial_prompt=prompt,
+    )
+
+
+def use_batched(seconds: float, batched: bool | None) -> bool:
+    return seconds >= BATCHED_MIN_SECONDS if batched is None else batched
+
+
+def transcribe_track(
+    model,
+    audio: np.ndarray,
+    *,
+    language: str | None,
+    verbatim: bool,
+    batched: bool,
+    on_segment: Callable[[float], None] | None = None,
+    stop: threading.Event | None = None,
+) -> list[Word]:
+    """All words of one track with their times, dropping Whisper's inventions on silence."""
+    options = transcribe_options(language, verbatim)
+    if batched:
+        from faster_whisper import BatchedInferencePipeline
+
+        options.pop("condition_on_previous_text")
+        segments, _ = BatchedInferencePipeline(model).transcribe(audio, batch_size=BATCH_SIZE, **options)
+    else:
+        segments, _ = model.transcribe(audio, **options)
+    words: list[Word] = []
+    for seg in segments:
+        if stop is not None and stop.is_set():
+            raise Cancelled("re-transcription stopped; the session is as it was")
+        if on_segment is not None:
+            on_segment(seg.end)
+        if seg.no_speech_prob > NO_SPEECH_MAX and seg.avg_logprob < LOGPROB_MIN:
+            continue
+        if seg.text.strip().lower() in _HALLUCINATIONS:
+            continue
+        words.extend(Word(float(w.start), float(w.end), w.word) for w in (seg.words or []) if w.word.strip())
+    return words
+
+
+def transcribe_session_audio(
+    tracks: dict[str, Path],
+    model,
+    *,
+    language: str | None,
+    verbatim: bool = False,
+    batched: bool | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[dict[str, list[Word]], float, float, bool]:
+    """Words per speaker, the audio's length, the seconds transcription took, and whether the
+    batched pipeline was used."""
+    audio = {speaker: load_audio(path) for speaker, path in tracks.items()}
+    lengths = {s: len(a) / SAMPLE_RATE for s, a in audio.items()}
+    total = sum(lengths.values())
+    mode = use_batched(max(lengths.values()), batched)
+    t0 = time.perf_counter()
+    done_before = 0.0
+    out: dict[str, list[Word]] = {}
+    for speaker, samples in audio.items():
+        stage = f"transcribing the {speaker}'s track"
+
+        def report(at: float, stage=stage, before=done_before, length=lengths[speaker]) -> None:
+            if on_progress is not None:
+                on_progress(Progress(stage, before + min(at, length), total, time.perf_counter() - t0))
+
+        report(0.0)
+        out[speaker] = transcribe_track(
+            model, samples, language=language, verbatim=verbatim, batched=mode, on_segment=report, stop=stop
+        )
+        done_before += lengths[speaker]
+        report(lengths[speaker])
+    return out, total, time.perf_counter() - t0, mode
+
+
+# --- laying the words onto the session --------------------------------------------------------
+
+
+def _join(words: list[Word]) -> str:
+    return " ".join("".join(w.text for w in words).split())
+
+
+def _assign(words: list[Word], segments: list[dict], protected: list[tuple[float, float]]):
+    """Split one speaker's words into those of each segment and those outside all of them."""
+    starts = [s["start"] for s in segments]
+    by_segment: dict[int, list[Word]] = {s["id"]: [] for s in segments}
+    loose: list[Word] = []
+    for w in words:
+        mid = w.middle
+        i = bisect.bisect_right(starts, mid)
+        best, gap = None, TOLERANCE
+        for s in segments[max(0, i - 2) : i + 1]:
+            d = 0.0 if s["start"] <= mid <= s["end"] else min(abs(mid - s["start"]), abs(mid - s["end"]))
+            if d <= gap:
+                best, gap = s, d
+        if best is not None:
+            by_segment[best["id"]].append(w)
+        elif not any(a <= mid <= b for a, b in protected):
+            loose.append(w)
+    return by_segment, loose
+
+
+def _groups(words: list[Word]) -> list[list[Word]]:
+    groups: list[list[Word]] = []
+    for w in words:
+        if groups and w.start - groups[-1][-1].end < NEW_SEGMENT_PAUSE and w.end - groups[-1][0].start < NEW_SEGMENT_MAX:
+            groups[-1].append(w)
+        else:
+            groups.append([w])
+    return groups
+
+
+def apply_words(
+    store: Store,
+    session_id: int,
+    words: dict[str, list[Word]],
+    *,
+    model_name: str,
+    overwrite_edited: bool = False,
+    result: Result,
+) -> Result:
+    guide = guide_of_session(store, session_id)
+    _require_times(store, session_id)
+    segments = store.segments(session_id)
+    # Speech in an edited segment is the user's, whichever track it came through.
+    protected = [(s["start"] - TOLERANCE, s["end"] + TOLERANCE) for s in segments if s["edited"] and not overwrite_edited]
+    suggester = Suggester(guide)
+    suggester.learn_from(store.coded_examples(guide.id, exclude_session=session_id))
+    label = f"re-transcribe with {model_name}"
+    with recorded(store, session_id, label) as ch:
+        new_segments: list[NewSegment] = []
+        for speaker, heard in words.items():
+            mine = sorted((s for s in segments if s["speaker"] == speaker), key=lambda s: (s["start"], s["id"]))
+            by_segment, loose = _assign(heard, mine, protected)
+            for seg in mine:
+                got = by_segment[seg["id"]]
+                if not got:
+                    result.silent += 1
+                    continue
+                text = _join(got)
+                if seg["edited"] and not overwrite_edited:
+                    ch.update("segments", seg["id"], {"asr_text": text})
+                    result.kept_edited += 1
+                    continue
+                if text == seg["text"]:
+                    ch.update("segments", seg["id"], {"asr_text": text})
+                    result.unchanged += 1
+                    continue
+                ch.update("segments", seg["id"], {"text": text, "asr_text": text, "edited": 0})
+                remap_codings(ch, store, seg["id"], seg["text"], text)
+                result.overwritten_edited += bool(seg["edited"])
+                result.updated += 1
+                if speaker == "respondent":
+                    _refresh_suggestions(ch, store, suggester, seg["id"], text, seg["question"])
+            for group in _groups(loose):
+                new_segments.append(
+                    NewSegment(speaker=speaker, text=_join(group), start=round(group[0].start, 2), end=round(group[-1].end, 2))
+                )
+        if new_segments:
+            _insert_new(ch, store, session_id, guide, suggester, new_segments)
+            result.inserted = len(new_segments)
+        ch.update("sessions", session_id, {"model": model_name})
+    result.edit_id = ch.edit_id
+    return result
+
+
+def _require_times(store: Store, session_id: int) -> None:
+    untimed = store.db.execute(
+        'select count(*) from segments where session_id = ? and (start is null or "end" is null)', [session_id]
+    ).fetchone()[0]
+    if untimed:
+        raise UserError(
+            f"session {session_id} has {untimed} segments without times (typed or imported text): their "
+            "words cannot be matched to the audio, so it is not re-transcribed"
+        )
+
+
+def _refresh_suggestions(ch, store: Store, suggester: Suggester, segment_id: int, text: str, question: int | None) -> None:
+    """Pending suggestions were made for the old text; decided ones stay as the user left them."""
+    decided = set()
+    for row in store.db.query("select id, indicator_id, state from suggestions where segment_id = ?", [segment_id]):
+        if row["state"] == "pending":
+            ch.delete("suggestions", row["id"])
+        else:
+            decided.add(row["indicator_id"])
+    rank = store.db.execute("select coalesce(max(rank), -1) + 1 from suggestions where segment_id = ?", [segment_id]).fetchone()[0]
+    for s in suggester.suggest(text, question=question):
+        if s.indicator_id in decided:
+            continue
+        ch.insert("suggestions", {"segment_id": segment_id, "rank": rank, "dimension_id": s.dimension_id,
+                                  "indicator_id": s.indicator_id, "score": round(float(s.score), 4),
+                                  "reason": s.reason, "state": "pending"})
+        rank += 1
+
+
+def _insert_new(ch, store: Store, session_id: int, guide, suggester: Suggester, new: list[NewSegment]) -> None:
+    existing = [(s["start"] or 0.0, s["question"]) for s in store.segments(session_id)]
+    existing.sort(key=lambda x: x[0])
+    starts = [t for t, _ in existing]
+    tracker = GuideTracker(guide)
+    for seg in sorted(new, key=lambda s: s.start):
+        i = bisect.bisect_right(starts, seg.start)
+        tracker.set_current(existing[i - 1][1] if i else None)
+        annotate(seg, tracker, suggester)
+        seg_id = ch.insert(
+            "segments",
+            {"session_id": session_id, "speaker": seg.speaker, "speaker_label": None, "start": seg.start,
+             "end": seg.end, "text": seg.text, "asr_text": seg.text, "origin": "asr", "edited": 0,
+             "asks": seg.asks, "question": seg.question, "created_at": now_iso()},
+        )
+        for rank, s in enumerate(seg.suggestions):
+            ch.insert("suggestions", {"segment_id": seg_id, "rank": rank, "dimension_id": s.dimension_id,
+                                      "indicator_id": s.indicator_id, "score": round(float(s.score), 4),
+                                      "reason": s.reason, "state": "pending"})
+        if seg.asks is not None:
+            ch.insert("question_events", {"session_id": session_id, "question": seg.asks, "at": seg.start,
+                                          "kind": "detected", "segment_id": seg_id, "score": seg.question_score})
+
+
+def retranscribe(
+    store: Store,
+    session_id: int,
+    model: str | None = None,
+    *,
+    verbatim: bool = False,
+    overwrite_edited: bool = False,
+    batched: bool | None = None,
+    threads: int | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    stop: threading.Event | None = None,
+    loaded_model=None,
+) -> Result:
+    """Transcribe the session's tracks again with `model` and lay the words onto it."""
+    session = store.session(session_id)
+    tracks = session_tracks(session)
+    _require_times(store, session_id)
+    ref = resolve_model(model)
+    language = session["language"] or guide_of_session(store, session_id).language
+    if on_progress is not None:
+        on_progress(Progress(f"loading the model {ref.name}", 0.0, 0.0, 0.0))
+    whisper = loaded_model if loaded_model is not None else load_model(ref, language, threads)
+    words, seconds, took, mode = transcribe_session_audio(
+        tracks, whisper, language=language, verbatim=verbatim, batched=batched, on_progress=on_progress, stop=stop
+    )
+    if stop is not None and stop.is_set():
+        raise Cancelled("re-transcription stopped; the session is as it was")
+    result = Result(session_id, ref.name, mode, seconds, took)
+    return apply_words(store, session_id, words, model_name=ref.name, overwrite_edited=overwrite_edited, result=result)

@@ -1,0 +1,162 @@
+"""Finding and comparing across sessions: the sessions overview, search, the matrix, passages
+with context, co-occurrence, and `fieldnote matrix`."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from core import browse, compare, review
+from core.errors import UserError
+from core.store import Store
+from tui.cli import main
+
+from review_data import add_demo_session, segment_with
+
+
+@pytest.fixture
+def study(memory_store: Store):
+    store = memory_store
+    one = add_demo_session(store)
+    four = add_demo_session(store, respondent="4", case_name="RIO Dordrecht", started_at="2021-06-15T14:00:00+00:00")
+    five = add_demo_session(store, respondent="5", case_name="Samen starten", started_at="2021-06-20T09:00:00+00:00",
+                            turns=12)
+    lead = "The municipality took the lead."
+    for sid in (one, four):
+        seg = segment_with(store, sid, lead)
+        review.add_coding(store, seg["id"], "regie-en-sturing", 0, len(lead))
+        # The same passage with a second indicator of the same dimension: still one passage.
+        review.add_coding(store, seg["id"], "interactie-frequentie", 0, len(lead))
+    seg = segment_with(store, four, lead)
+    review.add_coding(store, seg["id"], "hechte-groepen")  # whole segment: overlaps the span
+    month = segment_with(store, four, "once a month")
+    review.add_coding(store, month["id"], "interactie-frequentie", *(lambda t: (t.index("once"), t.index("once") + 12))(month["text"]))
+    review.add_coding(store, month["id"], "vertrouwen-verdeling", 0, 3)  # "And": no overlap with "once a month"
+    seg5 = segment_with(store, five, "three partners")
+    review.add_coding(store, seg5["id"], "aantal-organisaties")
+    return store, one, four, five
+
+
+# --- sessions and search ----------------------------------------------------------------------
+
+
+def test_session_summaries_count_segments_and_the_coded_share(study):
+    store, one, four, five = study
+    rows = {s.id: s for s in browse.session_summaries(store)}
+    assert [s.id for s in browse.session_summaries(store)] == [five, four, one]
+    assert (rows[one].segments, rows[one].respondent_segments, rows[one].coded_segments, rows[one].codings) == (36, 17, 1, 2)
+    assert rows[four].coded_segments == 2 and rows[four].codings == 5
+    assert rows[four].coded_share == pytest.approx(2 / 17)
+    assert rows[five].duration == pytest.approx(store.segments(five)[-1]["end"] + 1.5, abs=0.1)
+    assert [s.id for s in browse.filter_sessions(list(rows.values()), "samen 2021-06-20")] == [five]
+    assert len(browse.filter_sessions(list(rows.values()), "  ")) == 3
+
+
+def test_search_finds_word_prefixes_newest_session_first_and_marks_the_match(study):
+    store, one, four, five = study
+    hits = browse.search(store, "municip lead")
+    assert [h.session_id for h in hits] == [five, four, one]
+    parts = browse.snippet_parts(hits[0].snippet)
+    assert ("municipality", True) in parts and ("lead", True) in parts
+    assert browse.count_hits(store, "municip lead") == 3
+    in_order = browse.search(store, "organi")  # questions and an answer in each session
+    assert [h.session_id for h in in_order][:2] == [five, five]
+    assert in_order[0].start < in_order[1].start
+    assert browse.search(store, '"unbalanced AND (') == []  # typed text never becomes FTS syntax
+    assert browse.search(store, "   ") == []
+
+
+def test_search_sees_corrected_text(study):
+    store, one, _, _ = study
+    seg = segment_with(store, one, "I see.")
+    review.edit_text(store, seg["id"], "I see, the reclassering.")
+    assert [h.segment_id for h in browse.search(store, "reclassering")] == [seg["id"]]
+
+
+# --- the matrix -------------------------------------------------------------------------------
+
+
+def test_matrix_counts_passages_per_dimension_once_and_per_indicator(study):
+    store, *_ = study
+    m = compare.build_matrix(store, "respondent")
+    assert m.columns == ["1", "4", "5"]
+    row = {(r.kind, r.id): r for r in m.rows}
+    sturing = row[("dimension", "sturingsvorm")]
+    assert [m.count(sturing, c) for c in m.columns] == [1, 2, 0]
+    assert m.count(row[("indicator", "interactie-frequentie")], "4") == 2
+    assert m.count(row[("indicator", "regie-en-sturing")], "4") == 1
+    assert m.count(row[("dimension", "aantal-netwerkleden")]) == 1
+    by_case = compare.build_matrix(store, "case")
+    assert by_case.columns == ["RIO Dordrecht", "Samen starten"]
+    assert by_case.count(sturing, "Samen starten") == 1
+    assert by_case.sessions["Samen starten"] == 2
+
+
+def test_matrix_of_an_unknown_guide_or_by_is_a_clear_error(study):
+    store, *_ = study
+    with pytest.raises(UserError, match="no session uses the guide"):
+        compare.build_matrix(store, "respondent", guide_id="nope")
+    with pytest.raises(UserError, match="compare by one of"):
+        compare.build_matrix(store, "pilot")
+
+
+def test_an_empty_study_has_no_matrix(memory_store):
+    with pytest.raises(UserError, match="no sessions yet"):
+        compare.build_matrix(memory_store)
+
+
+def test_cell_passages_carry_what_was_said_before_and_after(study):
+    store, one, four, _ = study
+    found = compare.passages(store, dimension_id="sturingsvorm", by="respondent", value="4")
+    assert [p.session_id for p in found] == [four, four]
+    lead = found[0]
+    assert lead.passage == "The municipality took the lead."
+    assert lead.before.startswith("How was the collaboration organi") and lead.before_speaker == "interviewer"
+    assert lead.after == "I see."
+    assert found[1].passage == "once a month"
+    everywhere = compare.passages(store, indicator_id="interactie-frequentie")
+    assert [p.session_id for p in everywhere] == [one, four, four]
+
+
+def test_cooccurrence_counts_codes_on_the_same_passage(study):
+    store, *_ = study
+    co = compare.cooccurrence(store, "dimension")
+    # Segment "took the lead" of respondent 4: sturingsvorm span + type-organisatiecultuur whole.
+    assert co.count("sturingsvorm", "type-organisatiecultuur") == 1
+    # "once a month" and "And" do not overlap.
+    assert co.count("sturingsvorm", "vertrouwen") == 0
+    assert co.count("sturingsvorm", "sturingsvorm") == 3
+    ind = compare.cooccurrence(store, "indicator")
+    assert ind.count("regie-en-sturing", "interactie-frequentie") == 2
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def test_fieldnote_matrix_prints_csv_and_a_table(tmp_path, capsys):
+    path = tmp_path / "study.db"
+    store = Store(path)
+    one = add_demo_session(store)
+    seg = segment_with(store, one, "The municipality took the lead.")
+    review.add_coding(store, seg["id"], "regie-en-sturing")
+    store.close()
+
+    assert main(["--db", str(path), "matrix", "--by", "case", "--format", "csv", "--indicators"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["code", "level", "Samen starten", "total"]
+    assert ["Sturingsvorm", "dimension", "1", "1"] in rows
+    assert ["Direction and steering", "indicator", "1", "1"] in rows
+
+    assert main(["--db", str(path), "matrix"]) == 0
+    table = capsys.readouterr().out
+    assert "coded passages by respondent" in table
+    assert any(line.startswith("Sturingsvorm") and line.split()[-2:] == ["1", "1"] for line in table.splitlines())
+
+
+def test_fieldnote_transcribe_names_what_is_wrong(tmp_path, capsys):
+    path = tmp_path / "study.db"
+    Store(path).close()
+    assert main(["--db", str(path), "transcribe", "7", "--model", "tiny.en"]) == 2
+    assert "no session 7" in capsys.readouterr().err

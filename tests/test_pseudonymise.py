@@ -1,0 +1,221 @@
+"""Pseudonymisation: the study's list of names, proposals from the transcripts, and exports that
+leak no listed name in any format while codings keep their passages."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.errors import UserError
+from core.exporters import FORMATS, ExportOptions, render
+from core.formats import read_transcript
+from core.guide import load_guide
+from core.importing import import_transcript
+from core.pseudonymise import (
+    Pseudonym,
+    Pseudonymiser,
+    add_pseudonym,
+    fold,
+    pseudonyms,
+    remove_pseudonym,
+    suggest_names,
+)
+from core.store import NewSegment
+
+SEED = Path(__file__).resolve().parent.parent / "sample_sessions" / "transcripts"
+
+LIST = [
+    Pseudonym("Johan", "[collega 1]"),
+    Pseudonym("Jürgen", "[collega 2]"),
+    Pseudonym("Marleen de Wit", "[collega 3]"),
+    Pseudonym("Marleen", "[collega 4]"),
+]
+
+
+def test_names_are_replaced_in_any_casing_accent_and_possessive_and_only_as_whole_words():
+    p = Pseudonymiser(LIST)
+    text = ("Johan, JOHAN en johan; Johans fiets, Johan's idee en Johan’s plan. Jurgen en Jürgen. "
+            "Marleen  de Wit en Marleen. Johannes, Johanna en januari blijven; e-mail johan@pilot.nl.")
+    assert p.replace(text).text == (
+        "[collega 1], [collega 1] en [collega 1]; [collega 1]'s fiets, [collega 1]'s idee en [collega 1]’s plan. "
+        "[collega 2] en [collega 2]. [collega 3] en [collega 4]. Johannes, Johanna en januari blijven; "
+        "e-mail [collega 1]@pilot.nl."
+    )
+
+
+def test_offsets_move_with_the_replacement_and_a_cut_name_is_taken_whole():
+    p = Pseudonymiser(LIST)
+    text = "Toen zei Johan dat Marleen de Wit het regelde."
+    r = p.replace(text)
+    a, b = text.index("dat"), text.index(" het")
+    assert r.text[r.position(a, end=False) : r.position(b, end=True)] == "dat [collega 3]"
+    # A passage that starts or ends inside a name takes the whole replacement.
+    a, b = text.index("ohan"), text.index("Wit") + 1
+    assert r.text[r.position(a, end=False) : r.position(b, end=True)] == "[collega 1] dat [collega 3]"
+    assert r.position(0, end=False) == 0 and r.position(len(text), end=True) == len(r.text)
+
+
+WORDS = ["Johan", "johans", "Jürgen", "Marleen", "de", "Wit", "en", "samenwerking", "Johannes", ",", "."]
+
+
+@given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=30), st.data())
+def test_a_passage_on_word_boundaries_keeps_its_words_after_replacement(words, data):
+    p = Pseudonymiser(LIST)
+    text = " ".join(words)
+    bounds = [0] + [m.end() for m in re.finditer(r"\S+", text)]
+    i = data.draw(st.integers(0, len(words) - 1))
+    j = data.draw(st.integers(i + 1, len(words)))
+    starts = [m.start() for m in re.finditer(r"\S+", text)]
+    a, b = starts[i], bounds[j]
+    r = p.replace(text)
+    moved = r.text[r.position(a, end=False) : r.position(b, end=True)]
+    # The passage's own replacement can differ only where a multi-word name crosses its edge.
+    if "Marleen" not in words[max(0, i - 2) : j + 2]:
+        assert moved == p.replace(text[a:b]).text
+
+
+def test_the_list_refuses_duplicates_and_replacements_that_hold_a_name(memory_store):
+    add_pseudonym(memory_store, "Johan", "[collega 1]")
+    assert add_pseudonym(memory_store, "Eline").replacement == "[name 2]"
+    with pytest.raises(UserError, match="already listed"):
+        add_pseudonym(memory_store, "JOHAN", "x")
+    with pytest.raises(UserError, match="contains the listed name 'Johan'"):
+        add_pseudonym(memory_store, "Bart", "Johans collega")
+    with pytest.raises(UserError, match="appears in the replacement"):
+        add_pseudonym(memory_store, "collega", "[iemand]")
+    remove_pseudonym(memory_store, "eline")
+    assert pseudonyms(memory_store) == [Pseudonym("Johan", "[collega 1]")]
+    with pytest.raises(UserError, match="not in the list"):
+        remove_pseudonym(memory_store, "Eline")
+
+
+def test_the_schema_holds_the_names_and_respondents_tables(memory_store):
+    db = memory_store.db
+    assert {c.name for c in db["pseudonyms"].columns} == {"id", "name", "replacement", "created_at"}
+    assert {c.name for c in db["respondents"].columns} == {"number", "organisation", "role"}
+
+
+def test_suggestions_are_names_from_the_transcripts_not_guide_or_common_words(memory_store):
+    guide = load_guide("koers-en-kansen")
+    for name, resp, inter, respondents in [("interview-02.txt", "2,3", ["X"], ["Y1", "Y2"]),
+                                           ("interview-08.txt", "9", ["X"], ["Y"])]:
+        import_transcript(memory_store, read_transcript(SEED / name), guide, interviewer=inter,
+                          respondents=respondents, respondent=resp)
+    words = [c.word for c in suggest_names(memory_store)]
+    assert {"Jurgen", "Eline"} <= set(words)
+    guide_words = {fold(w) for w in re.findall(r"\w+", guide.text)}
+    assert not [w for w in words if fold(w) in guide_words]
+    # Capitalised only where a sentence starts: common words, not names.
+    assert not {"Ja", "Nee", "Dus", "Dankzij", "Bestaande"} & set(words)
+    add_pseudonym(memory_store, "Jurgen")
+    assert "Jurgen" not in [c.word for c in suggest_names(memory_store)]
+
+
+def test_names_commands(tmp_path, capsys):
+    from tui.cli import main
+
+    db = str(tmp_path / "study.db")
+    assert main(["--db", db, "names", "add", "Johan", "[collega 1]"]) == 0
+    assert main(["--db", db, "names", "add", "Jan de Vries"]) == 0
+    assert main(["--db", db, "names", "add", "johan"]) == 2
+    assert main(["--db", db, "names", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "Johan" in out and "[collega 1]" in out and "Jan de Vries" in out and "[name 2]" in out
+    assert main(["--db", db, "names", "remove", "Jan de Vries"]) == 0
+    assert main(["--db", db, "names", "suggest"]) == 0
+    assert main(["--db", db, "respondents", "set", "3", "--role", "Projectleider"]) == 0
+    assert main(["--db", db, "respondents", "list"]) == 0
+    assert "Projectleider" in capsys.readouterr().out
+
+
+# the leak test ---------------------------------------------------------------------------------------
+
+NAMES = ["Johan", "Jürgen", "Marleen de Wit", "Anna Bakker", "Utrecht"]
+
+
+@pytest.fixture
+def named_study(memory_store):
+    """A Teams-style session whose names are everywhere: text, title, respondent, speakers, memos."""
+    store = memory_store
+    guide = load_guide("koers-en-kansen")
+    sid = store.create_session(guide, origin="import", respondent="Anna Bakker", case_name="Pilot Utrecht",
+                               title="Gesprek met Anna Bakker", started_at="2021-06-14T10:00:00+00:00")
+    turns = [
+        ("interviewer", "Johan", "Goedemorgen Anna, kun je iets vertellen over Jürgen en Marleen de Wit?"),
+        ("respondent", "Anna Bakker", "Johan's vraag is goed. Ik werk met JOHAN en Jurgen samen in Utrecht; "
+                                      "Marleen de Wits rol is de regie."),
+        ("interviewer", "Johan", "Dank je, anna."),
+    ]
+    segs = [store.add_segment(sid, NewSegment(sp, text, 5.0 * n, 5.0 * n + 4, speaker_label=lab))
+            for n, (sp, lab, text) in enumerate(turns)]
+    trust = guide.dimension("vertrouwen")
+    text = turns[1][2]
+    c1 = store.add_coding(segs[1], trust.id, trust.indicators[0].id, start_offset=0, end_offset=text.index(";"))
+    store.add_coding(segs[1], trust.id, trust.indicators[0].id, start_offset=text.index("Marleen"),
+                     end_offset=len(text))
+    store.add_coding(segs[0], trust.id, trust.indicators[0].id)
+    store.add_memo(sid, "coding", c1, "Johan en Anna vertrouwen elkaar")
+    store.add_memo(sid, "segment", segs[0], "Marleen de Wit kwam later")
+    store.add_memo(sid, "session", sid, "Anna Bakker sprak vrijuit over Jürgen")
+    store.add_memo(None, "dimension", trust.id, "Vergelijk Johan met Utrecht")
+    for n, name in enumerate(NAMES, 1):
+        add_pseudonym(store, name, f"[persoon {n}]")
+    add_pseudonym(store, "Anna", "[persoon 6]")
+    return store, sid
+
+
+def _all_text(data: bytes) -> str:
+    if data[:2] == b"PK":
+        z = zipfile.ZipFile(io.BytesIO(data))
+        return "\n".join(z.read(n).decode("utf-8", "ignore") for n in z.namelist())
+    return data.decode("utf-8")
+
+
+@pytest.mark.parametrize("respondent_names", [False, True])
+def test_no_listed_name_appears_in_any_export_format(named_study, respondent_names):
+    store, sid = named_study
+    options = ExportOptions(pseudonymise=True, respondent_names=respondent_names)
+    patterns = [re.compile(r"(?<![a-z])" + r"\s+".join(fold(w) for w in name.split()) + r"(?![a-z])")
+                for name in NAMES + ["Anna", "Jurgen"]]
+    for fmt in FORMATS:
+        text = fold(html.unescape(_all_text(render(store, [sid], fmt, options)[0].data)))
+        text = re.sub(r"\\(.)", r"\1", text)  # Markdown escapes
+        leaks = [p.pattern for p in patterns if p.search(text)]
+        assert not leaks, f"{fmt} leaks {leaks}"
+    # Without pseudonymisation the same exports do hold the names: the search can find them.
+    plain = fold(_all_text(render(store, [sid], "csv", ExportOptions())[0].data))
+    assert patterns[0].search(plain) and patterns[2].search(plain)
+
+
+def test_pseudonymised_codings_keep_their_passages(named_study):
+    store, sid = named_study
+    p = Pseudonymiser(pseudonyms(store))
+    rows = list(csv.DictReader(io.StringIO(render(store, [sid], "csv", ExportOptions(pseudonymise=True))[0]
+                                           .data.decode("utf-8-sig"))))
+    segs = {s["id"]: s["text"] for s in store.segments(sid)}
+    codings = store.codings_for(list(segs))
+    expected = []
+    for seg_id, text in segs.items():
+        for c in codings[seg_id]:
+            a = c["start_offset"] or 0
+            b = len(text) if c["end_offset"] is None else c["end_offset"]
+            expected.append(p.replace(text[a:b]).text)
+    assert [r["passage"] for r in rows] == expected
+    new_texts = {s: p.replace(t).text for s, t in segs.items()}
+    for r in rows:
+        assert new_texts[int(r["segment"])][int(r["start_offset"]) : int(r["end_offset"])] == r["passage"]
+    assert rows[0]["passage"] == "Goedemorgen [persoon 6], kun je iets vertellen over [persoon 2] en [persoon 3]?"
+    assert rows[1]["passage"] == "[persoon 1]'s vraag is goed. Ik werk met [persoon 1] en [persoon 2] samen in [persoon 5]"
+    assert rows[1]["respondent"] == "1" and rows[1]["memo"] == "[persoon 1] en [persoon 6] vertrouwen elkaar"
+    lines = [json.loads(x) for x in render(store, [sid], "jsonl", ExportOptions(pseudonymise=True))[0].data.decode().splitlines()]
+    coded = lines[1]["codings"][1]
+    assert lines[1]["text"][coded["start_offset"] : coded["end_offset"]] == coded["passage"] == "[persoon 3]'s rol is de regie."

@@ -1,0 +1,448 @@
+"""The screens after the interview, driven with the keyboard through the Pilot; each test
+asserts on what the store holds afterwards."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from textual.widgets import DataTable, OptionList
+
+from core import review
+from core.session_audio import Player
+from core.store import Store
+from tui.app import make_app
+from tui.compare import CompareScreen
+from tui.dialogs import IndicatorPicker, MemoDialog, PositionDialog, TextDialog
+from tui.review import ReviewScreen, TranscriptList
+from tui.rows import RowList
+from tui.sessions import SessionsScreen
+
+from review_data import add_demo_session, segment_with
+
+SIZE = (140, 45)
+
+
+@pytest.fixture
+def study(memory_store: Store) -> tuple[Store, int, int]:
+    """Two sessions of the English sample interview: respondent 1 (Samen starten) and
+    respondent 4 (RIO Dordrecht)."""
+    one = add_demo_session(memory_store)
+    four = add_demo_session(memory_store, respondent="4", case_name="RIO Dordrecht",
+                            started_at="2021-06-15T14:00:00+00:00")
+    return memory_store, one, four
+
+
+async def until(pilot, condition, what: str) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def review_loaded(pilot) -> ReviewScreen:
+    await until(pilot, lambda: isinstance(pilot.app.screen, ReviewScreen) and pilot.app.screen.data is not None,
+                "the review screen to load")
+    return pilot.app.screen
+
+
+async def select(pilot, store: Store, session_id: int, words: str) -> dict:
+    seg = segment_with(store, session_id, words)
+    pilot.app.screen.query_one(TranscriptList).select_id(seg["id"])
+    await pilot.pause()
+    return seg
+
+
+async def type_text(pilot, text: str) -> None:
+    await pilot.press(*("space" if ch == " " else ch for ch in text))
+
+
+# --- finding ----------------------------------------------------------------------------------
+
+
+async def test_sessions_screen_lists_filters_and_opens_a_session(study):
+    store, one, four = study
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SessionsScreen)
+        rows = screen.query_one("#sessions", RowList)
+        assert rows.keys == [four, one]  # newest first
+        await pilot.press("f")
+        await type_text(pilot, "samen")
+        await pilot.pause()
+        assert rows.keys == [one]
+        await pilot.press("enter", "enter")  # leave the filter, open the session
+        screen = await review_loaded(pilot)
+        assert screen.session_id == one
+
+
+async def test_search_shows_hits_in_context_and_jumps_to_the_segment(study):
+    store, one, four = study
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash")
+        await type_text(pilot, "aftercare coordinator")
+        await pilot.press("enter")
+        await pilot.pause()
+        hits = app.screen.query_one("#hits", RowList)
+        target = segment_with(store, four, "aftercare coordinator")
+        assert hits.keys[0] == target["id"]  # the newest session first
+        assert len(hits.keys) == 2
+        assert "2 segments match" in str(app.screen.query_one("#search-count").render())
+        await pilot.press("enter")
+        screen = await review_loaded(pilot)
+        assert screen.session_id == four
+        assert screen.query_one(TranscriptList).current_id == target["id"]
+
+
+# --- correcting -------------------------------------------------------------------------------
+
+
+async def test_editing_a_segments_text_keeps_what_was_heard(study):
+    store, one, _ = study
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        await review_loaded(pilot)
+        seg = await select(pilot, store, one, "probation officer in Zwolle")
+        await pilot.press("e")
+        assert isinstance(pilot.app.screen, TextDialog)
+        await pilot.press("end")
+        await type_text(pilot, " Since twenty eleven")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        row = store.db["segments"].get(seg["id"])
+        assert row["text"] == seg["text"] + " Since twenty eleven"
+        assert row["asr_text"] == seg["text"]
+        assert row["edited"] == 1
+        assert (row["start"], row["end"]) == (seg["start"], seg["end"])
+
+
+async def test_split_then_merge_a_segment(study):
+    store, one, _ = study
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        await review_loaded(pilot)
+        seg = await select(pilot, store, one, "The municipality took the lead.")
+        count = len(store.segments(one))
+        await pilot.press("s")
+        assert isinstance(pilot.app.screen, PositionDialog)
+        cut = seg["text"].index("Their")
+        await pilot.press(*["right"] * cut, "enter")
+        await pilot.pause()
+        assert len(store.segments(one)) == count + 1
+        assert store.db["segments"].get(seg["id"])["text"] == "The municipality took the lead."
+        second = segment_with(store, one, "Their aftercare coordinator")
+        assert second["start"] > seg["start"] and second["end"] == seg["end"]
+
+        await pilot.press("m")  # the selection stayed on the first half
+        await pilot.pause()
+        assert len(store.segments(one)) == count
+        assert store.db["segments"].get(seg["id"])["text"] == seg["text"]
+
+
+async def test_changing_the_speaker(study):
+    store, one, _ = study
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        await review_loaded(pilot)
+        seg = await select(pilot, store, one, "I see.")
+        await pilot.press("t")
+        await pilot.pause()
+        assert store.db["segments"].get(seg["id"])["speaker"] == "respondent"
+
+
+# --- coding -----------------------------------------------------------------------------------
+
+
+async def test_coding_a_selected_span_with_an_indicator_found_by_typing(study):
+    store, one, _ = study
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        await review_loaded(pilot)
+        seg = await select(pilot, store, one, "The municipality took the lead.")
+        await pilot.press("v")
+        assert isinstance(pilot.app.screen, PositionDialog)
+        await pilot.press(*["right"] * 4, *["shift+right"] * len("municipality took the lead"), "enter")
+        assert isinstance(pilot.app.screen, IndicatorPicker)
+        await type_text(pilot, "direction")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        (coding,) = store.codings_for([seg["id"]])[seg["id"]]
+        assert (coding["dimension_id"], coding["indicator_id"]) == ("sturingsvorm", "regie-en-sturing")
+        assert seg["text"][coding["start_offset"]:coding["end_offset"]] == "municipality took the lead"
+
+
+async def test_coding_the_whole_segment_and_removing_the_coding(study):
+    store, one, _ = study
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        await review_loaded(pilot)
+        seg = await select(pilot, store, one, "probation officer in Zwolle")
+        await pilot.press("c")
+        await type_text(pilot, "task req")
+        await pilot.press("enter")
+        await pilot.pause()
+        (coding,) = store.codings_for([seg["id"]])[seg["id"]]
+        assert coding["indicator_id"] == "taakvereisten" and coding["start_offset"] is None
+        await pilot.press("x")
+        await pilot.pause()
+        assert store.codings_for([seg["id"]])[seg["id"]] == []
+
+
+async def test_accept_a_suggestion_then_undo_and_redo(study):
+    store, one, _ = study
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        screen = await review_loaded(pilot)
+        seg = await select(pilot, store, one, "The municipality took the lead.")
+        top = store.suggestions_for([seg["id"]])[seg["id"]][0]
+        await pilot.press("a")
+        await pilot.pause()
+        assert store.db["suggestions"].get(top["id"])["state"] == "accepted"
+        (coding,) = store.codings_for([seg["id"]])[seg["id"]]
+        assert coding["indicator_id"] == top["indicator_id"]
+        chips = screen.query_one("#chips", OptionList)
+        assert chips.get_option_at_index(0).id == f"c{coding['id']}"
+
+        await pilot.press("u")
+        await pilot.pause()
+        assert store.db["suggestions"].get(top["id"])["state"] == "pending"
+        assert store.codings_for([seg["id"]])[seg["id"]] == []
+
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert store.db["suggestions"].get(top["id"])["state"] == "accepted"
+
+
+async def test_rejecting_the_chosen_suggestion(study):
+    store, one, _ = study
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        await review_loaded(pilot)
+        seg = await select(pilot, store, one, "The municipality took the lead.")
+        first, second = store.suggestions_for([seg["id"]])[seg["id"]][:2]
+        await pilot.press("right_square_bracket", "r")
+        await pilot.pause()
+        assert store.db["suggestions"].get(second["id"])["state"] == "rejected"
+        assert store.db["suggestions"].get(first["id"])["state"] == "pending"
+
+
+async def test_memos_on_a_segment_and_on_the_session(study):
+    store, one, _ = study
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        screen = await review_loaded(pilot)
+        seg = await select(pilot, store, one, "The municipality took the lead.")
+        await pilot.press("n")
+        assert isinstance(pilot.app.screen, MemoDialog)
+        await type_text(pilot, "Who chairs the meetings")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("n")
+        pilot.app.screen.query("RadioButton").last().value = True  # the whole session
+        await type_text(pilot, "Respondent had to leave early")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        memos = [(m["target"], m["target_id"], m["text"]) for m in store.memos(one)]
+        assert memos == [
+            ("segment", str(seg["id"]), "Who chairs the meetings"),
+            ("session", str(one), "Respondent had to leave early"),
+        ]
+        shown = str(screen.query_one("#memos").render())
+        assert "Who chairs the meetings" in shown and "Respondent had to leave early" in shown
+
+
+async def test_a_refused_edit_is_a_notification_and_changes_nothing(study):
+    store, one, _ = study
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        await review_loaded(pilot)
+        await select(pilot, store, one, "Good morning, and thank you")
+        before = store.segments(one)
+        await pilot.press("m")  # the next segment is the respondent's
+        await pilot.pause()
+        assert store.segments(one) == before
+        assert any("different speakers" in n.message for n in pilot.app._notifications)
+
+
+# --- playback ---------------------------------------------------------------------------------
+
+
+class _ManualStream:
+    """An output stream the test drives: each pull plays one block."""
+
+    def __init__(self, fill, finished):
+        self.fill, self.finished = fill, finished
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def close(self):
+        self.finished()
+
+
+async def test_playback_follows_the_transcript(study):
+    store, one, _ = study
+    streams: list[_ManualStream] = []
+    audio = np.zeros(int(220 * 16000), dtype=np.float32)
+
+    def player_factory(session):
+        return Player(audio, stream_factory=lambda fill, fin: streams.append(_ManualStream(fill, fin)) or streams[-1])
+
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(ReviewScreen(store, one, player_factory=player_factory))
+        screen = await review_loaded(pilot)
+        first = await select(pilot, store, one, "The municipality took the lead.")
+        nxt = segment_with(store, one, "I see.")
+        await pilot.press("space")
+        await until(pilot, lambda: screen.player is not None and screen.player.playing, "playback to start")
+        block = np.zeros(16000, dtype=np.float32)
+        transcript = screen.query_one(TranscriptList)
+        await until(pilot, lambda: transcript.playing_id == first["id"], "the played segment to be marked")
+        while screen.player.position < nxt["start"] + 0.1:
+            streams[-1].fill(block)
+        await until(pilot, lambda: transcript.current_id == nxt["id"], "the highlight to follow the audio")
+        await pilot.press("plus")
+        assert screen.player.speed == 1.25
+        await pilot.press("space")
+        assert not screen.player.playing
+
+
+# --- re-transcription from the screen ---------------------------------------------------------
+
+
+async def test_retranscribe_action_runs_in_a_worker_and_reloads(study):
+    store, one, _ = study
+    started = threading.Event()
+
+    def fake_retranscribe(worker_store, session_id, model, *, verbatim, overwrite_edited, on_progress, stop):
+        from core.retranscribe import Progress, Result
+
+        assert threading.current_thread() is not threading.main_thread()
+        started.set()
+        on_progress(Progress("transcribing the respondent's track", 50.0, 100.0, 5.0))
+        seg = segment_with(worker_store, session_id, "I see.")
+        review.edit_text(worker_store, seg["id"], "I see, yes.")
+        return Result(session_id, model, True, 100.0, 10.0, updated=1)
+
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(ReviewScreen(store, one, retranscribe_fn=fake_retranscribe))
+        screen = await review_loaded(pilot)
+        await pilot.press("R")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: any("Re-transcribed" in n.message for n in app._notifications), "the result")
+        assert started.is_set()
+        texts = [r["text"] for r in screen.query_one(TranscriptList).records]
+        assert "I see, yes." in texts
+        assert not screen.query_one("#progress").display
+
+
+# --- comparing --------------------------------------------------------------------------------
+
+
+def _code_both(store: Store, one: int, four: int) -> None:
+    for sid in (one, four):
+        seg = segment_with(store, sid, "The municipality took the lead.")
+        review.add_coding(store, seg["id"], "regie-en-sturing", 0, len("The municipality took the lead."))
+    seg = segment_with(store, four, "once a month the project group")
+    review.add_coding(store, seg["id"], "interactie-frequentie")
+
+
+async def test_matrix_cell_lists_its_passages_and_opens_one_in_its_session(study):
+    store, one, four = study
+    _code_both(store, one, four)
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.matrix is not None, "the matrix")
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        assert [str(c.label) for c in table.columns.values()] == ["Code", "1", "4", "Total"]
+        assert str(table.get_cell("dimension:sturingsvorm", "4")) == "2"
+        assert str(table.get_cell("dimension:sturingsvorm", "1")) == "1"
+        table.move_cursor(row=table.get_row_index("dimension:sturingsvorm"), column=2)
+        await pilot.press("enter")
+        options = screen.query_one("#passages", OptionList)
+        await until(pilot, lambda: options.option_count == 2, "the cell's passages")
+        assert all(p.respondent == "4" for p in screen.shown_passages)
+        assert {p.passage for p in screen.shown_passages} == {
+            "The municipality took the lead.",
+            segment_with(store, four, "once a month the project group")["text"],
+        }
+        options.focus()
+        await pilot.press("down", "enter")
+        review_screen = await review_loaded(pilot)
+        assert review_screen.session_id == four
+        assert review_screen.query_one(TranscriptList).current_id == screen.shown_passages[1].segment_id
+
+
+async def test_matrix_expands_indicators_and_switches_to_cases(study):
+    store, one, four = study
+    _code_both(store, one, four)
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(CompareScreen(store))
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.matrix is not None, "the matrix")
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        table.move_cursor(row=table.get_row_index("dimension:sturingsvorm"), column=0)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert str(table.get_cell("indicator:interactie-frequentie", "4")) == "1"
+        await pilot.press("b")
+        await until(pilot, lambda: screen.matrix.by == "case", "the matrix by case")
+        assert [str(c.label) for c in table.columns.values()] == ["Code", "RIO Dordrecht", "Samen starten", "Total"]
+        await pilot.press("o")
+        await until(pilot, lambda: screen.co is not None, "the co-occurrence table")
+        assert str(table.get_cell("co:sturingsvorm", "sturingsvorm")) == "3"
+
+
+# --- snapshots --------------------------------------------------------------------------------
+
+
+def _snapshot_study(store: Store) -> tuple[int, int]:
+    one = add_demo_session(store)
+    four = add_demo_session(store, respondent="4", case_name="RIO Dordrecht", started_at="2021-06-15T14:00:00+00:00")
+    _code_both(store, one, four)
+    seg = segment_with(store, one, "The municipality took the lead.")
+    review.add_memo(store, one, "segment", seg["id"], "Their = the municipality's coordinator.")
+    review.accept_suggestion(store, store.suggestions_for([seg["id"]])[seg["id"]][0]["id"])
+    return one, four
+
+
+def test_snapshot_sessions_screen(memory_store, snap_compare):
+    _snapshot_study(memory_store)
+
+    async def search(pilot):
+        await pilot.press("slash")
+        await type_text(pilot, "lead")
+        await pilot.press("enter")
+        await pilot.pause()
+
+    assert snap_compare(make_app(memory_store), terminal_size=SIZE, run_before=search)
+
+
+def test_snapshot_review_screen(memory_store, snap_compare):
+    one, _ = _snapshot_study(memory_store)
+
+    async def open_at_coded_segment(pilot):
+        await review_loaded(pilot)
+        await select(pilot, memory_store, one, "The municipality took the lead.")
+
+    assert snap_compare(make_app(memory_store, review_session=one), terminal_size=SIZE, run_before=open_at_coded_segment)
+
+
+def test_snapshot_matrix_screen(memory_store, snap_compare):
+    _snapshot_study(memory_store)
+
+    async def open_cell(pilot):
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(pilot.app.screen, CompareScreen) and pilot.app.screen.matrix is not None,
+                    "the matrix")
+        table = pilot.app.screen.query_one(DataTable)
+        table.move_cursor(row=table.get_row_index("dimension:sturingsvorm"), column=2)
+        await pilot.press("enter")
+        options = pilot.app.screen.query_one("#passages", OptionList)
+        await until(pilot, lambda: options.option_count == 2, "the passages")
+
+    assert snap_compare(make_app(memory_store), terminal_size=SIZE, run_before=open_cell)

@@ -1,0 +1,109 @@
+"""Commands that bring existing transcripts in.
+
+    fieldnote import FILE --guide NAME [--format F] [--interviewer X] [--respondent-speakers Y,Y1]
+                          [--respondent N] [--case NAME] [--title T]
+    fieldnote import-samples [--guide NAME]
+
+Each prints the id of every new session on standard output, one per line.
+"""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+
+def _store(args):
+    from core.store import Store
+
+    return Store(Path(args.db) if args.db else None)
+
+
+def _codes(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    codes = [c.strip() for c in text.split(",") if c.strip()]
+    return codes or None
+
+
+def cmd_import(args) -> int:
+    from core.guide import load_guide
+    from core.importing import import_transcript, read_transcript
+
+    guide = load_guide(args.guide)
+    parsed = read_transcript(args.file, args.format)
+    store = _store(args)
+    session_id = import_transcript(
+        store, parsed, guide,
+        interviewer=_codes(args.interviewer),
+        respondents=_codes(args.respondent_speakers),
+        respondent=args.respondent,
+        case=args.case,
+        title=args.title,
+    )
+    print(session_id)
+    print(f"imported {args.file}: {len(parsed.turns)} turns as session {session_id} (guide {guide.id})",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_import_samples(args) -> int:
+    from core import paths
+    from core.errors import UserError
+    from core.guide import load_guide
+    from core.importing import import_transcript, read_transcript
+
+    folder = paths.SAMPLE_SESSIONS / "transcripts"
+    try:
+        index = tomllib.loads((folder / "index.toml").read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"{folder / 'index.toml'}: cannot read the list of sample transcripts ({exc})") from None
+    guide = load_guide(args.guide or index["guide"])
+    # Parse all before storing any: a broken sample stops the command before the database changes.
+    samples = [(entry, read_transcript(folder / entry["file"])) for entry in index["transcript"]]
+    store = _store(args)
+    for entry, parsed in samples:
+        session_id = import_transcript(
+            store, parsed, guide,
+            interviewer=entry.get("interviewer"),
+            respondents=entry.get("respondents"),
+            respondent=entry.get("respondent"),
+            case=entry.get("case"),
+            title=parsed.title,
+        )
+        print(session_id)
+        print(f"imported {entry['file']} as session {session_id}", file=sys.stderr)
+    return 0
+
+
+def register(sub) -> None:
+    from core.formats import FORMATS
+
+    p = sub.add_parser(
+        "import", help="import a transcript as a session",
+        description="Import an existing transcript as a new session and print its id. Guide tracking "
+        "and code suggestions run over it turn by turn, as they would have live, learning from the "
+        "sessions coded before. Nothing is stored if the file cannot be read whole.",
+    )
+    p.add_argument("file", metavar="FILE", help="the transcript (thesis layout, 'Name: text', Teams VTT, SRT)")
+    p.add_argument("--guide", required=True, metavar="NAME", help="the guide it was held with (see `fieldnote guides`)")
+    p.add_argument("--format", choices=sorted(FORMATS), help="the file's format (default: found from the file)")
+    p.add_argument("--interviewer", metavar="CODES",
+                   help="speaker code(s) or name(s) of the interviewer, comma-separated "
+                   "(default: the speaker the header calls Interviewer)")
+    p.add_argument("--respondent-speakers", metavar="CODES",
+                   help="speaker codes of the respondents, comma-separated (default: everyone else); "
+                   "speakers in neither list are observers: kept, never coded")
+    p.add_argument("--respondent", metavar="N", help="the respondent's number or name, as in your respondent list")
+    p.add_argument("--case", metavar="NAME", help="the case (site, pilot, organisation) of the interview")
+    p.add_argument("--title", metavar="TITLE", help="the session's title (default: the transcript's first line)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser(
+        "import-samples", help="import the eight sample interviews of the reference study",
+        description="Import sample_sessions/transcripts/ (the eight interviews of the Koers en kansen "
+        "thesis) in interview order, each with its respondent, case and speakers, and print their ids.",
+    )
+    p.add_argument("--guide", metavar="NAME", help="guide to use (default: koers-en-kansen)")
+    p.set_defaults(func=cmd_import_samples)

@@ -1,0 +1,229 @@
+"""`fieldnote devices`, `fieldnote record` and `fieldnote recover`: recording a real call."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from core import paths
+from core.errors import UserError
+
+EXIT_USER_ERROR = 2
+
+
+def _store(args):
+    from core.store import Store
+
+    return Store(Path(args.db) if args.db else None)
+
+
+def _session_id(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (see `fieldnote sessions`)") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"fieldnote: {message}\n")
+    sys.stderr.flush()
+
+
+def _offer(found) -> None:
+    """Tell about interrupted sessions and what can be done with them."""
+    from core.export import clock
+
+    for s in found:
+        verb = "was interrupted" if s.recovered_now else "is still interrupted"
+        _say(
+            f"session {s.session_id} (started {s.started_at[:16]}, {clock(s.duration)} recorded, "
+            f"{s.segments} segments) {verb}; its audio is repaired in {s.folder}. Resume it with "
+            f"`fieldnote record --resume {s.session_id}` or close it with `fieldnote recover --close {s.session_id}`"
+        )
+
+
+# commands ------------------------------------------------------------------------------------
+
+
+def cmd_devices(args) -> int:
+    from core.capture import list_devices, load_device_choice
+
+    devices = list_devices()
+    last = load_device_choice()
+    for kind, title, flag, key in (("input", "Microphone (the interviewer)", "--mic", "mic"),
+                                   ("loopback", "System output (the respondent, what Teams plays)", "--system", "system")):
+        print(f"{title}: pass the id with {flag}")
+        rows = [d for d in devices if d.kind == kind]
+        width = max([len(d.id) for d in rows] + [2])
+        for d in rows:
+            mark = "*" if d.default else " "
+            extra = [d.note] if d.note else []
+            if last.get(key) == d.id:
+                extra.append("last used")
+            print(f"  {mark} {d.id:<{width}}  {d.name}" + (f"  [{'; '.join(extra)}]" if extra else ""))
+        if not rows and kind == "loopback":
+            print("    none found. On Linux, the system output is captured through PulseAudio or PipeWire: start your\n"
+                  "    desktop's sound server. On macOS, install a virtual device such as BlackHole, set it as Teams'\n"
+                  "    speaker, and pass it with --system.")
+        print()
+    print("* marks the default.")
+    return 0
+
+
+def cmd_record(args) -> int:
+    from core.capture import load_device_choice
+    from core.recorder import recover_interrupted
+
+    store = _store(args)
+    _offer([s for s in recover_interrupted(store) if s.recovered_now])
+    remembered = load_device_choice()
+    mic = args.mic or remembered.get("mic") or "default"
+    system = args.system or remembered.get("system") or "default"
+    if not args.no_ui:
+        return _record_with_screen(store, args, mic, system)
+    return _record_headless(store, args, mic, system)
+
+
+def _record_with_screen(store, args, mic: str, system: str) -> int:
+    from tui.setup import RecordingPlan, make_record_app
+
+    plan = RecordingPlan(guide=args.guide, respondent=args.respondent, case_name=args.case, model=args.model,
+                         threads=args.threads, resume=args.resume, headphones=args.headphones, duration=args.duration)
+    session_id = make_record_app(store, plan, mic=mic, system=system).run()
+    if session_id is not None:
+        _say(f"session {session_id}")
+    return 0
+
+
+def _record_headless(store, args, mic: str, system: str) -> int:
+    from core.capture import save_device_choice
+    from core.guide import load_guide
+    from core.recorder import start_recording
+    from core.session import open_transcriber, run_headless
+
+    if args.resume is not None:
+        row = store.session(args.resume)
+        guide = store.session_guide(args.resume)
+        model = args.model or row["model"]
+    else:
+        if not args.guide:
+            raise UserError("give the interview guide with --guide NAME_OR_PATH (see `fieldnote guides`)")
+        if not args.consent:
+            raise UserError("recording needs the respondent's consent: ask for it, then confirm with --consent")
+        guide = load_guide(args.guide)
+        model = args.model
+    transcriber = open_transcriber(model, guide, threads=args.threads)
+
+    def on_event(event) -> None:
+        if event.kind in ("device-lost", "disk-low", "disk-full"):
+            _say(f"warning: {event.message}")
+        elif event.kind != "stopped":
+            _say(event.message)
+
+    rec = start_recording(
+        store, guide, transcriber, mic=mic, system=system, respondent=args.respondent, case_name=args.case,
+        consent=args.consent, resume=args.resume, bleed=not args.headphones, on_event=on_event,
+    )
+    save_device_choice(mic, system)
+    _say(f"recording session {rec.session_id} into {rec.folder} (interviewer: {rec.source.labels['interviewer']}; "
+         f"respondent: {rec.source.labels['respondent']}); Ctrl-C ends it")
+
+    interrupts = 0
+
+    def stop(signum, frame) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 1 and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        rec.stop()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    timer = None
+    if args.duration:
+        timer = threading.Timer(args.duration, rec.stop)
+        timer.daemon = True
+        timer.start()
+    try:
+        run_headless(store, rec.session_id, rec.pipeline, out=sys.stdout)
+    finally:
+        if timer is not None:
+            timer.cancel()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        rec.source.close()
+    # The session lasts as long as its audio (the clock ran on while the last words were transcribed).
+    store.end_session(rec.session_id, "completed", duration=round(rec.source.duration, 1))
+    _say(f"session {rec.session_id}")
+    if rec.source.stop_reason == "disk-full":
+        _say("error: the recording stopped early because the disk is nearly full; everything until then is saved")
+        return EXIT_USER_ERROR
+    return 0
+
+
+def cmd_recover(args) -> int:
+    from core.recorder import close_interrupted, recover_interrupted
+
+    store = _store(args)
+    found = recover_interrupted(store)
+    if args.close is not None:
+        ids = [s.session_id for s in found] if args.close == "all" else [_session_id(args.close)]
+        for session_id in ids:
+            close_interrupted(store, session_id)
+            _say(f"session {session_id} closed as it is")
+        found = recover_interrupted(store)
+    if not found:
+        print("No interrupted recordings.")
+        return 0
+    _offer(found)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("devices", help="list the microphones and system outputs fieldnote can record",
+                       description="List input devices (for --mic) and system-output loopbacks (for --system), "
+                       "with the ids to pass to `fieldnote record`. * marks the defaults.")
+    p.set_defaults(func=cmd_devices)
+
+    p = sub.add_parser(
+        "record", help="record a call (microphone and system output) and transcribe it live",
+        description="Record the interviewer's microphone and the system output that Teams plays into as two "
+        "tracks, transcribe both live, and store the session. Without --no-ui a setup screen picks the devices "
+        f"first. The audio is written to {paths.sessions_dir(None)}/ID next to the database as it is recorded.",
+    )
+    p.add_argument("--no-ui", action="store_true", help="no screen: print each stored segment as a JSON line")
+    p.add_argument("--mic", metavar="ID", help="the interviewer's microphone (see `fieldnote devices`; default: last used, "
+                   "else the system default)")
+    p.add_argument("--system", metavar="ID", help="the system output Teams plays into (see `fieldnote devices`; "
+                   "default: last used, else the default output's loopback)")
+    p.add_argument("--guide", metavar="NAME_OR_PATH", help="the interview guide (see `fieldnote guides`)")
+    p.add_argument("--respondent", metavar="ID", help="the respondent's number or code")
+    p.add_argument("--case", metavar="NAME", help="the case the interview belongs to")
+    p.add_argument("--model", metavar="NAME_OR_PATH", help="Whisper model (default: base, bundled)")
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for transcription (default 2)")
+    p.add_argument("--duration", type=_seconds, metavar="SECONDS", help="stop by itself after this many seconds")
+    p.add_argument("--consent", action="store_true",
+                   help="confirm that the respondent consented to being recorded (required to start)")
+    p.add_argument("--resume", type=_session_id, metavar="ID", help="go on recording an interrupted session")
+    p.add_argument("--headphones", action="store_true",
+                   help="the interviewer wears headphones: do not look for the respondent's voice in the microphone")
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser("recover", help="repair recordings cut off by a crash; resume or close them",
+                       description="Find sessions whose recording process is gone, repair their audio files so they "
+                       "play, and mark them interrupted (their stored segments stay). Resume one with "
+                       "`fieldnote record --resume ID`, or close it as it is with --close.")
+    p.add_argument("--close", metavar="ID|all", help="close an interrupted session (or all of them) as it is")
+    p.set_defaults(func=cmd_recover)

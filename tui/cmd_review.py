@@ -1,0 +1,171 @@
+"""Commands for the work after the interview.
+
+    fieldnote browse                      the sessions screen: find, search, open
+    fieldnote review [SESSION]            review a session (without one: the sessions screen)
+    fieldnote matrix [--by respondent|case] [--format table|csv] [--indicators] [--guide ID]
+    fieldnote transcribe SESSION --model NAME_OR_PATH [--verbatim] [--overwrite-edited]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+
+def _store(args):
+    from core.store import Store
+
+    return Store(Path(args.db) if args.db else None)
+
+
+def _session_id(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (see `fieldnote sessions`)") from None
+
+
+def cmd_browse(args) -> int:
+    from tui.app import make_app
+
+    store = _store(args)
+    session = getattr(args, "session", None)
+    if session is not None:
+        store.session(session)  # an unknown id is a clear error before the screen opens
+    make_app(store, review_session=session).run()
+    return 0
+
+
+def cmd_matrix(args) -> int:
+    from core.compare import build_matrix, matrix_csv, matrix_table
+
+    matrix = build_matrix(_store(args), args.by, guide_id=args.guide)
+    out = matrix_csv if args.format == "csv" else matrix_table
+    sys.stdout.write(out(matrix, indicators=args.indicators))
+    return 0
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}:{s:02d}"
+
+
+class _ProgressLine:
+    """One line on stderr, redrawn at most a few times a second (or a line per stage when
+    stderr is not a terminal)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last_stage: str | None = None
+        self.last_draw = 0.0
+
+    def __call__(self, p) -> None:
+        import time
+
+        now = time.monotonic()
+        if not self.tty:
+            if p.stage != self.last_stage:
+                print(p.stage, file=self.stream, flush=True)
+            self.last_stage = p.stage
+            return
+        if p.stage == self.last_stage and now - self.last_draw < 0.25 and p.fraction < 1.0:
+            return
+        self.last_stage, self.last_draw = p.stage, now
+        width = 30
+        filled = int(width * p.fraction)
+        bar = "█" * filled + "░" * (width - filled)
+        self.stream.write(f"\r{bar} {p.fraction:4.0%}  {_clock(p.eta)} left  {p.stage:<40.40}")
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def cmd_transcribe(args) -> int:
+    from core.errors import UserError
+    from core.retranscribe import retranscribe
+
+    store = _store(args)
+    stop = threading.Event()
+    progress = _ProgressLine()
+    try:
+        result = retranscribe(
+            store,
+            args.session,
+            args.model,
+            verbatim=args.verbatim,
+            overwrite_edited=args.overwrite_edited,
+            batched={"auto": None, "batched": True, "sequential": False}[args.mode],
+            threads=args.threads,
+            on_progress=progress,
+            stop=stop,
+        )
+    except KeyboardInterrupt:
+        stop.set()
+        progress.end()
+        raise UserError("re-transcription stopped; the session is as it was") from None
+    progress.end()
+    mode = "batched" if result.batched else "sequential"
+    print(
+        f"session {result.session_id}: re-transcribed with {result.model} ({mode}), "
+        f"{_clock(result.audio_seconds)} of audio in {_clock(result.transcribe_seconds)} (RTF {result.rtf:.3f})"
+    )
+    print(
+        f"  {result.updated} segments updated, {result.unchanged} unchanged, {result.inserted} new, "
+        f"{result.silent} with no speech heard (kept)"
+    )
+    if result.kept_edited:
+        print(
+            f"  {result.kept_edited} segments you edited were kept as you wrote them (their new "
+            "recognition is in asr_text); --overwrite-edited replaces them"
+        )
+    if result.overwritten_edited:
+        print(f"  {result.overwritten_edited} segments you edited were replaced (--overwrite-edited)")
+    print("  undo it in the review screen (u), codings stay on the same words")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("browse", help="find sessions and passages, and open one for review",
+                       description="Open the sessions screen: every session with its respondent, case and "
+                       "how much is coded; filter them, search all transcripts, open one to review.")
+    p.set_defaults(func=cmd_browse)
+
+    p = sub.add_parser("review", help="review, correct and code a session",
+                       description="Review a session: play it back, correct the transcript, accept or "
+                       "reject suggestions, code passages, write memos. Without SESSION, the sessions screen.")
+    p.add_argument("session", type=_session_id, nargs="?", metavar="SESSION",
+                   help="session id, as `fieldnote sessions` shows")
+    p.set_defaults(func=cmd_browse)
+
+    p = sub.add_parser("matrix", help="coded passages per dimension, by respondent or by case",
+                       description="Print the comparison matrix: how many passages were coded with each "
+                       "dimension (and indicator) per respondent or per case (pilot).")
+    p.add_argument("--by", choices=["respondent", "case"], default="respondent",
+                   help="columns: respondents (default) or cases")
+    p.add_argument("--format", choices=["table", "csv"], default="table", help="table (default) or csv")
+    p.add_argument("--indicators", action="store_true", help="a row for each indicator under its dimension")
+    p.add_argument("--guide", metavar="ID", help="compare the sessions of this guide (default: the most used)")
+    p.set_defaults(func=cmd_matrix)
+
+    p = sub.add_parser("transcribe", help="transcribe a session again from its recording, with another model",
+                       description="Re-run transcription on a session's recorded tracks, typically with a "
+                       "larger model after the interview. Your edits and codings are kept: codings stay on the "
+                       "same audio time and words; segments you edited keep your text unless --overwrite-edited.")
+    p.add_argument("session", type=_session_id, metavar="SESSION", help="session id, as `fieldnote sessions` shows")
+    p.add_argument("--model", metavar="NAME_OR_PATH", required=True,
+                   help="Whisper model name or faster-whisper model directory (see `fieldnote models`)")
+    p.add_argument("--verbatim", action="store_true", help="keep fillers and hesitations (uhm, eh) as spoken")
+    p.add_argument("--overwrite-edited", action="store_true",
+                   help="replace the text of segments you edited by hand too (default: keep them)")
+    p.add_argument("--mode", choices=["auto", "batched", "sequential"], default="auto",
+                   help="faster-whisper's batched pipeline or chunk by chunk (default: batched for recordings "
+                   "over 90 seconds)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    p.set_defaults(func=cmd_transcribe)

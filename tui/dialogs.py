@@ -1,0 +1,233 @@
+"""Small modal dialogs of the review screens. Each returns its answer through `dismiss`
+(None when cancelled with Escape)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Checkbox, Input, Label, OptionList, RadioButton, RadioSet, Static, TextArea
+from textual.widgets.option_list import Option
+
+from core.guide import Guide
+from core.review import rank_indicators
+
+
+def _offset(area: TextArea, location: tuple[int, int]) -> int:
+    return area.document.get_index_from_location(location)
+
+
+class TextDialog(ModalScreen[str | None]):
+    """Edit a piece of text: a segment's words, or a memo."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, title: str, text: str = "", *, hint: str = "") -> None:
+        super().__init__(classes="dialog")
+        self.heading = title
+        self.text = text
+        self.hint = hint
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(self.heading, classes="dialog-title")
+            if self.hint:
+                yield Static(self.hint, classes="dialog-hint")
+            yield TextArea(self.text, soft_wrap=True, show_line_numbers=False, id="dialog-text")
+            yield Static("ctrl+s save · esc cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        area = self.query_one(TextArea)
+        area.focus()
+        area.move_cursor(area.document.end)
+
+    def action_save(self) -> None:
+        self.dismiss(self.query_one(TextArea).text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PositionDialog(ModalScreen[object]):
+    """Point into a segment's text: where to split it (the cursor), or which span to code (a
+    selection made with shift and the arrow keys; none = the whole segment)."""
+
+    BINDINGS = [
+        Binding("enter", "done", "Split here", show=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, title: str, text: str, *, mode: str) -> None:
+        super().__init__(classes="dialog")
+        self.heading = title
+        self.text = text
+        self.mode = mode  # split | span
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(self.heading, classes="dialog-title")
+            if self.mode == "split":
+                hint = "Move the cursor to where the second part starts, then Enter."
+            else:
+                hint = "Select the passage with shift+arrows (shift+ctrl+arrows by word), then Enter. No selection codes the whole segment."
+            yield Static(hint, classes="dialog-hint")
+            yield TextArea(self.text, read_only=True, soft_wrap=True, show_line_numbers=False, id="dialog-text")
+            yield Static("enter choose · esc cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+
+    def action_done(self) -> None:
+        area = self.query_one(TextArea)
+        if self.mode == "split":
+            self.dismiss(_offset(area, area.cursor_location))
+            return
+        a, b = sorted((_offset(area, area.selection.start), _offset(area, area.selection.end)))
+        self.dismiss((a, b) if a < b else "whole")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class IndicatorPicker(ModalScreen[str | None]):
+    """Find an indicator of the codebook by typing part of its (or its dimension's) name."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("down", "move(1)", "Next", show=False),
+        Binding("up", "move(-1)", "Previous", show=False),
+    ]
+
+    def __init__(self, guide: Guide, title: str) -> None:
+        super().__init__(classes="dialog")
+        self.guide = guide
+        self.heading = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(self.heading, classes="dialog-title")
+            yield Input(placeholder="type part of a dimension or indicator name…", id="picker-query")
+            yield OptionList(id="picker-options")
+            yield Static("enter choose · ↑↓ move · esc cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self._fill("")
+        self.query_one(Input).focus()
+
+    def _fill(self, query: str) -> None:
+        options = self.query_one(OptionList)
+        options.clear_options()
+        for ind_id, label in rank_indicators(self.guide, query):
+            colour = self.guide.dimension(self.guide.indicator(ind_id).dimension_id).colour
+            prompt = Text("■ ", style=colour)
+            prompt.append(label)
+            options.add_option(Option(prompt, id=ind_id))
+        if options.option_count:
+            options.highlighted = 0
+
+    @on(Input.Changed)
+    def changed(self, event: Input.Changed) -> None:
+        self._fill(event.value)
+
+    @on(Input.Submitted)
+    def submitted(self) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is not None:
+            self.dismiss(options.get_option_at_index(options.highlighted).id)
+
+    @on(OptionList.OptionSelected)
+    def selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_move(self, delta: int) -> None:
+        options = self.query_one(OptionList)
+        if options.option_count:
+            current = options.highlighted if options.highlighted is not None else -delta
+            options.highlighted = max(0, min(options.option_count - 1, current + delta))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class MemoDialog(ModalScreen[tuple[str, str] | None]):
+    """Write a memo on one of the given targets (segment, coding, dimension, session)."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, targets: list[tuple[str, str]]) -> None:
+        super().__init__(classes="dialog")
+        self.targets = targets  # (key, label); the first is chosen
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label("Memo", classes="dialog-title")
+            with RadioSet(id="memo-target"):
+                for i, (key, label) in enumerate(self.targets):
+                    yield RadioButton(label, value=i == 0, name=key)
+            yield TextArea("", soft_wrap=True, show_line_numbers=False, id="dialog-text")
+            yield Static("tab: choose what the memo is on · ctrl+s save · esc cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+
+    def action_save(self) -> None:
+        radio = self.query_one(RadioSet)
+        button = radio.pressed_button
+        key = button.name if button is not None else self.targets[0][0]
+        self.dismiss((key, self.query_one(TextArea).text))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class RetranscribeDialog(ModalScreen[dict | None]):
+    """Options for transcribing the session again from its recording."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, model: str, edited: int) -> None:
+        super().__init__(classes="dialog")
+        self.model = model
+        self.edited = edited
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label("Transcribe again from the recording", classes="dialog-title")
+            yield Static("Model (a name from `fieldnote models`, or a model folder):", classes="dialog-hint")
+            yield Input(self.model, id="retranscribe-model")
+            yield Checkbox("Verbatim: keep fillers and hesitations (uhm, eh)", id="retranscribe-verbatim")
+            yield Checkbox(f"Also replace the {self.edited} segments I edited by hand", id="retranscribe-overwrite")
+            yield Static("Codings stay on the same words; this can be undone. enter/ctrl+s start · esc cancel",
+                         classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def action_start(self) -> None:
+        model = self.query_one(Input).value.strip()
+        if not model:
+            self.notify("Name a model first.", severity="warning")
+            return
+        self.dismiss(
+            {
+                "model": model,
+                "verbatim": self.query_one("#retranscribe-verbatim", Checkbox).value,
+                "overwrite_edited": self.query_one("#retranscribe-overwrite", Checkbox).value,
+            }
+        )
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
