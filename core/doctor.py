@@ -87,16 +87,29 @@ def _audio_test(capture) -> Check:
     rate = 16_000
     t = np.arange(int(1.5 * rate)) / rate
     tone = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    played: list[str] = []
+
+    def play_soon() -> None:
+        time.sleep(0.3)  # the recording is running by then
+        try:
+            capture.play(tone, rate)
+        except UserError as exc:
+            played.append(str(exc))
+
     try:
         streams = capture.open_devices(None, None)
-        player = threading.Thread(target=capture.play, args=(tone, rate), daemon=True)
-        timer = threading.Timer(0.3, player.start)
-        timer.start()
-        heard = capture.capture_for(streams, 2.5)
-        timer.cancel()
-        player.join(timeout=5)
     except UserError as exc:
         return Check("audio", FAIL, f"test recording failed: {exc}", "check the devices with `fieldnote devices`")
+    player = threading.Thread(target=play_soon, daemon=True)
+    player.start()
+    try:
+        heard = capture.capture_for(streams, 2.5)
+    except UserError as exc:
+        return Check("audio", FAIL, f"test recording failed: {exc}", "check the devices with `fieldnote devices`")
+    finally:
+        player.join(timeout=10)
+    if played:
+        return Check("audio", WARN, f"test: {played[0]}", "check the default output in the system's sound settings")
     mic = capture.level_db(heard.get("interviewer", np.zeros(0)))
     system = capture.level_db(heard.get("respondent", np.zeros(0)))
     found = f"test: microphone level {mic:.0f} dBFS, system output level {system:.0f} dBFS while a tone played"

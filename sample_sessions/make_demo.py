@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 # Run as a script from anywhere, the repository's core package must still be importable.
 sys.path.insert(0, str(HERE.parent))
 
+from core.errors import UserError  # noqa: E402
 from core.guide import Guide, load_guide  # noqa: E402
 
 SAMPLE_RATE = 16_000
@@ -45,10 +46,11 @@ TAIL = 1.5  # and after the last, so a replay's segmenter sees the final pause
 # while the rhythm still varies, as it does in a real conversation.
 GAPS = (0.8, 1.0, 0.7, 1.1, 0.9, 0.6, 1.2, 0.75, 0.95, 1.05)
 PEAK = 0.6  # every turn is brought to this peak, so neither track is much louder
-# Samples are rounded to 11 significant bits (stored as 16-bit PCM). FLAC notices the unused low
-# bits and does not store them, which keeps a four-minute track well under 2 MB; about 60 dB of
-# signal to noise is far more than a recogniser needs (the word error rates do not move).
-BITS = 11
+# Samples are rounded to 12 significant bits (stored as 16-bit PCM). FLAC notices the unused low
+# bits and does not store them, which keeps a four-minute track well under 2 MB (2.5 MB at full
+# 16 bits). About 70 dB of signal to noise is plenty for a recogniser: the measured word error
+# rates move by a word or two, as they do when a cut moves by a few milliseconds.
+BITS = 12
 SILENCE = 0.01  # below this (relative to the turn's peak) espeak-ng's edges count as silence
 MARGIN = 0.2  # seconds of track kept around each turn when it is transcribed for --measure
 
@@ -66,6 +68,9 @@ def _require(tool: str) -> None:
 
 def load_demo(folder: Path) -> tuple[dict, Guide]:
     demo = tomllib.loads((folder / "demo.toml").read_text(encoding="utf-8"))
+    for key in ("guide", "language"):
+        if key not in demo:
+            raise ScriptError(f"{folder}/demo.toml: missing {key!r}")
     name = demo["guide"]
     local = folder / name
     guide = load_guide(local if local.is_file() else name)
@@ -78,7 +83,12 @@ def load_script(folder: Path, guide: Guide) -> tuple[dict, list[dict]]:
     """The script's voices and turns, checked against the guide the demo is coded with."""
     path = folder / "script.toml"
     data = tomllib.loads(path.read_text(encoding="utf-8"))
-    voices = data["voices"]
+    voices = data.get("voices", {})
+    for speaker in SPEAKERS:
+        if speaker not in voices:
+            raise ScriptError(f'{path}: [voices] needs {speaker} = "<an espeak-ng voice>"')
+    if not data.get("turn"):
+        raise ScriptError(f"{path}: no [[turn]]")
     names = {d.name for d in guide.dimensions}
     numbers = {q.number for q in guide.questions}
     turns = []
@@ -241,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
             for folder in folders:
                 for row in measure(folder, args.measure):
                     print(f"{row['language']:<9}{row['model']:<9}{row['speaker']:<13}{row['words']:>6}{row['wer']:>8.1%}")
-    except (ScriptError, subprocess.CalledProcessError) as exc:
+    except (ScriptError, UserError, subprocess.CalledProcessError) as exc:
         print(f"make_demo: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -74,3 +74,52 @@ def segment_with(store: Store, session_id: int, words: str) -> dict:
         if words in seg["text"]:
             return seg
     raise AssertionError(f"no segment with {words!r}")
+
+
+# Places in the demo interview, found by its structure rather than its wording (the script is
+# rewritten now and then): the answer to a guide question, and the turns around it.
+
+
+def answer_to(store: Store, session_id: int, question: int) -> dict:
+    """The respondent's segment right after the interviewer's that asks `question`."""
+    segs = store.segments(session_id)
+    for i, seg in enumerate(segs):
+        if seg["asks"] == question and seg["speaker"] == "interviewer":
+            return next(s for s in segs[i + 1 :] if s["speaker"] == "respondent")
+    raise AssertionError(f"no question {question} in session {session_id}")
+
+
+def next_of(store: Store, session_id: int, segment: dict, steps: int = 1) -> dict:
+    segs = store.segments(session_id)
+    return segs[[s["id"] for s in segs].index(segment["id"]) + steps]
+
+
+def lead_answer(store: Store, session_id: int) -> dict:
+    """The answer to question 4 (who leads the collaboration): two sentences, two dimensions."""
+    return answer_to(store, session_id, 4)
+
+
+def first_sentence(text: str) -> str:
+    return text[: text.index(". ") + 1]
+
+
+def words_span(text: str, first: int, last: int) -> tuple[int, int, str]:
+    """Where words first..last (inclusive) of `text` are, and what they say."""
+    import re
+
+    found = list(re.finditer(r"\S+", text))
+    start, end = found[first].start(), found[last].end()
+    return start, end, text[start:end]
+
+
+def distinctive_word(store: Store, session_id: int, segment: dict) -> str:
+    """The longest word of the segment that no other segment of the session has."""
+    import re
+
+    def words(text: str) -> set[str]:
+        return {w.lower() for w in re.findall(r"[A-Za-z]{4,}", text)}
+
+    others = set().union(*(words(s["text"]) for s in store.segments(session_id) if s["id"] != segment["id"]))
+    unique = sorted(words(segment["text"]) - others, key=lambda w: (-len(w), w))
+    assert unique, segment["text"]
+    return unique[0]

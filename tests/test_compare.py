@@ -13,7 +13,9 @@ from core.errors import UserError
 from core.store import Store
 from tui.cli import main
 
-from review_data import add_demo_session, segment_with
+from review_data import (
+    add_demo_session, answer_to, demo_turns, distinctive_word, first_sentence, lead_answer, next_of, words_span,
+)
 
 
 @pytest.fixture
@@ -23,19 +25,18 @@ def study(memory_store: Store):
     four = add_demo_session(store, respondent="4", case_name="RIO Dordrecht", started_at="2021-06-15T14:00:00+00:00")
     five = add_demo_session(store, respondent="5", case_name="Samen starten", started_at="2021-06-20T09:00:00+00:00",
                             turns=12)
-    lead = "The municipality took the lead."
     for sid in (one, four):
-        seg = segment_with(store, sid, lead)
-        review.add_coding(store, seg["id"], "regie-en-sturing", 0, len(lead))
+        seg = lead_answer(store, sid)
+        head = len(first_sentence(seg["text"]))
+        review.add_coding(store, seg["id"], "regie-en-sturing", 0, head)
         # The same passage with a second indicator of the same dimension: still one passage.
-        review.add_coding(store, seg["id"], "interactie-frequentie", 0, len(lead))
-    seg = segment_with(store, four, lead)
+        review.add_coding(store, seg["id"], "interactie-frequentie", 0, head)
+    seg = lead_answer(store, four)
     review.add_coding(store, seg["id"], "hechte-groepen")  # whole segment: overlaps the span
-    month = segment_with(store, four, "once a month")
-    review.add_coding(store, month["id"], "interactie-frequentie", *(lambda t: (t.index("once"), t.index("once") + 12))(month["text"]))
-    review.add_coding(store, month["id"], "vertrouwen-verdeling", 0, 3)  # "And": no overlap with "once a month"
-    seg5 = segment_with(store, five, "three partners")
-    review.add_coding(store, seg5["id"], "aantal-organisaties")
+    later = next_of(store, four, seg, 2)  # the respondent again, after the interviewer's "I see"
+    review.add_coding(store, later["id"], "interactie-frequentie", *words_span(later["text"], 2, 4)[:2])
+    review.add_coding(store, later["id"], "vertrouwen-verdeling", *words_span(later["text"], 0, 0)[:2])  # apart
+    review.add_coding(store, answer_to(store, five, 3)["id"], "aantal-organisaties")
     return store, one, four, five
 
 
@@ -46,9 +47,12 @@ def test_session_summaries_count_segments_and_the_coded_share(study):
     store, one, four, five = study
     rows = {s.id: s for s in browse.session_summaries(store)}
     assert [s.id for s in browse.session_summaries(store)] == [five, four, one]
-    assert (rows[one].segments, rows[one].respondent_segments, rows[one].coded_segments, rows[one].codings) == (36, 17, 1, 2)
+    turns = demo_turns()
+    answers = sum(t["speaker"] == "respondent" for t in turns)
+    assert (rows[one].segments, rows[one].respondent_segments, rows[one].coded_segments, rows[one].codings) == (
+        len(turns), answers, 1, 2)
     assert rows[four].coded_segments == 2 and rows[four].codings == 5
-    assert rows[four].coded_share == pytest.approx(2 / 17)
+    assert rows[four].coded_share == pytest.approx(2 / answers)
     assert rows[five].duration == pytest.approx(store.segments(five)[-1]["end"] + 1.5, abs=0.1)
     assert [s.id for s in browse.filter_sessions(list(rows.values()), "samen 2021-06-20")] == [five]
     assert len(browse.filter_sessions(list(rows.values()), "  ")) == 3
@@ -56,12 +60,12 @@ def test_session_summaries_count_segments_and_the_coded_share(study):
 
 def test_search_finds_word_prefixes_newest_session_first_and_marks_the_match(study):
     store, one, four, five = study
-    hits = browse.search(store, "municip lead")
-    assert [h.session_id for h in hits] == [five, four, one]
-    parts = browse.snippet_parts(hits[0].snippet)
-    assert ("municipality", True) in parts and ("lead", True) in parts
-    assert browse.count_hits(store, "municip lead") == 3
-    in_order = browse.search(store, "organi")  # questions and an answer in each session
+    word = distinctive_word(store, one, lead_answer(store, one))
+    hits = browse.search(store, word[:-2])  # a word's beginning finds it
+    assert [(h.session_id, h.segment_id) for h in hits] == [(sid, lead_answer(store, sid)["id"]) for sid in (five, four, one)]
+    assert (word, True) in [(part.lower(), hit) for part, hit in browse.snippet_parts(hits[0].snippet)]
+    assert browse.count_hits(store, word) == 3
+    in_order = browse.search(store, "the")  # many segments in each session
     assert [h.session_id for h in in_order][:2] == [five, five]
     assert in_order[0].start < in_order[1].start
     assert browse.search(store, '"unbalanced AND (') == []  # typed text never becomes FTS syntax
@@ -70,7 +74,7 @@ def test_search_finds_word_prefixes_newest_session_first_and_marks_the_match(stu
 
 def test_search_sees_corrected_text(study):
     store, one, _, _ = study
-    seg = segment_with(store, one, "I see.")
+    seg = next_of(store, one, lead_answer(store, one))
     review.edit_text(store, seg["id"], "I see, the reclassering.")
     assert [h.segment_id for h in browse.search(store, "reclassering")] == [seg["id"]]
 
@@ -112,10 +116,12 @@ def test_cell_passages_carry_what_was_said_before_and_after(study):
     found = compare.passages(store, dimension_id="sturingsvorm", by="respondent", value="4")
     assert [p.session_id for p in found] == [four, four]
     lead = found[0]
-    assert lead.passage == "The municipality took the lead."
-    assert lead.before.startswith("How was the collaboration organi") and lead.before_speaker == "interviewer"
-    assert lead.after == "I see."
-    assert found[1].passage == "once a month"
+    answer = lead_answer(store, four)
+    assert lead.passage == first_sentence(answer["text"])
+    assert lead.before == next_of(store, four, answer, -1)["text"] and lead.before_speaker == "interviewer"
+    assert lead.after == next_of(store, four, answer)["text"]
+    later = next_of(store, four, answer, 2)
+    assert found[1].passage == words_span(later["text"], 2, 4)[2]
     everywhere = compare.passages(store, indicator_id="interactie-frequentie")
     assert [p.session_id for p in everywhere] == [one, four, four]
 
@@ -123,9 +129,9 @@ def test_cell_passages_carry_what_was_said_before_and_after(study):
 def test_cooccurrence_counts_codes_on_the_same_passage(study):
     store, *_ = study
     co = compare.cooccurrence(store, "dimension")
-    # Segment "took the lead" of respondent 4: sturingsvorm span + type-organisatiecultuur whole.
+    # The answer on who leads, of respondent 4: a sturingsvorm span, type-organisatiecultuur whole.
     assert co.count("sturingsvorm", "type-organisatiecultuur") == 1
-    # "once a month" and "And" do not overlap.
+    # Two spans of the next answer that do not overlap.
     assert co.count("sturingsvorm", "vertrouwen") == 0
     assert co.count("sturingsvorm", "sturingsvorm") == 3
     ind = compare.cooccurrence(store, "indicator")
@@ -139,15 +145,15 @@ def test_fieldnote_matrix_prints_csv_and_a_table(tmp_path, capsys):
     path = tmp_path / "study.db"
     store = Store(path)
     one = add_demo_session(store)
-    seg = segment_with(store, one, "The municipality took the lead.")
-    review.add_coding(store, seg["id"], "regie-en-sturing")
+    review.add_coding(store, lead_answer(store, one)["id"], "regie-en-sturing")
+    name = review.guide_of_session(store, one).indicator("regie-en-sturing").name
     store.close()
 
     assert main(["--db", str(path), "matrix", "--by", "case", "--format", "csv", "--indicators"]) == 0
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows[0] == ["code", "level", "Samen starten", "total"]
     assert ["Sturingsvorm", "dimension", "1", "1"] in rows
-    assert ["Direction and steering", "indicator", "1", "1"] in rows
+    assert [name, "indicator", "1", "1"] in rows
 
     assert main(["--db", str(path), "matrix"]) == 0
     table = capsys.readouterr().out

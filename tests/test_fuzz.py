@@ -292,7 +292,7 @@ def audio_files(draw, excerpt: dict[str, bytes]) -> tuple[str, bytes | None, dic
     return "a-folder.wav", None, {"kind": kind}
 
 
-@settings(FUZZ, max_examples=150)
+@settings(FUZZ, max_examples=100)
 @given(data=st.data())
 def test_any_audio_file_is_valid_audio_or_a_user_error(data, speech_excerpt, tmp_path):
     from core.audio import SAMPLE_RATE, FileReplaySource, ManualClock, VadSegmenter, load_audio

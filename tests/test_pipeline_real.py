@@ -36,8 +36,11 @@ def _speaker_texts(turns) -> dict[str, str]:
 @pytest.mark.parametrize(
     "language, model, max_wer",
     [
-        ("en", "base", 0.2),
+        ("en", "base", 0.12),
         ("en", "tiny.en", 0.2),
+        # espeak-ng's Dutch is mis-heard three words in four (sample_sessions/README.md): this
+        # checks the Dutch path end to end (multilingual model, Dutch guide), not its accuracy.
+        ("nl", "base", 0.9),
     ],
 )
 def test_demo_replay_matches_the_script(memory_store, base_transcriber_factory, language, model, max_wer):
@@ -65,7 +68,7 @@ def test_demo_replay_matches_the_script(memory_store, base_transcriber_factory, 
         error = jiwer.wer(said[speaker], heard[speaker])
         assert error <= max_wer, f"{speaker} WER {error:.3f} > {max_wer}"
     overall = jiwer.wer(" ".join(said.values()), " ".join(heard.values()))
-    assert overall <= 0.12, f"overall WER {overall:.3f}"
+    assert overall <= max_wer, f"overall WER {overall:.3f}"
 
     session = memory_store.session(session_id)
     assert session["status"] == "completed"

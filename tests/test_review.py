@@ -11,7 +11,7 @@ from core.errors import UserError
 from core.review import OffsetMap
 from core.store import Store
 
-from review_data import add_demo_session, segment_with
+from review_data import add_demo_session, answer_to, first_sentence, lead_answer, next_of, words_span
 
 
 @pytest.fixture
@@ -37,11 +37,6 @@ def snapshot(store: Store) -> dict:
     }
 
 
-def span_of(text: str, words: str) -> tuple[int, int]:
-    start = text.index(words)
-    return start, start + len(words)
-
-
 # --- schema -----------------------------------------------------------------------------------
 
 
@@ -61,12 +56,13 @@ def test_the_edit_log_and_review_indexes_are_created_on_a_blank_database(memory_
 
 def test_editing_text_keeps_times_and_the_recognised_text_and_moves_span_codings(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "probation officer in Zwolle")
-    a, b = span_of(seg["text"], "probation officer")
+    seg = answer_to(store, sid, 1)
+    a, b, coded = words_span(seg["text"], 2, 4)
     coding = review.add_coding(store, seg["id"], "taakvereisten", a, b)
     whole = review.add_coding(store, seg["id"], "betrokkenheid")
 
-    new = seg["text"].replace("I work as", "For eleven years now I have worked as").replace("Zwolle", "Zwolle and Deventer")
+    _, _, last = words_span(seg["text"], -1, -1)
+    new = "For eleven years now: " + seg["text"][:-len(last)] + "(in Zwolle and Deventer) " + last
     review.edit_text(store, seg["id"], new)
 
     after = store.db["segments"].get(seg["id"])
@@ -74,30 +70,33 @@ def test_editing_text_keeps_times_and_the_recognised_text_and_moves_span_codings
     assert after["asr_text"] == seg["text"]
     assert (after["start"], after["end"]) == (seg["start"], seg["end"])
     assert after["edited"] == 1
-    assert passage(store, coding) == "probation officer"
+    assert passage(store, coding) == coded
     assert passage(store, whole) == new
 
 
 def test_a_word_replaced_inside_a_coded_span_stays_in_the_span(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "probation officer in Zwolle")
-    coding = review.add_coding(store, seg["id"], "taakvereisten", *span_of(seg["text"], "probation officer in Zwolle"))
-    review.edit_text(store, seg["id"], seg["text"].replace("officer", "worker"))
-    assert passage(store, coding) == "probation worker in Zwolle"
+    seg = answer_to(store, sid, 1)
+    a, b, coded = words_span(seg["text"], 2, 4)
+    coding = review.add_coding(store, seg["id"], "taakvereisten", a, b)
+    _, _, middle = words_span(seg["text"], 3, 3)
+    review.edit_text(store, seg["id"], seg["text"][:a] + coded.replace(f" {middle} ", " Replaced ") + seg["text"][b:])
+    assert passage(store, coding) == coded.replace(f" {middle} ", " Replaced ")
 
 
 def test_a_coded_span_whose_text_is_deleted_becomes_a_coding_of_the_whole_segment(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "probation officer in Zwolle")
-    coding = review.add_coding(store, seg["id"], "taakvereisten", *span_of(seg["text"], " in Zwolle"))
-    review.edit_text(store, seg["id"], seg["text"].replace(" in Zwolle", ""))
+    seg = answer_to(store, sid, 1)
+    a, b, _ = words_span(seg["text"], 2, 4)
+    coding = review.add_coding(store, seg["id"], "taakvereisten", a, b)
+    review.edit_text(store, seg["id"], seg["text"][:a] + seg["text"][b + 1 :])
     row = store.db["codings"].get(coding)
     assert (row["start_offset"], row["end_offset"]) == (None, None)
 
 
 def test_an_empty_text_is_refused_and_nothing_changes(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "probation officer")
+    seg = answer_to(store, sid, 1)
     before = snapshot(store)
     with pytest.raises(UserError, match="cannot be empty"):
         review.edit_text(store, seg["id"], "   ")
@@ -124,12 +123,17 @@ def test_an_edit_around_a_span_leaves_the_spans_text_coded(before, span, after, 
 
 def test_split_divides_time_by_characters_and_codings_follow_their_text(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "The municipality took the lead.")
+    seg = lead_answer(store, sid)
     text = seg["text"]
-    cut = text.index("Their")
-    first_span = review.add_coding(store, seg["id"], "regie-en-sturing", *span_of(text, "municipality took the lead"))
-    second_span = review.add_coding(store, seg["id"], "interactie-frequentie", *span_of(text, "aftercare coordinator"))
-    across = review.add_coding(store, seg["id"], "hechte-groepen", *span_of(text, "the lead. Their aftercare"))
+    head = first_sentence(text)
+    cut = len(head) + 1  # the second sentence
+    n = len(head.split())
+    a1, b1, first_words = words_span(text, 1, n - 2)
+    a2, b2, second_words = words_span(text, n + 1, n + 2)
+    a3, b3, across_words = words_span(text, n - 2, n + 1)
+    first_span = review.add_coding(store, seg["id"], "regie-en-sturing", a1, b1)
+    second_span = review.add_coding(store, seg["id"], "interactie-frequentie", a2, b2)
+    across = review.add_coding(store, seg["id"], "hechte-groepen", a3, b3)
     whole = review.add_coding(store, seg["id"], "betrokkenheid")
 
     new_id = review.split_segment(store, seg["id"], cut)
@@ -140,12 +144,13 @@ def test_split_divides_time_by_characters_and_codings_follow_their_text(demo):
     expected_cut = round(seg["start"] + (seg["end"] - seg["start"]) * cut / len(text), 2)
     assert (left["start"], left["end"], right["start"], right["end"]) == (seg["start"], expected_cut, expected_cut, seg["end"])
     assert right["speaker"] == left["speaker"] == "respondent"
-    assert passage(store, first_span) == "municipality took the lead"
+    assert passage(store, first_span) == first_words
     assert store.db["codings"].get(second_span)["segment_id"] == new_id
-    assert passage(store, second_span) == "aftercare coordinator"
-    assert passage(store, across) == "the lead."
+    assert passage(store, second_span) == second_words
+    left_part, right_part = across_words.split(". ")
+    assert passage(store, across) == left_part + "."
     right_codings = {c["indicator_id"]: c for c in codings(store, new_id)}
-    assert right["text"][right_codings["hechte-groepen"]["start_offset"]:right_codings["hechte-groepen"]["end_offset"]] == "Their aftercare"
+    assert right["text"][right_codings["hechte-groepen"]["start_offset"]:right_codings["hechte-groepen"]["end_offset"]] == right_part
     assert store.db["codings"].get(whole)["start_offset"] is None
     assert right_codings["betrokkenheid"]["start_offset"] is None
     # Segment order in the session is the spoken order.
@@ -155,7 +160,7 @@ def test_split_divides_time_by_characters_and_codings_follow_their_text(demo):
 
 def test_split_needs_words_on_both_sides(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "The municipality took the lead.")
+    seg = lead_answer(store, sid)
     for offset in (0, len(seg["text"]), -3):
         with pytest.raises(UserError, match="both parts"):
             review.split_segment(store, seg["id"], offset)
@@ -163,13 +168,14 @@ def test_split_needs_words_on_both_sides(demo):
 
 def test_merge_joins_the_next_segment_and_its_codings_suggestions_and_memos_move(demo):
     store, sid = demo
-    first = segment_with(store, sid, "The municipality took the lead.")
-    review.set_speaker(store, segment_with(store, sid, "I see.")["id"], "respondent")
-    second = segment_with(store, sid, "I see.")
-    review.merge_segments(store, first["id"])  # with "I see." (now the respondent's)
-    third = segment_with(store, sid, "once a month the project group")
+    first = lead_answer(store, sid)
+    second = next_of(store, sid, first)  # the interviewer's "I see."
+    third = next_of(store, sid, first, 2)
+    review.set_speaker(store, second["id"], "respondent")
+    review.merge_segments(store, first["id"])  # with the acknowledgement, now the respondent's
     whole_first = review.add_coding(store, first["id"], "regie-en-sturing")
-    span_third = review.add_coding(store, third["id"], "interactie-frequentie", *span_of(third["text"], "once a month"))
+    a, b, third_words = words_span(third["text"], 1, 3)
+    span_third = review.add_coding(store, third["id"], "interactie-frequentie", a, b)
     whole_third = review.add_coding(store, third["id"], "hechte-groepen")
     memo = review.add_memo(store, sid, "segment", third["id"], "Check the meeting frequency with respondent 4.")
     third_suggestions = [s["id"] for s in store.suggestions_for([third["id"]])[third["id"]]]
@@ -183,12 +189,14 @@ def test_merge_joins_the_next_segment_and_its_codings_suggestions_and_memos_move
     assert merged["edited"] == 1
     assert not store.db.execute("select 1 from segments where id in (?, ?)", [second["id"], third["id"]]).fetchall()
     assert passage(store, whole_first) == head_text
-    assert passage(store, span_third) == "once a month"
+    assert passage(store, span_third) == third_words
     assert passage(store, whole_third) == third["text"]
     assert store.db["memos"].get(memo)["target_id"] == str(first["id"])
     moved = [s["id"] for s in store.suggestions_for([first["id"]])[first["id"]]]
     assert set(third_suggestions) <= set(moved)
-    assert store.db.execute("select count(*) from segments_fts where segments_fts match 'month'").fetchone()[0] == 1
+    word = max(third_words.split(), key=len).strip(".,")
+    hits = store.db.execute("select rowid from segments_fts where segments_fts match ?", [word]).fetchall()
+    assert (first["id"],) in hits and (third["id"],) not in hits
 
 
 def test_merge_refuses_different_speakers_and_the_last_segment(demo):
@@ -207,7 +215,7 @@ def test_merge_refuses_different_speakers_and_the_last_segment(demo):
 
 def test_accepting_rejecting_and_changing_suggestions(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "The municipality took the lead.")
+    seg = lead_answer(store, sid)
     top, second, third = store.suggestions_for([seg["id"]])[seg["id"]][:3]
 
     coding = review.accept_suggestion(store, top["id"])
@@ -227,7 +235,7 @@ def test_accepting_rejecting_and_changing_suggestions(demo):
 
 def test_coding_a_span_checks_it_against_the_text_and_the_guide(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "The municipality took the lead.")
+    seg = lead_answer(store, sid)
     with pytest.raises(UserError, match="outside"):
         review.add_coding(store, seg["id"], "regie-en-sturing", 5, 5000)
     with pytest.raises(UserError, match="no indicator"):
@@ -240,7 +248,7 @@ def test_coding_a_span_checks_it_against_the_text_and_the_guide(demo):
 
 def test_removing_an_accepted_suggestions_coding_rejects_it_and_drops_its_memos(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "The municipality took the lead.")
+    seg = lead_answer(store, sid)
     top = store.suggestions_for([seg["id"]])[seg["id"]][0]
     coding = review.accept_suggestion(store, top["id"])
     memo = review.add_memo(store, sid, "coding", coding, "Typical of Samen starten.")
@@ -257,7 +265,7 @@ def test_removing_an_accepted_suggestions_coding_rejects_it_and_drops_its_memos(
 
 def test_memos_on_each_kind_of_target(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "The municipality took the lead.")
+    seg = lead_answer(store, sid)
     coding = review.add_coding(store, seg["id"], "regie-en-sturing")
     ids = [
         review.add_memo(store, sid, "session", None, "Respondent was in a hurry."),
@@ -287,14 +295,14 @@ def test_memos_on_each_kind_of_target(demo):
 
 def test_every_kind_of_edit_undoes_to_the_exact_previous_state_and_redoes(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "The municipality took the lead.")
-    nxt = segment_with(store, sid, "once a month the project group")
+    seg = lead_answer(store, sid)
+    nxt = next_of(store, sid, seg, 2)
     sugg = store.suggestions_for([seg["id"]])[seg["id"]][0]
     states = [snapshot(store)]
     steps = [
-        lambda: review.add_coding(store, seg["id"], "regie-en-sturing", *span_of(seg["text"], "took the lead")),
+        lambda: review.add_coding(store, seg["id"], "regie-en-sturing", *words_span(seg["text"], 1, 3)[:2]),
         lambda: review.accept_suggestion(store, sugg["id"]),
-        lambda: review.edit_text(store, seg["id"], "The municipality really took the lead. " + seg["text"][32:]),
+        lambda: review.edit_text(store, seg["id"], "Really, " + seg["text"]),
         lambda: review.split_segment(store, seg["id"], 40),
         lambda: review.set_speaker(store, nxt["id"], "interviewer"),
         lambda: review.set_speaker(store, nxt["id"], "respondent"),
@@ -319,7 +327,7 @@ def test_every_kind_of_edit_undoes_to_the_exact_previous_state_and_redoes(demo):
 
 def test_a_new_edit_after_undo_drops_the_redo_branch(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "The municipality took the lead.")
+    seg = lead_answer(store, sid)
     review.edit_text(store, seg["id"], "First correction.")
     review.undo(store, sid)
     review.edit_text(store, seg["id"], "Second correction.")
@@ -331,7 +339,7 @@ def test_a_new_edit_after_undo_drops_the_redo_branch(demo):
 
 def test_undo_refuses_to_overwrite_a_change_it_did_not_record(demo):
     store, sid = demo
-    seg = segment_with(store, sid, "The municipality took the lead.")
+    seg = lead_answer(store, sid)
     review.edit_text(store, seg["id"], "Corrected in review.")
     store.db["segments"].update(seg["id"], {"text": "Changed by another tool."})
     with pytest.raises(UserError, match="changed since"):
@@ -458,7 +466,7 @@ def test_the_counts_migration_counts_what_is_already_there(tmp_path):
     path = tmp_path / "older.db"
     store = Store(path)
     sid = add_demo_session(store, turns=14)
-    seg = segment_with(store, sid, "The municipality took the lead.")
+    seg = lead_answer(store, sid)
     review.add_coding(store, seg["id"], "regie-en-sturing", 0, 10)
     review.add_coding(store, seg["id"], "interactie-frequentie", 0, 10)
     review.add_coding(store, seg["id"], "betrokkenheid")

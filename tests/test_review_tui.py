@@ -19,7 +19,9 @@ from tui.review import ReviewScreen, TranscriptList
 from tui.rows import RowList
 from tui.sessions import SessionsScreen
 
-from review_data import add_demo_session, segment_with
+from review_data import (
+    add_demo_session, answer_to, distinctive_word, first_sentence, lead_answer, next_of, words_span,
+)
 
 SIZE = (140, 45)
 
@@ -48,8 +50,7 @@ async def review_loaded(pilot) -> ReviewScreen:
     return pilot.app.screen
 
 
-async def select(pilot, store: Store, session_id: int, words: str) -> dict:
-    seg = segment_with(store, session_id, words)
+async def select(pilot, seg: dict) -> dict:
     pilot.app.screen.query_one(TranscriptList).select_id(seg["id"])
     await pilot.pause()
     return seg
@@ -83,12 +84,12 @@ async def test_search_shows_hits_in_context_and_jumps_to_the_segment(study):
     store, one, four = study
     app = make_app(store)
     async with app.run_test(size=SIZE) as pilot:
+        target = lead_answer(store, four)
         await pilot.press("slash")
-        await type_text(pilot, "aftercare coordinator")
+        await type_text(pilot, distinctive_word(store, four, target))
         await pilot.press("enter")
         await pilot.pause()
         hits = app.screen.query_one("#hits", RowList)
-        target = segment_with(store, four, "aftercare coordinator")
         assert hits.keys[0] == target["id"]  # the newest session first
         assert len(hits.keys) == 2
         assert "2 segments match" in str(app.screen.query_one("#search-count").render())
@@ -105,7 +106,7 @@ async def test_editing_a_segments_text_keeps_what_was_heard(study):
     store, one, _ = study
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
         await review_loaded(pilot)
-        seg = await select(pilot, store, one, "probation officer in Zwolle")
+        seg = await select(pilot, answer_to(store, one, 1))
         await pilot.press("e")
         assert isinstance(pilot.app.screen, TextDialog)
         await pilot.press("end")
@@ -123,16 +124,17 @@ async def test_split_then_merge_a_segment(study):
     store, one, _ = study
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
         await review_loaded(pilot)
-        seg = await select(pilot, store, one, "The municipality took the lead.")
+        seg = await select(pilot, lead_answer(store, one))
         count = len(store.segments(one))
         await pilot.press("s")
         assert isinstance(pilot.app.screen, PositionDialog)
-        cut = seg["text"].index("Their")
-        await pilot.press(*["right"] * cut, "enter")
+        head = first_sentence(seg["text"])
+        await pilot.press(*["right"] * (len(head) + 1), "enter")
         await pilot.pause()
         assert len(store.segments(one)) == count + 1
-        assert store.db["segments"].get(seg["id"])["text"] == "The municipality took the lead."
-        second = segment_with(store, one, "Their aftercare coordinator")
+        assert store.db["segments"].get(seg["id"])["text"] == head
+        second = next_of(store, one, seg)
+        assert second["text"] == seg["text"][len(head) + 1 :]
         assert second["start"] > seg["start"] and second["end"] == seg["end"]
 
         await pilot.press("m")  # the selection stayed on the first half
@@ -145,7 +147,8 @@ async def test_changing_the_speaker(study):
     store, one, _ = study
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
         await review_loaded(pilot)
-        seg = await select(pilot, store, one, "I see.")
+        seg = await select(pilot, next_of(store, one, lead_answer(store, one)))
+        assert seg["speaker"] == "interviewer"
         await pilot.press("t")
         await pilot.pause()
         assert store.db["segments"].get(seg["id"])["speaker"] == "respondent"
@@ -158,27 +161,29 @@ async def test_coding_a_selected_span_with_an_indicator_found_by_typing(study):
     store, one, _ = study
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
         await review_loaded(pilot)
-        seg = await select(pilot, store, one, "The municipality took the lead.")
+        seg = await select(pilot, lead_answer(store, one))
+        start, end, words = words_span(seg["text"], 1, 3)
         await pilot.press("v")
         assert isinstance(pilot.app.screen, PositionDialog)
-        await pilot.press(*["right"] * 4, *["shift+right"] * len("municipality took the lead"), "enter")
+        await pilot.press(*["right"] * start, *["shift+right"] * (end - start), "enter")
         assert isinstance(pilot.app.screen, IndicatorPicker)
-        await type_text(pilot, "direction")
+        guide = pilot.app.screen.guide
+        await type_text(pilot, guide.indicator("regie-en-sturing").name.lower())
         await pilot.pause()
         await pilot.press("enter")
         await pilot.pause()
         (coding,) = store.codings_for([seg["id"]])[seg["id"]]
         assert (coding["dimension_id"], coding["indicator_id"]) == ("sturingsvorm", "regie-en-sturing")
-        assert seg["text"][coding["start_offset"]:coding["end_offset"]] == "municipality took the lead"
+        assert seg["text"][coding["start_offset"]:coding["end_offset"]] == words
 
 
 async def test_coding_the_whole_segment_and_removing_the_coding(study):
     store, one, _ = study
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
         await review_loaded(pilot)
-        seg = await select(pilot, store, one, "probation officer in Zwolle")
+        seg = await select(pilot, answer_to(store, one, 1))
         await pilot.press("c")
-        await type_text(pilot, "task req")
+        await type_text(pilot, " ".join(pilot.app.screen.guide.indicator("taakvereisten").name.lower().split()[:2]))
         await pilot.press("enter")
         await pilot.pause()
         (coding,) = store.codings_for([seg["id"]])[seg["id"]]
@@ -192,7 +197,7 @@ async def test_accept_a_suggestion_then_undo_and_redo(study):
     store, one, _ = study
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
         screen = await review_loaded(pilot)
-        seg = await select(pilot, store, one, "The municipality took the lead.")
+        seg = await select(pilot, lead_answer(store, one))
         top = store.suggestions_for([seg["id"]])[seg["id"]][0]
         await pilot.press("a")
         await pilot.pause()
@@ -216,7 +221,7 @@ async def test_rejecting_the_chosen_suggestion(study):
     store, one, _ = study
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
         await review_loaded(pilot)
-        seg = await select(pilot, store, one, "The municipality took the lead.")
+        seg = await select(pilot, lead_answer(store, one))
         first, second = store.suggestions_for([seg["id"]])[seg["id"]][:2]
         await pilot.press("right_square_bracket", "r")
         await pilot.pause()
@@ -228,7 +233,7 @@ async def test_memos_on_a_segment_and_on_the_session(study):
     store, one, _ = study
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
         screen = await review_loaded(pilot)
-        seg = await select(pilot, store, one, "The municipality took the lead.")
+        seg = await select(pilot, lead_answer(store, one))
         await pilot.press("n")
         assert isinstance(pilot.app.screen, MemoDialog)
         await type_text(pilot, "Who chairs the meetings")
@@ -252,7 +257,7 @@ async def test_a_refused_edit_is_a_notification_and_changes_nothing(study):
     store, one, _ = study
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
         await review_loaded(pilot)
-        await select(pilot, store, one, "Good morning, and thank you")
+        await select(pilot, store.segments(one)[0])
         before = store.segments(one)
         await pilot.press("m")  # the next segment is the respondent's
         await pilot.pause()
@@ -291,8 +296,8 @@ async def test_playback_follows_the_transcript(study):
     async with app.run_test(size=SIZE) as pilot:
         app.push_screen(ReviewScreen(store, one, player_factory=player_factory))
         screen = await review_loaded(pilot)
-        first = await select(pilot, store, one, "The municipality took the lead.")
-        nxt = segment_with(store, one, "I see.")
+        first = await select(pilot, lead_answer(store, one))
+        nxt = next_of(store, one, first)
         await pilot.press("space")
         await until(pilot, lambda: screen.player is not None and screen.player.playing, "playback to start")
         block = np.zeros(16000, dtype=np.float32)
@@ -320,7 +325,7 @@ async def test_retranscribe_action_runs_in_a_worker_and_reloads(study):
         assert threading.current_thread() is not threading.main_thread()
         started.set()
         on_progress(Progress("transcribing the respondent's track", 50.0, 100.0, 5.0))
-        seg = segment_with(worker_store, session_id, "I see.")
+        seg = next_of(worker_store, session_id, lead_answer(worker_store, session_id))
         review.edit_text(worker_store, seg["id"], "I see, yes.")
         return Result(session_id, model, True, 100.0, 10.0, updated=1)
 
@@ -342,10 +347,9 @@ async def test_retranscribe_action_runs_in_a_worker_and_reloads(study):
 
 def _code_both(store: Store, one: int, four: int) -> None:
     for sid in (one, four):
-        seg = segment_with(store, sid, "The municipality took the lead.")
-        review.add_coding(store, seg["id"], "regie-en-sturing", 0, len("The municipality took the lead."))
-    seg = segment_with(store, four, "once a month the project group")
-    review.add_coding(store, seg["id"], "interactie-frequentie")
+        seg = lead_answer(store, sid)
+        review.add_coding(store, seg["id"], "regie-en-sturing", 0, len(first_sentence(seg["text"])))
+    review.add_coding(store, next_of(store, four, lead_answer(store, four), 2)["id"], "interactie-frequentie")
 
 
 async def test_matrix_cell_lists_its_passages_and_opens_one_in_its_session(study):
@@ -365,9 +369,10 @@ async def test_matrix_cell_lists_its_passages_and_opens_one_in_its_session(study
         options = screen.query_one("#passages", OptionList)
         await until(pilot, lambda: options.option_count == 2, "the cell's passages")
         assert all(p.respondent == "4" for p in screen.shown_passages)
+        answer = lead_answer(store, four)
         assert {p.passage for p in screen.shown_passages} == {
-            "The municipality took the lead.",
-            segment_with(store, four, "once a month the project group")["text"],
+            first_sentence(answer["text"]),
+            next_of(store, four, answer, 2)["text"],
         }
         options.focus()
         await pilot.press("down", "enter")
@@ -404,18 +409,19 @@ def _snapshot_study(store: Store) -> tuple[int, int]:
     one = add_demo_session(store)
     four = add_demo_session(store, respondent="4", case_name="RIO Dordrecht", started_at="2021-06-15T14:00:00+00:00")
     _code_both(store, one, four)
-    seg = segment_with(store, one, "The municipality took the lead.")
-    review.add_memo(store, one, "segment", seg["id"], "Their = the municipality's coordinator.")
+    seg = lead_answer(store, one)
+    review.add_memo(store, one, "segment", seg["id"], "Who chairs the meetings?")
     review.accept_suggestion(store, store.suggestions_for([seg["id"]])[seg["id"]][0]["id"])
     return one, four
 
 
 def test_snapshot_sessions_screen(memory_store, snap_compare):
-    _snapshot_study(memory_store)
+    one, _ = _snapshot_study(memory_store)
+    word = distinctive_word(memory_store, one, lead_answer(memory_store, one))
 
     async def search(pilot):
         await pilot.press("slash")
-        await type_text(pilot, "lead")
+        await type_text(pilot, word)
         await pilot.press("enter")
         await pilot.pause()
 
@@ -427,7 +433,7 @@ def test_snapshot_review_screen(memory_store, snap_compare):
 
     async def open_at_coded_segment(pilot):
         await review_loaded(pilot)
-        await select(pilot, memory_store, one, "The municipality took the lead.")
+        await select(pilot, lead_answer(memory_store, one))
 
     assert snap_compare(make_app(memory_store, review_session=one), terminal_size=SIZE, run_before=open_at_coded_segment)
 

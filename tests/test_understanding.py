@@ -11,7 +11,7 @@ import pytest
 from core.coverage import CONFIDENT, coverage
 from core.guide import load_guide
 from core.store import NewSegment, NewSuggestion
-from core.understanding import GuideTracker, Lexicon, Suggester, stem
+from core.understanding import WEIGHTS, GuideTracker, Lexicon, Suggester, asks_something, stem
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,6 +82,30 @@ def test_small_talk_summaries_and_probes_do_not_move_the_guide(guide, said):
     assert tracker.current == 6
 
 
+@pytest.mark.parametrize(
+    ("said", "asks"),
+    [
+        ("Ja want uhm… wat voor partijen waren er allemaal betrokken bij de pilot", True),
+        ("En uhm… ik denk dat het een netwerk is maar is er één organisatie de trekker geweest", True),
+        ("Uhm ja ik ben benieuwd natuurlijk naar welke partijen er betrokken waren.", True),
+        ("De organisaties die betrokken waren, werd daar iets specifieks van verwacht", True),
+        ("Oké uhm… ik zie dat we al bij de laatste vragen zijn aangekomen uhm… even kijken hoor.", False),
+        ("Oké, duidelijk. Hm hm.", False),
+        ("Ja dat zou mooi zijn.", False),
+    ],
+)
+def test_what_is_put_as_a_question(said, asks):
+    assert asks_something(said) is asks
+
+
+def test_an_announcement_does_not_pose_the_question_it_names(guide):
+    tracker = tracker_after(guide, 23)
+    said = "Oké uhm… ik zie dat we al een beetje bij de laatste vraag zijn aangekomen uhm… even kijken hoor."
+    assert tracker.observe(said) is None
+    asked = "Ik ben al bij de laatste vraag. Heb je nog iets toe te voegen?"
+    assert tracker.observe(asked).number == 24
+
+
 def test_a_follow_up_on_a_question_already_asked_is_not_that_question_again(guide):
     tracker = tracker_after(guide, 5)
     assert tracker.observe("Hoe stond het met het vertrouwen in de samenwerking?").number == 6
@@ -133,6 +157,19 @@ def test_suggestions_carry_dimension_score_and_reason(guide):
 def test_content_outweighs_the_question_in_effect(guide):
     said = "We hadden eens in de zes weken een vast overleg met alle partners om tafel."
     assert Suggester(guide).suggest(said, question=6)[0].dimension_id == "sturingsvorm"
+
+
+def test_the_question_in_effect_is_always_offered(guide):
+    # Even when three other dimensions outscore it, the guide's own mapping stays in the list:
+    # the suggestions never do worse than the question in effect alone.
+    said = ("We hadden eens in de zes weken structureel overleg, de privacy en de AVG maakten het "
+            "delen van gegevens lastig, en de culturen botsen echt.")
+    suggester = Suggester(guide, weights={**WEIGHTS, "asked": 0.0})
+    assert "vertrouwen" not in [c.dimension_id for c in suggester.rank(said, question=6)[:3]]
+    offered = suggester.suggest(said, question=6)
+    assert len(offered) == 3 and offered[-1].dimension_id == "vertrouwen"
+    assert "question 6" in offered[-1].reason
+    assert [s.score for s in offered] == sorted((s.score for s in offered), reverse=True)
 
 
 def test_bare_agreement_is_not_a_confident_code(guide):
@@ -295,18 +332,32 @@ def _bench():
     return module
 
 
-def test_accuracy_on_the_tuning_interviews_does_not_regress(guide):
-    # Interviews 1-4 are what the cues, phrases and weights were fitted on; the bench reports
-    # the held-out ones. Bounds sit a little below what the method reaches.
+def test_cross_validation_reads_the_left_out_interview_as_unseen(guide):
     bench = _bench()
-    tallies = bench.run([1, 2, 3, 4], guide)
+    heard = bench.attestations(guide)
+    unseen = bench.unseen(guide, 2, heard)
+    phrases = {p for i in unseen.indicators for p in i.phrases}
+    cues = {c for q in unseen.questions for c in q.cues}
+    only_in_2 = [k for k, ns in heard.items() if ns == {2}]
+    assert only_in_2, "some cue or phrase is heard in interview 2 alone"
+    for kind, text in only_in_2:
+        assert text not in (phrases if kind == "phrase" else cues)
+    elsewhere = [text for (kind, text), ns in heard.items() if kind == "phrase" and len(ns) >= 2]
+    assert elsewhere and all(text in phrases for text in elsewhere)
+
+
+def test_accuracy_in_cross_validation_does_not_regress(guide):
+    # Leave-one-interview-out within the tuning interviews 1-4, each read without the cues and
+    # phrases heard only in it: what the method reaches on speech it was not written from.
+    # Bounds sit a little below what it reaches (bench/devset/README.md has the figures).
+    bench = _bench()
     total = bench.Tally()
-    for t in tallies.values():
+    for t in bench.cross_validate(guide).values():
         total.add(t)
-    assert total.precision >= 0.94
-    assert total.f1 >= 0.93
+    assert total.precision >= 0.96
+    assert total.f1 >= 0.95
     top1 = total.top1["method"] / total.passages
     top3 = total.top3["method"] / total.passages
-    assert top1 >= 0.75 and top3 >= 0.87
+    assert top1 >= 0.73 and top3 >= 0.86
     assert top1 > total.top1["question"] / total.passages
     assert top3 > total.top3["question"] / total.passages

@@ -73,8 +73,12 @@ def cmd_demo(args) -> int:
 
 def cmd_sessions(args) -> int:
     from core.export import clock
+    from core.recorder import recover_interrupted
 
-    rows = _store(args).sessions()
+    store = _store(args)
+    # A recording whose process died shows as interrupted, its audio repaired, before listing.
+    interrupted = recover_interrupted(store)
+    rows = store.sessions()
     if not rows:
         print("No sessions yet. Try `fieldnote demo`.")
         return 0
@@ -85,6 +89,10 @@ def cmd_sessions(args) -> int:
             f"{(r['case_name'] or '-'):<24.24} {r['guide_id']:<20.20} {clock(r['duration']):>7} "
             f"{r['segment_count']:>8} {r['coding_count']:>7}"
         )
+    if interrupted:
+        ids = ", ".join(str(i.session_id) for i in interrupted)
+        print(f"\nInterrupted recordings: {ids}. Resume one with `fieldnote record --resume ID --consent`, "
+              "or close them with `fieldnote recover --close all`.")
     return 0
 
 

@@ -400,7 +400,7 @@ class ReviewScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="review-body"):
-            yield TranscriptList(self._placeholder_guide(), id="transcript")
+            yield TranscriptList(review.guide_of_session(self.store, self.session_id), id="transcript")
             with Vertical(id="details"):
                 yield Static("", id="segment-info")
                 yield Static("Codes: a accept · r reject · x remove", classes="pane-title")
@@ -411,9 +411,6 @@ class ReviewScreen(Screen):
             yield ProgressBar(total=100, show_eta=False, id="progress")
             yield Static("", id="progress-text")
         yield KeyBar()
-
-    def _placeholder_guide(self) -> Guide:
-        return review.guide_of_session(self.store, self.session_id)
 
     def on_mount(self) -> None:
         self.title = "fieldnote"
@@ -429,6 +426,7 @@ class ReviewScreen(Screen):
             self.load()
 
     def on_unmount(self) -> None:
+        # Leaving the session stops its re-transcription; nothing of it is written.
         self._stop.set()
         if self.player is not None:
             self.player.stop()

@@ -49,6 +49,7 @@ class SessionsScreen(Screen):
         self.all: list[SessionSummary] = []
         self.by_id: dict[int, SessionSummary] = {}
         self.hits: dict[int, SearchHit] = {}
+        self._search_timer = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -140,13 +141,13 @@ class SessionsScreen(Screen):
     @on(Input.Changed, "#search")
     def search_changed(self, event: Input.Changed) -> None:
         # Searching is fast (bench_review.py), but not every keystroke needs a result.
-        if hasattr(self, "_search_timer"):
+        if self._search_timer is not None:
             self._search_timer.stop()
         self._search_timer = self.set_timer(0.25, lambda: self.run_search(event.value))
 
     @on(Input.Submitted, "#search")
     def search_done(self, event: Input.Submitted) -> None:
-        if hasattr(self, "_search_timer"):
+        if self._search_timer is not None:
             self._search_timer.stop()
         self.run_search(event.value)
         self.query_one("#hits", RowList).focus()
