@@ -296,9 +296,14 @@ def time_retranscription(model_name: str, rounds: int, threads: int | None) -> l
         raw(True)  # warm-up: first decode and first inference are slower
         for batched in (True, False):
             r, o = [], []
-            for _ in range(rounds):
-                r.append(raw(batched))
-                o.append(ours(batched, Path(tmp)))
+            for n in range(rounds):
+                # Alternate which goes first: on a shared machine the order alone shifts times.
+                if n % 2:
+                    o.append(ours(batched, Path(tmp)))
+                    r.append(raw(batched))
+                else:
+                    r.append(raw(batched))
+                    o.append(ours(batched, Path(tmp)))
             rows.append({"mode": "batched" if batched else "sequential", "audio": seconds,
                          "raw": min(r), "ours": min(o), "raw_all": r, "ours_all": o})
     return rows

@@ -43,6 +43,7 @@ from .capture import (
 from .errors import UserError
 from .bleed import BleedFilter
 from .guide import Guide
+from .importing import prepared_understanding
 from .live import LivePipeline
 from .store import Store, now_iso
 
@@ -447,7 +448,9 @@ def start_recording(
         store.reopen_session(session_id)
         store.add_gap(session_id, None, round(offset, 2), round(offset, 2), "interrupted",
                       "the recording was interrupted here and resumed")
-    pipeline = LivePipeline(source, transcriber, guide, clock=clock, bleed=BleedFilter() if bleed else None)
+    tracker, suggester = prepared_understanding(store, guide)
+    pipeline = LivePipeline(source, transcriber, guide, clock=clock, tracker=tracker, suggester=suggester,
+                            bleed=BleedFilter() if bleed else None)
     # The screen's pause and mute act on the recording itself, not only on transcription.
     pipeline.paused = source.paused
     pipeline.muted = source.muted

@@ -64,9 +64,14 @@ def open_transcriber(model: str | None, guide: Guide, *, threads: int = 2) -> Tr
     return WhisperTranscriber(resolve_model(model), language=guide.language, threads=threads)
 
 
-def replay_pipeline(demo: Demo, transcriber: Transcriber, *, realtime: bool) -> LivePipeline:
+def replay_pipeline(demo: Demo, transcriber: Transcriber, *, realtime: bool, store: Store | None = None) -> LivePipeline:
+    """The demo's tracks through the live pipeline; with a store, suggestions start from what
+    the researcher coded in earlier sessions of the same guide."""
+    from .importing import prepared_understanding
+
     source = FileReplaySource(demo.tracks, realtime=realtime)
-    return LivePipeline(source, transcriber, demo.guide, clock=source.clock)
+    tracker, suggester = prepared_understanding(store, demo.guide) if store is not None else (None, None)
+    return LivePipeline(source, transcriber, demo.guide, clock=source.clock, tracker=tracker, suggester=suggester)
 
 
 def run_headless(

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -405,16 +406,29 @@ class Store:
         try:
             self.db.execute("PRAGMA foreign_keys = ON")
             self.db.execute("PRAGMA busy_timeout = 30000")
-            if self.path is not None:
-                self.db.enable_wal()
-            if migrations.pending(self.db):
-                # Under the write lock, so two processes opening a new or older database at once
-                # do not both run a migration (pending is looked up again inside).
-                with self.db.atomic():
-                    migrations.apply(self.db)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    self._prepare()
+                    break
+                except sqlite3.OperationalError as exc:
+                    # Switching a new file to WAL needs it to itself, and SQLite answers 'locked'
+                    # without waiting when several processes open a new database at once.
+                    if "locked" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
         except sqlite3.DatabaseError as exc:
             where = self.path or self.memory_name
             raise UserError(f"{where}: not a fieldnote database, or it is damaged ({exc})") from None
+
+    def _prepare(self) -> None:
+        if self.path is not None:
+            self.db.enable_wal()
+        if migrations.pending(self.db):
+            # Under the write lock, so two processes opening a new or older database at once
+            # do not both run a migration (pending is looked up again inside).
+            with self.db.atomic():
+                migrations.apply(self.db)
 
     @classmethod
     def open_like(cls, other: "Store") -> "Store":

@@ -109,7 +109,8 @@ def test_recording_reviewing_exporting_and_writing_at_once(tmp_path, models_home
     records = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
     assert reviewed in {r["session"] for r in records}
     store.close()
-    print(f"{rounds} rounds of read/export/review in this process; {exports} exports, {memos} memos, {edits} edits")
+    print(f"recording stored {len(printed)} segments; writer {written['memos']} memos and {written['segments']} "
+          f"segments; this process {rounds} rounds: {exports} exports, {memos} memos, {edits} edits")
 
 
 def test_processes_creating_one_database_at_once_lose_nothing(tmp_path):

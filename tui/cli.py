@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def cmd_demo(args) -> int:
     demo = load_demo(args.language)
     transcriber = open_transcriber(args.model, demo.guide, threads=args.threads)
     store = _store(args)
-    pipeline = replay_pipeline(demo, transcriber, realtime=not args.fast)
+    pipeline = replay_pipeline(demo, transcriber, realtime=not args.fast, store=store)
     session_id = store.create_session(
         demo.guide,
         origin="demo",
@@ -170,13 +171,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from core.log import Plain, setup_logging
+
     try:
+        setup_logging()
+        logging.getLogger("fieldnote").info("command %s", Plain(args.command))
         return args.func(args)
     except UserError as exc:
         print(f"fieldnote: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        # The log keeps where it failed, never what was said (core/log.py withholds the text).
+        logging.getLogger("fieldnote").exception("command %s failed", Plain(args.command))
+        raise
 
 
 if __name__ == "__main__":
