@@ -174,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     from core.log import Plain, setup_logging
 
     try:
-        setup_logging()
+        try:
+            setup_logging()
+        except OSError:
+            pass  # a full or read-only disk must not stop a command; the command says what failed
         logging.getLogger("fieldnote").info("command %s", Plain(args.command))
         return args.func(args)
     except UserError as exc:
