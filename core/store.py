@@ -160,7 +160,7 @@ def m002_pseudonyms_and_respondents(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m_review_edit_log(db: sqlite_utils.Database) -> None:
+def m003_review_edit_log(db: sqlite_utils.Database) -> None:
     # core/review.py: each correction after the interview is one row here, holding every row it
     # changed before and after (JSON), so it can be undone and redone.
     db["edits"].create(
@@ -178,7 +178,7 @@ def m_review_edit_log(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
-def m_review_counts(db: sqlite_utils.Database) -> None:
+def m004_review_counts(db: sqlite_utils.Database) -> None:
     # Counts kept up to date by triggers, whoever writes: the sessions overview and the
     # comparison matrix read a few rows per session instead of joining every coding of the
     # study (bench/bench_review.py). A passage is a coded (segment, span); a dimension counts
@@ -305,7 +305,7 @@ _REVIEW_COUNTS_SQL = [
 
 
 @migrations()
-def m_capture_gaps(db: sqlite_utils.Database) -> None:
+def m005_capture_gaps(db: sqlite_utils.Database) -> None:
     # core/capture.py: stretches of a live recording without audio from a track (a device that
     # vanished, a pause, a muted track), so a reader of the audio knows why it is silent there.
     db["gaps"].create(

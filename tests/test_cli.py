@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 
@@ -130,3 +129,12 @@ def test_an_export_that_cannot_be_written_leaves_nothing(demo_db, tmp_path, caps
     assert main(["--db", str(db), "export", "1", "-o", str(target)]) == 2
     assert "cannot write the export" in capsys.readouterr().err
     assert not target.parent.exists()
+
+
+def test_fieldnote_alone_opens_the_sessions_screen(monkeypatch, tmp_path):
+    import tui.cmd_review
+
+    opened = []
+    monkeypatch.setattr(tui.cmd_review, "cmd_browse", lambda args: opened.append(args.db) or 0)
+    assert main(["--db", str(tmp_path / "s.db")]) == 0
+    assert opened == [str(tmp_path / "s.db")]

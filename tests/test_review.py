@@ -478,7 +478,7 @@ def test_the_counts_migration_counts_what_is_already_there(tmp_path):
         store.db.execute(f"drop trigger {trigger}")
     store.db.execute("drop index sessions_overview")
     store.db.execute("drop index sessions_compare")
-    store.db.execute("delete from _sqlite_migrations where name = 'm_review_counts'")
+    store.db.execute("delete from _sqlite_migrations where name = 'm004_review_counts'")
     store.db.conn.commit()
     store.close()
 

@@ -253,6 +253,35 @@ async def test_memos_on_a_segment_and_on_the_session(study):
         assert "Who chairs the meetings" in shown and "Respondent had to leave early" in shown
 
 
+async def test_export_dialog_writes_the_chosen_format(study, tmp_path):
+    from textual.widgets import Input
+
+    from tui.dialogs import ExportDialog
+
+    store, one, _ = study
+    seg = lead_answer(store, one)
+    review.add_coding(store, seg["id"], "regie-en-sturing", 0, 10)
+    review.add_coding(store, seg["id"], "betrokkenheid")
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        await review_loaded(pilot)
+        await pilot.press("o")
+        assert isinstance(pilot.app.screen, ExportDialog)
+        await pilot.press("down", "down", "down", "down")  # md, jsonl, docx, html, csv
+        path = pilot.app.screen.query_one("#export-path", Input)
+        assert path.value.endswith(f"session-{one}.csv")
+        path.value = str(tmp_path / "quotes.csv")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: (tmp_path / "quotes.csv").exists(), "the export to be written")
+        await pilot.pause()
+    import csv
+
+    rows = list(csv.reader((tmp_path / "quotes.csv").open(encoding="utf-8-sig")))
+    coded = [c for s in review.load_session(store, one).segments for c in s["codings"]]
+    assert len(coded) == 2 and rows[0][0].lower() == "session"
+    assert len(rows) == 1 + len(coded)
+    assert (tmp_path / "quotes.csv").stat().st_mode & 0o777 == 0o600
+
+
 async def test_a_refused_edit_is_a_notification_and_changes_nothing(study):
     store, one, _ = study
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:

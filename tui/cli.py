@@ -10,10 +10,10 @@ import argparse
 import importlib
 import logging
 import sys
-from pathlib import Path
 
 from core import paths
 from core.errors import UserError
+from tui.args import open_store as _store
 
 EXIT_USER_ERROR = 2
 
@@ -26,18 +26,6 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         self.exit(EXIT_USER_ERROR, f"fieldnote: error: {message}\n")
 
-
-def _store(args):
-    from core.store import Store
-
-    return Store(Path(args.db) if args.db else None)
-
-
-def _session_id(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (see `fieldnote sessions`)") from None
 
 
 # commands ------------------------------------------------------------------------------------
@@ -131,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", metavar="PATH", help=f"the study database (default: {paths.default_db()}; "
                         "FIELDNOTE_HOME moves the default)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
+    # `fieldnote` alone opens the sessions screen, as `fieldnote browse` does.
+    sub.required = False
 
     p = sub.add_parser("demo", help="replay a sample two-track interview through the live screen",
                        description="Replay a sample interview (interviewer and respondent tracks) in real time "
@@ -171,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "browse"])
     from core.log import Plain, setup_logging
 
     try:

@@ -20,19 +20,8 @@ import sys
 from pathlib import Path
 
 from core.errors import UserError
+from tui.args import open_store as _store, session_id as _session_id
 
-
-def _store(args):
-    from core.store import Store
-
-    return Store(Path(args.db) if args.db else None)
-
-
-def _session_id(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (see `fieldnote sessions`)") from None
 
 
 # export -------------------------------------------------------------------------------------------

@@ -6,25 +6,13 @@ import argparse
 import signal
 import sys
 import threading
-from pathlib import Path
 
 from core import paths
 from core.errors import UserError
+from tui.args import open_store as _store, session_id as _session_id
 
 EXIT_USER_ERROR = 2
 
-
-def _store(args):
-    from core.store import Store
-
-    return Store(Path(args.db) if args.db else None)
-
-
-def _session_id(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (see `fieldnote sessions`)") from None
 
 
 def _seconds(text: str) -> float:

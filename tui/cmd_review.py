@@ -8,23 +8,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
-from pathlib import Path
+from tui.args import open_store as _store, session_id as _session_id
 
-
-def _store(args):
-    from core.store import Store
-
-    return Store(Path(args.db) if args.db else None)
-
-
-def _session_id(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (see `fieldnote sessions`)") from None
 
 
 def cmd_browse(args) -> int:

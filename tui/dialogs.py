@@ -231,3 +231,55 @@ class RetranscribeDialog(ModalScreen[dict | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ExportDialog(ModalScreen[dict | None]):
+    """Export this session: a format, where to write it, and whether to pseudonymise."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Export"),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, formats: dict, folder: str, stem: str) -> None:
+        super().__init__(classes="dialog")
+        self.formats = formats
+        self.folder = folder
+        self.stem = stem
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label("Export this session", classes="dialog-title")
+            yield OptionList(
+                *[Option(f"{f.name:<6} {f.description}", id=f.name) for f in self.formats.values()],
+                id="export-format",
+            )
+            yield Input(self._path("md"), id="export-path")
+            yield Checkbox("Pseudonymise (the study's names list; respondents by number)", id="export-pseudonymise")
+            yield Static("enter/ctrl+s export · esc cancel", classes="dialog-keys")
+
+    def _path(self, name: str) -> str:
+        return f"{self.folder}/{self.stem}{self.formats[name].extension}"
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionHighlighted, "#export-format")
+    def _format_changed(self, event: OptionList.OptionHighlighted) -> None:
+        self.query_one("#export-path", Input).value = self._path(event.option.id)
+
+    @on(OptionList.OptionSelected, "#export-format")
+    @on(Input.Submitted, "#export-path")
+    def action_save(self, _event=None) -> None:
+        options = self.query_one(OptionList)
+        option = options.get_option_at_index(options.highlighted or 0)
+        self.dismiss(
+            {
+                "format": option.id,
+                "path": self.query_one("#export-path", Input).value.strip(),
+                "pseudonymise": self.query_one("#export-pseudonymise", Checkbox).value,
+            }
+        )
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -375,6 +375,7 @@ class ReviewScreen(Screen):
         Binding("plus,equals_sign", "speed(1)", "Faster playback", show=False),
         Binding("minus", "speed(-1)", "Slower playback", show=False),
         Binding("R", "retranscribe", "Re-transcribe", show=False),
+        Binding("o", "export", "Export", show=False),
     ]
 
     def __init__(
@@ -874,6 +875,39 @@ class ReviewScreen(Screen):
             "u undoes it.",
             timeout=8,
         )
+
+    # export -------------------------------------------------------------------------------------
+
+    def action_export(self) -> None:
+        from core import paths
+        from core.exporters import FORMATS
+
+        from .dialogs import ExportDialog
+
+        def done(choice: dict | None) -> None:
+            if choice is not None and choice["path"]:
+                self.run_export(choice)
+
+        folder = str(paths.home() / "exports")
+        self.app.push_screen(ExportDialog(FORMATS, folder, f"session-{self.session_id}"), done)
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def run_export(self, choice: dict) -> None:
+        from pathlib import Path
+
+        from core import paths
+        from core.exporters import ExportOptions, write_export
+
+        target = Path(choice["path"]).expanduser()
+        if target.parent == paths.home() / "exports":
+            paths.ensure_private_dir(target.parent)  # the default folder; another must exist already
+        store = Store.open_like(self.store)
+        try:
+            written = write_export(store, [self.session_id], choice["format"], target,
+                                   ExportOptions(pseudonymise=choice["pseudonymise"]))
+        finally:
+            store.close()
+        self.app.call_from_thread(self.notify, "Exported: " + ", ".join(str(p) for p in written), timeout=8)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
