@@ -45,6 +45,7 @@ class Matrix:
     rows: list[Row]
     counts: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (kind, id, column)
     sessions: Counter = field(default_factory=Counter)  # column -> sessions in it
+    dimension_memos: Counter = field(default_factory=Counter)  # dimension id -> memos on it
 
     def count(self, row: Row, column: str | None = None) -> int:
         if column is None:
@@ -126,7 +127,11 @@ def build_matrix(store: Store, by: str = "respondent", guide_id: str | None = No
     ):
         if dim in known_dims:
             counts[("dimension", dim, value)] = n
-    return Matrix(by, guide, _ordered(columns), rows, counts, columns)
+    memos = Counter(dict(store.db.execute(
+        "select target_id, count(*) from memos where target = 'dimension' group by 1"
+    ).fetchall()))
+    return Matrix(by, guide, _ordered(columns), rows, counts, columns,
+                  Counter({d: n for d, n in memos.items() if d in known_dims}))
 
 
 def _ordered(columns: Counter) -> list[str]:
@@ -157,6 +162,7 @@ class Passage:
     before_speaker: str | None = None
     after: str | None = None
     after_speaker: str | None = None
+    other: tuple[str, str] | None = None  # a co-occurring code: its (dimension id, indicator id)
 
     @property
     def passage(self) -> str:
@@ -306,6 +312,71 @@ def _overlap(a1: int | None, a2: int | None, b1: int | None, b2: int | None) -> 
     if a1 is None or b1 is None:
         return True
     return a1 < b2 and b1 < a2
+
+
+def _common(a1: int | None, a2: int | None, b1: int | None, b2: int | None) -> tuple[int, int] | None:
+    """The stretch two overlapping codings share; None = the whole segment."""
+    if a1 is None:
+        return None if b1 is None else (b1, b2)
+    if b1 is None:
+        return (a1, a2)
+    return (max(a1, b1), min(a2, b2))
+
+
+def cooccurring_passages(
+    store: Store,
+    a: str,
+    b: str,
+    level: str = "dimension",
+    guide_id: str | None = None,
+    context: bool = True,
+) -> list[Passage]:
+    """The passages behind a cell of the co-occurrence table: one per segment where codes `a`
+    and `b` occur together as `cooccurrence` counts them, so the list is as long as the cell's
+    count. The span is the stretch coded with both (from the first such stretch to the last);
+    on the diagonal (`a == b`), the passages of the one code. In session and time order, with
+    the segments spoken before and after."""
+    if level not in ("dimension", "indicator"):
+        raise UserError(f"co-occurrence is by dimension or by indicator, not {level!r}")
+    guide = study_guide(store, guide_id)
+    column = "dimension_id" if level == "dimension" else "indicator_id"
+    rows = store.db.execute(
+        f"""
+        select c.id, g.id, g.session_id, s.respondent, s.case_name, c.dimension_id, c.indicator_id,
+          g.speaker, g.start, g.text, c.start_offset, c.end_offset, c.{column}
+        from codings c join segments g on g.id = c.segment_id join sessions s on s.id = g.session_id
+        where s.guide_id = ? and c.{column} in (?, ?)
+        order by s.started_at, s.id, coalesce(g.start, 0), g.id, c.id
+        """,
+        [guide.id, a, b],
+    ).fetchall()
+    out: list[dict] = []
+    i = 0
+    while i < len(rows):
+        j = i
+        while j < len(rows) and rows[j][1] == rows[i][1]:
+            j += 1
+        group = rows[i:j]
+        i = j
+        firsts = [r for r in group if r[12] == a]
+        if a == b:
+            pairs = [(r, None) for r in firsts]
+            shared = [None if r[10] is None else (r[10], r[11]) for r in firsts]
+        else:
+            pairs = [(x, y) for x in firsts for y in group if y[12] == b and _overlap(x[10], x[11], y[10], y[11])]
+            shared = [_common(x[10], x[11], y[10], y[11]) for x, y in pairs]
+        if not pairs:
+            continue
+        span = None if None in shared else (min(s[0] for s in shared), max(s[1] for s in shared))
+        x, y = pairs[0]
+        out.append(
+            dict(coding_id=x[0], segment_id=x[1], session_id=x[2], respondent=x[3], case_name=x[4],
+                 dimension_id=x[5], indicator_id=x[6], speaker=x[7], start=x[8], text=x[9], span=span,
+                 other=None if y is None else (y[5], y[6]))
+        )
+    if context and out:
+        _add_context(store, out)
+    return [Passage(**p) for p in out]
 
 
 # --- printing ---------------------------------------------------------------------------------

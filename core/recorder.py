@@ -13,6 +13,7 @@ stored segment, and marks them interrupted; they can then be resumed or closed.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -45,7 +46,7 @@ from .bleed import BleedFilter
 from .guide import Guide
 from .importing import prepared_understanding
 from .live import LivePipeline
-from .store import Store, now_iso
+from .store import DiskFull, Store, now_iso
 
 LOCK_NAME = "recording.lock"
 HEADER_BYTES = 44
@@ -169,6 +170,14 @@ class TrackFile:
             self.flush()
             self._fh.close()
 
+    def seal(self) -> None:
+        """After a write found the disk full: keep what reached it, playable, and write no more."""
+        try:
+            self._fh.close()
+        except OSError:
+            pass  # the buffered rest found no room either; the file is closed all the same
+        self.frames = round(repair_wav(self.path) * SAMPLE_RATE)  # rewrites the header in place
+
 
 # ---------------------------------------------------------------------------------------------
 # The session's lock: held by the recording process, released by the OS when it dies
@@ -254,10 +263,17 @@ def _owner_alive(folder: Path, started_at: str | None) -> bool | None:
 
 
 class SessionAudio:
-    """The tracks of one session as files in its folder (the `Recording` a LiveSource writes to)."""
+    """The tracks of one session as files in its folder (the `Recording` a LiveSource writes to).
+
+    The capture stops before the disk fills (core/capture.py keeps a reserve), but another
+    program can fill it at once: then the files keep what reached the disk, playable, take no
+    more audio, and `on_full` is called (the recorder stops the capture there).
+    """
 
     def __init__(self, folder: Path, tracks: tuple[str, ...] = TRACKS, *, append: bool = False):
         self.folder = paths.ensure_private_dir(folder)
+        self.full = False
+        self.on_full: Callable[[], None] | None = None
         self.lock = SessionLock(self.folder)
         self.lock.acquire()
         try:
@@ -278,17 +294,32 @@ class SessionAudio:
 
     def write(self, track: str, samples: np.ndarray) -> None:
         with self._lock:
-            self.files[track].write(samples)
+            if not self.full:
+                self._unless_full(self.files[track].write, samples)
 
     def flush(self) -> None:
         with self._lock:
             for f in self.files.values():
-                f.flush()
+                if not self.full:
+                    self._unless_full(f.flush)
+
+    def _unless_full(self, action, *args) -> None:
+        try:
+            action(*args)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.full = True
+            for f in self.files.values():
+                f.seal()
+            if self.on_full is not None:
+                self.on_full()
 
     def close(self) -> None:
         with self._lock:
             for f in self.files.values():
-                f.close()
+                if not self.full:
+                    self._unless_full(f.close)
             self.lock.release()
 
 
@@ -409,7 +440,10 @@ def start_recording(
 
     def event(e: CaptureEvent) -> None:
         if gap_log is not None:
-            gap_log.sync(source.gaps)
+            try:
+                gap_log.sync(source.gaps)
+            except DiskFull:
+                pass  # gaps not stored are tried again at the next event; the capture must go on
             if e.kind == "stopped":
                 gap_log.close()
         if on_event is not None:
@@ -441,6 +475,15 @@ def start_recording(
         except BaseException:
             audio.close()
             raise
+
+    def disk_full() -> None:
+        at = round(audio.seconds, 1)
+        if on_event is not None:
+            on_event(CaptureEvent("disk-full", None, at, f"recording stopped: the disk of {audio.folder} is full; "
+                                  f"the audio up to {at:.1f} s is saved. Free some space before recording again"))
+        source.stop(reason="disk-full")
+
+    audio.on_full = disk_full
     gap_log = GapLog(store, session_id)
     source.run()
     clock = source.clock

@@ -14,6 +14,7 @@ coding of the whole segment rather than disappearing.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from contextlib import contextmanager
@@ -664,19 +665,32 @@ def delete_memo(store: Store, memo_id: int) -> None:
 class SessionForReview:
     session: dict
     guide: Guide
-    segments: list[dict]  # each with "codings", "suggestions" and "memos" lists
+    segments: list[dict]  # each with "codings", "suggestions", "memos" and "bookmarks" lists
     memos: list[dict] = field(default_factory=list)  # on the session and on dimensions
     coding_memos: dict[int, list[dict]] = field(default_factory=dict)
+    bookmarks: list[dict] = field(default_factory=list)  # in time order, each also on its segment
+
+
+def bookmark_places(segments: list[dict], bookmarks: list[dict]) -> list[int]:
+    """For each bookmark, the index of the segment it belongs after: the last one that had
+    begun when it was made (so it reads between that segment and the next). A bookmark made
+    before anyone spoke belongs to the first segment. `segments` are in time order."""
+    starts = [s["start"] or 0.0 for s in segments]
+    return [max(0, bisect.bisect_right(starts, b["at"]) - 1) for b in bookmarks]
 
 
 def load_session(store: Store, session_id: int) -> SessionForReview:
-    """Everything the review screen shows, in four queries whatever the session's length."""
+    """Everything the review screen shows, in five queries whatever the session's length."""
     session = store.session(session_id)
     guide = guide_of_session(store, session_id)
     segments = store.segments(session_id)
     by_id = {s["id"]: s for s in segments}
     for s in segments:
-        s["codings"], s["suggestions"], s["memos"] = [], [], []
+        s["codings"], s["suggestions"], s["memos"], s["bookmarks"] = [], [], [], []
+    bookmarks = store.bookmarks(session_id)
+    if segments:
+        for b, i in zip(bookmarks, bookmark_places(segments, bookmarks)):
+            segments[i]["bookmarks"].append(b)
     for c in store.db.query(
         "select c.* from codings c join segments g on g.id = c.segment_id where g.session_id = ? order by c.id",
         [session_id],
@@ -697,7 +711,12 @@ def load_session(store: Store, session_id: int) -> SessionForReview:
             coding_memos.setdefault(int(m["target_id"]), []).append(m)
         else:
             other.append(m)
-    return SessionForReview(session, guide, segments, other, coding_memos)
+    return SessionForReview(session, guide, segments, other, coding_memos, bookmarks)
+
+
+def dimension_memos(store: Store, dimension_id: str) -> list[dict]:
+    """Memos on a dimension, from every session and from the comparison (no session), oldest first."""
+    return _memos_on(store, "dimension", dimension_id)
 
 
 def segment_record(store: Store, segment_id: int) -> dict | None:
@@ -709,6 +728,10 @@ def segment_record(store: Store, segment_id: int) -> dict | None:
     seg["codings"] = store.codings_for([segment_id])[segment_id]
     seg["suggestions"] = store.suggestions_for([segment_id])[segment_id]
     seg["memos"] = _memos_on(store, "segment", segment_id)
+    prev, nxt = neighbours(store, segment_id)
+    low = (seg["start"] or 0.0) if prev is not None else float("-inf")
+    high = (nxt["start"] or 0.0) if nxt is not None else float("inf")
+    seg["bookmarks"] = [b for b in store.bookmarks(seg["session_id"]) if low <= b["at"] < high]
     return seg
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -325,6 +326,54 @@ def m005_capture_gaps(db: sqlite_utils.Database) -> None:
     db["gaps"].create_index(["session_id", "start"])
 
 
+@migrations()
+def m006_live_bookmarks(db: sqlite_utils.Database) -> None:
+    # A moment the interviewer marked during the live interview (the `b` key), with an optional
+    # short note typed there and then. Anchored to session time, not to a segment: the segment
+    # spoken then may not be transcribed yet, and later splits, merges and re-transcriptions
+    # move segments but not what happened when.
+    db["live_bookmarks"].create(
+        {
+            "id": int,
+            "session_id": int,
+            "at": float,  # session seconds
+            "note": str,  # null: a bookmark without a note
+            "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id")],
+        not_null={"session_id", "at", "created_at"},
+    )
+    db["live_bookmarks"].create_index(["session_id", "at"])
+
+
+class DiskFull(UserError):
+    """The disk under the database is full: the change was rolled back, the database is as it was."""
+
+    def __init__(self, path: Path | None):
+        super().__init__(
+            f"{path or 'the database'}: the disk is full, so the last change was not stored; the database is "
+            "as it was before it. Free some space on that disk and try again"
+        )
+
+
+def disk_full(exc: sqlite3.Error, path: Path | None) -> bool:
+    """Whether SQLite failed because the disk is full.
+
+    SQLite says so (SQLITE_FULL) when a write finds no room, but opening a database in WAL mode
+    on a full disk fails while mapping its shared-memory file, as a plain 'disk I/O error'.
+    """
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code == sqlite3.SQLITE_FULL:
+        return True
+    if code != sqlite3.SQLITE_IOERR or path is None:
+        return False
+    try:
+        return shutil.disk_usage(path.parent).free < 2**20
+    except OSError:
+        return False
+
+
 class _Database(sqlite_utils.Database):
     """sqlite-utils' Database whose transactions take the write lock as they begin.
 
@@ -333,6 +382,8 @@ class _Database(sqlite_utils.Database):
     that write to finish: SQLite answers 'database is locked' at once instead of calling the
     busy handler. BEGIN IMMEDIATE waits its turn (busy_timeout) and then sees the latest rows.
     """
+
+    path: Path | None = None  # for messages; the Store sets it
 
     @contextlib.contextmanager
     def atomic(self):
@@ -343,15 +394,12 @@ class _Database(sqlite_utils.Database):
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self
-        except BaseException:
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
             self.rollback()
+            if isinstance(exc, sqlite3.Error) and disk_full(exc, self.path):
+                raise DiskFull(self.path) from None
             raise
-        else:
-            try:
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.rollback()
-                raise
 
 
 def now_iso() -> str:
@@ -401,6 +449,7 @@ class Store:
             finally:
                 os.umask(old_umask)
             self.db = _Database(conn)
+            self.db.path = self.path
             if new:
                 self.path.chmod(0o600)
         try:
@@ -418,6 +467,8 @@ class Store:
                         raise
                     time.sleep(0.05)
         except sqlite3.DatabaseError as exc:
+            if disk_full(exc, self.path):
+                raise DiskFull(self.path) from None
             where = self.path or self.memory_name
             raise UserError(f"{where}: not a fieldnote database, or it is damaged ({exc})") from None
 
@@ -533,14 +584,12 @@ class Store:
         return parse_guide(row["guide_toml"], source=f"session {session_id} guide")
 
     def sessions(self) -> list[dict]:
+        # The counts the triggers keep: a few rows per session rather than every coding's.
         return list(
             self.db.query(
                 """
-                select s.*,
-                  (select count(*) from segments g where g.session_id = s.id) as segment_count,
-                  (select count(*) from codings c join segments g on g.id = c.segment_id
-                     where g.session_id = s.id) as coding_count
-                from sessions s order by s.id
+                select s.*, coalesce(n.segments, 0) as segment_count, coalesce(n.codings, 0) as coding_count
+                from sessions s left join session_counts n on n.session_id = s.id order by s.id
                 """
             )
         )
@@ -726,6 +775,27 @@ class Store:
     def memos(self, session_id: int) -> list[dict]:
         return list(self.db["memos"].rows_where("session_id = ?", [session_id], order_by="id"))
 
+    # bookmarks -------------------------------------------------------------------------------
+
+    def add_bookmark(self, session_id: int, at: float, note: str | None = None) -> int:
+        with self.db.atomic():
+            return int(
+                self.db["live_bookmarks"]
+                .insert({"session_id": session_id, "at": round(float(at), 2), "note": _note(note),
+                         "created_at": now_iso()})
+                .last_pk
+            )
+
+    def set_bookmark_note(self, bookmark_id: int, note: str | None) -> None:
+        with self.db.atomic():
+            self.db["live_bookmarks"].update(bookmark_id, {"note": _note(note)})
+
+    def bookmark(self, bookmark_id: int) -> dict:
+        return dict(self.db["live_bookmarks"].get(bookmark_id))
+
+    def bookmarks(self, session_id: int) -> list[dict]:
+        return list(self.db["live_bookmarks"].rows_where("session_id = ?", [session_id], order_by="at, id"))
+
     # search ----------------------------------------------------------------------------------
 
     def search(self, query: str, limit: int = 50) -> list[dict]:
@@ -740,6 +810,11 @@ class Store:
                 [_fts_query(query), limit],
             )
         )
+
+
+def _note(text: str | None) -> str | None:
+    text = " ".join((text or "").split())
+    return text or None
 
 
 def _fts_query(text: str) -> str:

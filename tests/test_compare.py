@@ -138,6 +138,41 @@ def test_cooccurrence_counts_codes_on_the_same_passage(study):
     assert ind.count("regie-en-sturing", "interactie-frequentie") == 2
 
 
+def test_cooccurring_passages_are_the_cells_passages(study):
+    store, one, four, five = study
+    co = compare.cooccurrence(store, "dimension")
+    for a, _ in co.codes:
+        for b, _ in co.codes:
+            assert len(compare.cooccurring_passages(store, a, b, context=False)) == co.count(a, b), (a, b)
+    answer = lead_answer(store, four)
+    head = len(first_sentence(answer["text"]))
+    (p,) = compare.cooccurring_passages(store, "sturingsvorm", "type-organisatiecultuur")
+    # The whole segment is coded with one, its first sentence with the other: that sentence has both.
+    assert (p.session_id, p.segment_id, p.span) == (four, answer["id"], (0, head))
+    assert p.dimension_id == "sturingsvorm" and p.other == ("type-organisatiecultuur", "hechte-groepen")
+    assert p.before == next_of(store, four, answer, -1)["text"] and p.after == next_of(store, four, answer)["text"]
+    assert compare.cooccurring_passages(store, "sturingsvorm", "vertrouwen") == []  # spans apart
+    diagonal = compare.cooccurring_passages(store, "sturingsvorm", "sturingsvorm")
+    later = next_of(store, four, answer, 2)
+    assert [(x.session_id, x.segment_id, x.other) for x in diagonal] == [
+        (one, lead_answer(store, one)["id"], None), (four, answer["id"], None), (four, later["id"], None)]
+    assert diagonal[2].passage == words_span(later["text"], 2, 4)[2]
+    pair = compare.cooccurring_passages(store, "regie-en-sturing", "interactie-frequentie", "indicator")
+    assert [x.session_id for x in pair] == [one, four]
+    with pytest.raises(UserError, match="by dimension or by indicator"):
+        compare.cooccurring_passages(store, "a", "b", "case")
+
+
+def test_the_matrix_counts_memos_on_dimensions(study):
+    store, one, *_ = study
+    review.add_memo(store, None, "dimension", "sturingsvorm", "Formal lead vs. equal voice")
+    review.add_memo(store, one, "dimension", "sturingsvorm", "Chair rotates?")
+    m = compare.build_matrix(store)
+    assert m.dimension_memos == {"sturingsvorm": 2}
+    assert [x["text"] for x in review.dimension_memos(store, "sturingsvorm")] == [
+        "Formal lead vs. equal voice", "Chair rotates?"]
+
+
 # --- the command ------------------------------------------------------------------------------
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from core.audio import FileReplaySource
 from core.live import LivePipeline
@@ -126,3 +127,78 @@ async def test_pause_and_end_a_running_replay(memory_store):
     session = memory_store.session(session_id)
     assert session["status"] == "completed"
     assert session["duration"] < source.duration
+
+
+class _GatedTranscriber(ScriptedTranscriber):
+    """Holds the first utterance until the test lets it go: the session is surely mid-way when
+    the test acts."""
+
+    def __init__(self, texts):
+        super().__init__(texts)
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def transcribe(self, audio):
+        self.entered.set()
+        self.gate.wait(30)
+        return super().transcribe(audio)
+
+
+async def test_a_bookmark_with_a_note_while_the_session_goes_on(memory_store):
+    from textual.widgets import Input
+
+    from core.review import load_session
+    from tui.dialogs import BookmarkDialog
+    from tui.widgets import BookmarkRow
+
+    expected = json.loads((load_demo("en").folder / "expected.json").read_text())
+    demo = load_demo("en")
+    source = FileReplaySource(demo.tracks, realtime=False)
+    transcriber = _GatedTranscriber([t["text"] for t in expected] * 2)
+    pipeline = LivePipeline(source, transcriber, demo.guide, clock=source.clock)
+    session_id = memory_store.create_session(demo.guide, origin="demo")
+    app = make_app(memory_store, session_id=session_id, pipeline=pipeline, state="replaying")
+    async with app.run_test(size=(140, 40)) as pilot:
+        live = app.screen
+        for _ in range(400):
+            if transcriber.entered.is_set():
+                break
+            await pilot.pause(0.05)
+        assert transcriber.entered.is_set(), "the first utterance never reached the transcriber"
+        await pilot.press("b")
+        assert isinstance(app.screen, BookmarkDialog)
+        # Stored at the key press, before any note: the moment is kept whatever happens next.
+        (mark,) = memory_store.bookmarks(session_id)
+        assert mark["note"] is None and 0 < mark["at"] < source.duration
+        # The replay goes on, and its segments are stored and shown, while the dialog is open.
+        transcriber.gate.set()
+        await _wait_until_finished(app, pilot, live)
+        assert isinstance(app.screen, BookmarkDialog)
+        stored = memory_store.segments(session_id)
+        assert len(stored) == transcriber.calls > 2
+        assert len(live.query(SegmentRow)) == len(stored)
+        assert stored[0]["start"] < mark["at"] < stored[-1]["start"]
+
+        await pilot.press(*"who chairs?", "enter")
+        assert app.screen is live
+        assert memory_store.bookmarks(session_id)[0]["note"] == "who chairs?"
+        row = live.query_one(TranscriptView).bookmarks[mark["id"]]
+        assert "who chairs?" in str(row.render())
+
+        await pilot.press("b")
+        assert isinstance(app.screen, BookmarkDialog)
+        app.screen.query_one(Input).value = "not kept"
+        await pilot.press("escape")  # a bookmark without a note
+        assert app.screen is live
+        first, second = memory_store.bookmarks(session_id)
+        assert (first["id"], second["note"]) == (mark["id"], None)
+        assert second["at"] >= first["at"]
+        assert len(live.query(BookmarkRow)) == 2
+        await pilot.press("q")
+        await pilot.pause()
+    assert memory_store.session(session_id)["status"] == "completed"
+    # In review it sits after the segment that had begun when the key was pressed.
+    loaded = load_session(memory_store, session_id)
+    (holder,) = [s for s in loaded.segments if first in s["bookmarks"]]
+    later = [s for s in loaded.segments if s["start"] > holder["start"]]
+    assert holder["start"] <= first["at"] < later[0]["start"]

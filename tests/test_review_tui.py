@@ -10,6 +10,7 @@ import pytest
 from textual.widgets import DataTable, OptionList
 
 from core import review
+from core.export import clock
 from core.session_audio import Player
 from core.store import Store
 from tui.app import make_app
@@ -253,6 +254,115 @@ async def test_memos_on_a_segment_and_on_the_session(study):
         assert "Who chairs the meetings" in shown and "Respondent had to leave early" in shown
 
 
+def _screen_lines(transcript: TranscriptList) -> list[str]:
+    """The transcript as shown, without the gutter column that marks the playing segment."""
+    return [transcript.render_line(y).text[1:].rstrip() for y in range(transcript.size.height)]
+
+
+def _header_line(lines: list[str], seg: dict) -> int:
+    return next(i for i, line in enumerate(lines) if line.startswith(clock(seg["start"]) + " "))
+
+
+async def test_live_bookmarks_appear_in_place_and_are_jumped_between(study):
+    store, one, _ = study
+    opening = store.segments(one)[0]
+    lead = lead_answer(store, one)
+    after_lead = next_of(store, one, lead)
+    later = answer_to(store, one, 6)
+    store.add_bookmark(one, 0.4, "before anyone spoke")
+    store.add_bookmark(one, (lead["start"] + after_lead["start"]) / 2, "who chairs?")
+    store.add_bookmark(one, later["start"] + 0.5)  # no note
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        screen = await review_loaded(pilot)
+        transcript = screen.query_one(TranscriptList)
+        assert transcript.current_id == opening["id"]
+        assert "3 bookmarks" in str(screen.query_one("#playback").render())
+        lines = _screen_lines(transcript)
+        assert lines.index("  ⚑ 00:00 bookmark: before anyone spoke") < _header_line(lines, opening)
+
+        await pilot.press("b")
+        assert transcript.current_id == lead["id"]
+        assert "who chairs?" in str(screen.query_one("#memos").render())
+        await pilot.press("down")  # the segment after it on screen too
+        lines = _screen_lines(transcript)
+        mark = lines.index(f"  ⚑ {clock((lead['start'] + after_lead['start']) / 2)} bookmark: who chairs?")
+        # Between the segment that had begun when it was made and the one after it.
+        assert _header_line(lines, lead) < mark < _header_line(lines, after_lead)
+
+        await pilot.press("b")
+        assert transcript.current_id == later["id"]
+        assert f"⚑ {clock(later['start'] + 0.5)} bookmark" in str(screen.query_one("#memos").render())
+        await pilot.press("b")  # no bookmark after the last: the selection stays
+        assert transcript.current_id == later["id"]
+        assert any("No bookmark after" in n.message for n in pilot.app._notifications)
+        await pilot.press("B", "B")
+        assert transcript.current_id == opening["id"]
+
+        # Bookmarks are anchored to time: a split of the segment leaves them where they were made.
+        await pilot.press("b")
+        head = first_sentence(lead["text"])
+        review.split_segment(store, lead["id"], len(head) + 1)
+        screen.reload()
+        await pilot.pause()
+        at = (lead["start"] + after_lead["start"]) / 2
+        records = transcript.records
+        (i,) = [i for i, r in enumerate(records) if any(b["note"] == "who chairs?" for b in r["bookmarks"])]
+        assert records[i]["id"] in (lead["id"], next_of(store, one, lead)["id"])
+        assert records[i]["start"] <= at < records[i + 1]["start"]
+        assert records[i + 1]["id"] in (after_lead["id"], next_of(store, one, lead)["id"])
+
+
+def test_exports_hold_live_bookmarks_as_notes_at_their_time(study, tmp_path):
+    import io
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+    import zipfile
+    from pathlib import Path
+
+    from docx import Document
+
+    from core.exporters import render
+
+    store, one, _ = study
+    lead = lead_answer(store, one)
+    after = next_of(store, one, lead)
+    at = (lead["start"] + after["start"]) / 2
+    store.add_bookmark(one, at, "who chairs?")
+    store.add_bookmark(one, at + 0.1)
+
+    (md,) = render(store, [one], "md")
+    lines = md.data.decode("utf-8").splitlines()
+    turn = next(i for i, line in enumerate(lines) if f"[{clock(lead['start'])}]:" in line)
+    nxt = next(i for i, line in enumerate(lines) if f"[{clock(after['start'])}]:" in line)
+    assert turn < lines.index(f"  - bookmark [{clock(at)}]: who chairs?") < nxt
+    assert turn < lines.index(f"  - bookmark [{clock(at + 0.1)}]") < nxt
+
+    (docx,) = render(store, [one], "docx")
+    paragraphs = [p.text for p in Document(io.BytesIO(docx.data)).paragraphs]
+    turn = next(i for i, t in enumerate(paragraphs) if t.startswith("Y") and lead["text"] in t)
+    assert paragraphs[turn + 1] == f"Bookmark [{clock(at)}]: who chairs?"
+
+    (qdpx,) = render(store, [one], "qdpx")
+    path = tmp_path / "study.qdpx"
+    path.write_bytes(qdpx.data)
+    checker = Path(__file__).resolve().parents[2] / "shared" / "refi-qda" / "check_qdpx.py"
+    if checker.is_file():
+        result = subprocess.run([sys.executable, str(checker), str(path)], capture_output=True, text=True)
+        assert result.stdout.strip() == "OK", result.stdout + result.stderr
+    P = "{urn:QDA-XML:project:1.0}"
+    root = ET.fromstring(zipfile.ZipFile(path).read("project.qde"))
+    notes = {n.get("guid"): (n.get("name"), n.find(f"{P}PlainTextContent").text) for n in root.iter(f"{P}Note")}
+    assert sorted(notes.values()) == sorted([(f"Bookmark at {clock(at)}", "who chairs?"),
+                                             (f"Bookmark at {clock(at + 0.1)}", "Bookmark")])
+    (source,) = root.iter(f"{P}TextSource")
+    text = zipfile.ZipFile(path).read("sources/" + source.get("plainTextPath").removeprefix("internal://")).decode()
+    refs = [(sel, ref.get("targetGUID")) for sel in source.iter(f"{P}PlainTextSelection")
+            for ref in sel.findall(f"{P}NoteRef")]
+    assert {notes[g][1] for _, g in refs} == {"who chairs?", "Bookmark"}
+    assert {text[int(sel.get("startPosition")):int(sel.get("endPosition"))] for sel, _ in refs} == {lead["text"]}
+
+
 async def test_export_dialog_writes_the_chosen_format(study, tmp_path):
     from textual.widgets import Input
 
@@ -429,6 +539,76 @@ async def test_matrix_expands_indicators_and_switches_to_cases(study):
         await pilot.press("o")
         await until(pilot, lambda: screen.co is not None, "the co-occurrence table")
         assert str(table.get_cell("co:sturingsvorm", "sturingsvorm")) == "3"
+
+
+async def test_cooccurrence_cell_lists_where_two_codes_meet_and_opens_one(study):
+    store, one, four = study
+    _code_both(store, one, four)
+    answer = lead_answer(store, four)
+    review.add_coding(store, answer["id"], "hechte-groepen")  # the whole answer: meets the span
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(CompareScreen(store))
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.matrix is not None, "the matrix")
+        screen = app.screen
+        await pilot.press("o")
+        await until(pilot, lambda: screen.co is not None, "the co-occurrence table")
+        table = screen.query_one(DataTable)
+        assert str(table.get_cell("co:sturingsvorm", "type-organisatiecultuur")) == "1"
+        table.move_cursor(row=table.get_row_index("co:sturingsvorm"),
+                          column=table.get_column_index("type-organisatiecultuur"))
+        await pilot.press("enter")
+        options = screen.query_one("#passages", OptionList)
+        await until(pilot, lambda: options.option_count == 1, "the passages where both codes occur")
+        (p,) = screen.shown_passages
+        assert (p.session_id, p.segment_id, p.passage) == (four, answer["id"], first_sentence(answer["text"]))
+        shown = str(options.get_option_at_index(0).prompt)
+        assert "Type organisatiecultuur" in shown and next_of(store, four, answer)["text"] in shown  # with context
+        options.focus()
+        await pilot.press("enter")
+        review_screen = await review_loaded(pilot)
+        assert review_screen.session_id == four
+        assert review_screen.query_one(TranscriptList).current_id == answer["id"]
+
+
+async def test_memos_on_a_dimension_from_the_comparison(study):
+    from tui.dialogs import DimensionMemoDialog
+
+    store, one, four = study
+    _code_both(store, one, four)
+    review.add_memo(store, one, "dimension", "sturingsvorm", "Who chairs differs per pilot")
+    app = make_app(store)
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(CompareScreen(store))
+        await until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.matrix is not None, "the matrix")
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        assert "✉" in str(table.get_cell("dimension:sturingsvorm", "code"))
+        assert "✉" not in str(table.get_cell("dimension:vertrouwen", "code"))
+        table.move_cursor(row=table.get_row_index("dimension:vertrouwen"), column=1)
+        await pilot.press("n")
+        assert isinstance(app.screen, DimensionMemoDialog)
+        assert "No memos" in str(app.screen.query_one("#dimension-memos Static").render())
+        await type_text(pilot, "Trust grows with shared clients")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.screen is screen
+        assert [(m["session_id"], m["text"]) for m in review.dimension_memos(store, "vertrouwen")] == [
+            (None, "Trust grows with shared clients")]
+        assert "✉" in str(table.get_cell("dimension:vertrouwen", "code"))
+
+        # On an indicator's row: its dimension's memos, read from any session.
+        table.move_cursor(row=table.get_row_index("dimension:sturingsvorm"), column=0)
+        await pilot.press("enter")  # expand the dimension
+        await pilot.pause()
+        table.move_cursor(row=table.get_row_index("indicator:regie-en-sturing"), column=1)
+        await pilot.press("n")
+        assert isinstance(app.screen, DimensionMemoDialog)
+        written = str(app.screen.query_one("#dimension-memos Static").render())
+        assert "Who chairs differs per pilot" in written and f"session {one}" in written
+        await pilot.press("escape")
+        assert app.screen is screen
+        assert len(review.dimension_memos(store, "sturingsvorm")) == 1
 
 
 # --- snapshots --------------------------------------------------------------------------------

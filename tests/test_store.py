@@ -28,6 +28,7 @@ SCHEMA = {
     "code_counts": ["session_id", "dimension_id", "indicator_id", "codings"],
     "dimension_passages": ["session_id", "dimension_id", "passages"],
     "gaps": ["id", "session_id", "track", "start", "end", "reason", "detail"],
+    "live_bookmarks": ["id", "session_id", "at", "note", "created_at"],
 }
 
 FOREIGN_KEYS = {

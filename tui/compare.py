@@ -1,5 +1,6 @@
 """The comparison screen: coded passages per dimension (and indicator) against respondents or
-cases; a cell opens its passages with what was said around them; a co-occurrence table."""
+cases; a cell opens its passages with what was said around them; a co-occurrence table whose
+cells open the passages where two codes meet; memos on dimensions."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ from textual.widgets import DataTable, Header, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from core.compare import Cooccurrence, Matrix, Passage, build_matrix, cooccurrence, passages
+from core import review
+from core.compare import (
+    Cooccurrence, Matrix, Passage, build_matrix, cooccurrence, cooccurring_passages, passages,
+)
 from core.errors import UserError
 from core.export import clock
 from core.store import Store
 
+from .dialogs import DimensionMemoDialog
 from .keybar import KeyBar
 from .palette import ScreenActions
 
@@ -39,6 +44,7 @@ class CompareScreen(Screen):
         Binding("i", "toggle_indicators", "Indicators"),
         Binding("o", "toggle_cooccurrence", "Co-occurrence"),
         Binding("p", "code_passages", "All passages of code"),
+        Binding("n", "dimension_memo", "Dimension memos"),
         Binding("tab", "switch_pane", "Matrix/passages", show=False),
     ]
 
@@ -58,7 +64,8 @@ class CompareScreen(Screen):
         yield Header()
         yield Static("", id="matrix-title", classes="pane-title")
         yield DataTable(id="matrix", cursor_type="cell", zebra_stripes=True)
-        yield Static("Enter on a cell lists its passages; on a dimension's name, its indicators.",
+        yield Static("Enter on a cell lists its passages; on a dimension's name, its indicators; "
+                     "n: memos on the dimension.",
                      id="passages-title", classes="pane-title")
         yield OptionList(id="passages")
         yield KeyBar()
@@ -109,6 +116,8 @@ class CompareScreen(Screen):
                 name = Text(mark, style="dim")
                 name.append("■ ", style=r.colour)
                 name.append(r.name, style="bold")
+                if m.dimension_memos.get(r.id):
+                    name.append(" ✉", style="dim")
             else:
                 name = Text("     " + r.name)
             cells = [self._count(m.count(r, c)) for c in m.columns]
@@ -145,18 +154,22 @@ class CompareScreen(Screen):
             table.add_row(Text(f"{i:>2} {name}"), *cells, key=f"co:{code}")
         self.query_one("#matrix-title", Static).update(
             "Codes occurring together on a passage (same segment, whole or overlapping spans); "
-            "the diagonal counts each code's passages · o: back to the matrix"
+            "the diagonal counts each code's passages · Enter on a cell lists them · o: back to the matrix"
         )
 
     # cells and passages -------------------------------------------------------------------------
 
     @on(DataTable.CellSelected)
     def cell_selected(self, event: DataTable.CellSelected) -> None:
-        if self.showing != "matrix" or self.matrix is None:
-            return
         row_key = event.cell_key.row_key.value
         col_key = event.cell_key.column_key.value
         kind, _, code = row_key.partition(":")
+        if self.showing == "cooccurrence" and self.co is not None and kind == "co":
+            if col_key != "code":
+                self.show_cooccurring(code, col_key)
+            return
+        if self.showing != "matrix" or self.matrix is None:
+            return
         if col_key == "code":
             if kind == "dimension":
                 self.expanded.symmetric_difference_update({code})
@@ -188,6 +201,29 @@ class CompareScreen(Screen):
             store.close()
         self.app.call_from_thread(self._show_passages, found, title)
 
+    def show_cooccurring(self, a: str, b: str) -> None:
+        names = dict(self.co.codes)
+        title = names.get(a, a) if a == b else f"{names.get(a, a)} & {names.get(b, b)}"
+        self.query_one("#passages-title", Static).update(f"{title}: loading…")
+        self.fetch_cooccurring(a, b, title)
+
+    @work(thread=True, exclusive=True, group="passages", exit_on_error=False)
+    def fetch_cooccurring(self, a: str, b: str, title: str) -> None:
+        store = Store.open_like(self.store)
+        try:
+            found = cooccurring_passages(store, a, b, self.co.level, guide_id=self.guide_id)
+        finally:
+            store.close()
+        self.app.call_from_thread(self._show_passages, found, title)
+
+    @staticmethod
+    def _code_label(guide, dimension_id: str, indicator_id: str) -> tuple[str, str]:
+        try:
+            dim = guide.dimension(dimension_id)
+            return f"{dim.name} / {guide.indicator(indicator_id).name}", dim.colour
+        except KeyError:
+            return f"{dimension_id} / {indicator_id}", "#808080"
+
     def _show_passages(self, found: list[Passage], title: str) -> None:
         self.shown_passages = found[:SHOW_PASSAGES]
         more = f" (the first {SHOW_PASSAGES} shown)" if len(found) > SHOW_PASSAGES else ""
@@ -196,16 +232,16 @@ class CompareScreen(Screen):
         )
         options = self.query_one("#passages", OptionList)
         options.clear_options()
-        guide = self.matrix.guide
+        guide = (self.matrix or self.co).guide
         for i, p in enumerate(self.shown_passages):
-            try:
-                dim = guide.dimension(p.dimension_id)
-                label, colour = f"{dim.name} / {guide.indicator(p.indicator_id).name}", dim.colour
-            except KeyError:
-                label, colour = f"{p.dimension_id} / {p.indicator_id}", "#808080"
+            label, colour = self._code_label(guide, p.dimension_id, p.indicator_id)
             text = Text(f"session {p.session_id} · respondent {p.respondent or '—'} · {p.case_name or '—'} · "
                         f"{clock(p.start)} · ", style="bold")
             text.append(label, style=colour)
+            if p.other is not None:
+                other, other_colour = self._code_label(guide, *p.other)
+                text.append(" & ", style="bold")
+                text.append(other, style=other_colour)
             if p.before:
                 text.append(f"\n  {_who(p.before_speaker)}: {p.before}", style="dim")
             text.append(f"\n  {_who(p.speaker)}: ")
@@ -245,6 +281,48 @@ class CompareScreen(Screen):
             return
         self.show_passages(row[0], row[1], None)
         self.query_one("#passages", OptionList).focus()
+
+    def _dimension(self) -> str | None:
+        """The dimension of the row under the cursor (an indicator's own, in the matrix)."""
+        row = self._row()
+        if row is None:
+            return None
+        kind, code = row
+        if kind == "indicator" and self.matrix is not None:
+            return next((r.dimension_id for r in self.matrix.rows if r.kind == kind and r.id == code), None)
+        if kind == "dimension" or (kind == "co" and self.co is not None and self.co.level == "dimension"):
+            return code
+        return None
+
+    def action_dimension_memo(self) -> None:
+        dimension_id = self._dimension()
+        shown = self.matrix if self.showing == "matrix" else self.co
+        if dimension_id is None or shown is None:
+            self.notify("Put the cursor on a dimension's row first.", severity="warning")
+            return
+        try:
+            dim = shown.guide.dimension(dimension_id)
+            name, colour = dim.name, dim.colour
+        except KeyError:
+            name, colour = dimension_id, "#808080"
+
+        def done(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                # Written in the comparison, not in a session: the memo belongs to the study.
+                review.add_memo(self.store, None, "dimension", dimension_id, text)
+            except UserError as exc:
+                self.notify(str(exc), severity="warning")
+                return
+            if self.matrix is not None:
+                self.matrix.dimension_memos[dimension_id] += 1
+                if self.showing == "matrix":
+                    self._fill_matrix()
+            self.notify(f"Memo on {name} saved", timeout=2)
+
+        memos = review.dimension_memos(self.store, dimension_id)
+        self.app.push_screen(DimensionMemoDialog(name, colour, memos), done)
 
     def action_toggle_by(self) -> None:
         self.by = "case" if self.by == "respondent" else "respondent"

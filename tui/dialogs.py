@@ -7,7 +7,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, OptionList, RadioButton, RadioSet, Static, TextArea
 from textual.widgets.option_list import Option
@@ -49,6 +49,52 @@ class TextDialog(ModalScreen[str | None]):
 
     def action_save(self) -> None:
         self.dismiss(self.query_one(TextArea).text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class BookmarkDialog(ModalScreen[str | None]):
+    """A note on a bookmark just made during the interview: one line, Enter keeps it, Escape
+    leaves the bookmark without one. The recording and transcription go on meanwhile."""
+
+    # The live screens do not load review.tcss, so this dialog carries its own look.
+    DEFAULT_CSS = """
+    BookmarkDialog {
+        align: center bottom;
+        background: $background 30%;
+    }
+    BookmarkDialog > Vertical {
+        width: 80%;
+        max-width: 90;
+        height: auto;
+        border: thick $warning;
+        background: $surface;
+        padding: 0 1;
+        margin-bottom: 3;
+    }
+    BookmarkDialog .dialog-keys {
+        color: $text-muted;
+    }
+    """
+    BINDINGS = [Binding("escape", "cancel", "No note")]
+
+    def __init__(self, time: str) -> None:
+        super().__init__()
+        self.time = time
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"⚑ Bookmark at {self.time}", classes="dialog-title")
+            yield Input(placeholder="a short note (optional)", id="bookmark-note")
+            yield Static("enter keep the note · esc no note · the recording goes on", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -184,6 +230,60 @@ class MemoDialog(ModalScreen[tuple[str, str] | None]):
         button = radio.pressed_button
         key = button.name if button is not None else self.targets[0][0]
         self.dismiss((key, self.query_one(TextArea).text))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class DimensionMemoDialog(ModalScreen[str | None]):
+    """The memos on one dimension, written in any session or in the comparison, and a new one."""
+
+    DEFAULT_CSS = """
+    DimensionMemoDialog #dimension-memos {
+        height: auto;
+        max-height: 14;
+        margin-bottom: 1;
+    }
+    """
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save"),
+        Binding("escape", "cancel", "Close"),
+    ]
+
+    def __init__(self, name: str, colour: str, memos: list[dict]) -> None:
+        super().__init__(classes="dialog")
+        self.heading = name
+        self.colour = colour
+        self.memos = memos
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            title = Text("■ ", style=self.colour)
+            title.append(f"Memos on {self.heading}")
+            yield Label(title, classes="dialog-title")
+            written = Text()
+            for m in self.memos:
+                where = f"session {m['session_id']}" if m["session_id"] is not None else "comparison"
+                written.append(f"{m['created_at'][:10]} · {where}\n", style="dim")
+                written.append(f"✉ {m['text']}\n\n")
+            if not self.memos:
+                written.append("No memos on this dimension yet.", style="dim italic")
+            written.rstrip()
+            with VerticalScroll(id="dimension-memos"):
+                yield Static(written)
+            yield Static("A new memo:", classes="dialog-hint")
+            yield TextArea("", soft_wrap=True, show_line_numbers=False, id="dialog-text")
+            yield Static("ctrl+s save · esc close", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+
+    def action_save(self) -> None:
+        text = self.query_one(TextArea).text
+        if not text.strip():
+            self.notify("Write the memo first, or close with esc.", severity="warning")
+            return
+        self.dismiss(text)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -12,10 +12,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from core.coverage import coverage
+from core.export import clock
 from core.live import LivePipeline, PipelineStatus, SegmentReady
 from core.store import Store
 
 from .coverage import CoveragePanel
+from .dialogs import BookmarkDialog
 from .widgets import GuidePanel, StatusBar, TranscriptView
 
 
@@ -25,6 +27,7 @@ class LiveScreen(Screen):
         Binding("p", "previous_question", "Previous question"),
         Binding("a", "accept", "Accept suggestion"),
         Binding("r", "reject", "Reject suggestion"),
+        Binding("b", "bookmark", "Bookmark"),
         Binding("space", "pause", "Pause/resume"),
         Binding("c", "toggle_coverage", "Coverage"),
         Binding("q", "end_session", "End session"),
@@ -167,6 +170,21 @@ class LiveScreen(Screen):
 
     def action_reject(self) -> None:
         self._decide(False)
+
+    def action_bookmark(self) -> None:
+        # Stored at once, at the moment of the key: the note is typed while the interview goes
+        # on, and the bookmark stays even if it is never finished.
+        at = self.pipeline.clock.now()
+        bookmark_id = self.store.add_bookmark(self.session_id, at)
+        view = self.query_one(TranscriptView)
+        view.add_bookmark(self.store.bookmark(bookmark_id))
+
+        def noted(note: str | None) -> None:
+            if note and note.strip():
+                self.store.set_bookmark_note(bookmark_id, note)
+                view.update_bookmark(self.store.bookmark(bookmark_id))
+
+        self.app.push_screen(BookmarkDialog(clock(at)), noted)
 
     def action_pause(self) -> None:
         status = self.query_one(StatusBar)

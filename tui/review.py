@@ -107,7 +107,19 @@ class TranscriptList(ScrollView, can_focus=True):
         "transcript--header",
         "transcript--interviewer",
         "transcript--memo",
+        "transcript--bookmark",
     }
+    # The scrollbar's room is kept even before the transcript is long enough to need one, so
+    # lines wrapped for one width are never cut when it appears.
+    DEFAULT_CSS = """
+    TranscriptList {
+        scrollbar-gutter: stable;
+    }
+    TranscriptList > .transcript--bookmark {
+        color: $warning;
+        text-style: bold;
+    }
+    """
     BINDINGS = [
         Binding("up,k", "move(-1)", "Previous segment", show=False),
         Binding("down,j", "move(1)", "Next segment", show=False),
@@ -177,7 +189,12 @@ class TranscriptList(ScrollView, can_focus=True):
             [(c["id"], c["indicator_id"], c["start_offset"], c["end_offset"]) for c in r.get("codings", [])],
             [(s["id"], s["state"], s["indicator_id"]) for s in r.get("suggestions", [])],
             [m["text"] for m in r.get("memos", [])],
+            [(b["id"], b["at"], b["note"]) for b in r.get("bookmarks", [])],
         ))
+
+    @staticmethod
+    def _bookmark_text(b: dict) -> str:
+        return f"⚑ {clock(b['at'])} bookmark" + (f": {b['note']}" if b.get("note") else "")
 
     def _chips(self, r: dict) -> list[Text]:
         chips: list[Text] = []
@@ -208,7 +225,8 @@ class TranscriptList(ScrollView, can_focus=True):
         inner = max(10, width - 3)
         chips = self._chips(r)
         height = 2 + len(wrap_spans(r["text"], inner)) + len(self._pack([c.cell_len for c in chips], width - 1))
-        return height + sum(len(wrap_spans(f"✉ {m['text']}", inner)) for m in r.get("memos", []))
+        height += sum(len(wrap_spans(f"✉ {m['text']}", inner)) for m in r.get("memos", []))
+        return height + sum(len(wrap_spans(self._bookmark_text(b), inner)) for b in r.get("bookmarks", []))
 
     def _compose_block(self, r: dict, width: int) -> list[Text]:
         """The block's lines, drawn only when it comes on screen; as many as `_height` says."""
@@ -219,7 +237,15 @@ class TranscriptList(ScrollView, can_focus=True):
             header.append("  ✎ edited", style="italic")
         if r.get("asks"):
             header.append(f"  asks Q{r['asks']}", style="bold italic")
-        lines = [header]
+        # Bookmarks made before the segment began (before anyone spoke) come above it, the
+        # rest below it: between this segment and the next, where they were made.
+        marks: dict[bool, list[Text]] = {True: [], False: []}
+        style = self.get_component_rich_style("transcript--bookmark", partial=True)
+        for b in r.get("bookmarks", []):
+            mark = self._bookmark_text(b)
+            before = b["at"] < (r["start"] or 0.0)
+            marks[before] += [Text("  " + mark[a:c], style=style) for a, c in wrap_spans(mark, inner)]
+        lines = [*marks[True], header]
         body = Text(r["text"])
         for c in r.get("codings", []):
             if c["start_offset"] is not None:
@@ -236,6 +262,7 @@ class TranscriptList(ScrollView, can_focus=True):
         for m in r.get("memos", []):
             memo = f"✉ {m['text']}"
             lines += [Text("  " + memo[a:b], style="italic") for a, b in wrap_spans(memo, inner)]
+        lines += marks[False]
         lines.append(Text(""))
         return lines
 
@@ -376,6 +403,8 @@ class ReviewScreen(Screen):
         Binding("minus", "speed(-1)", "Slower playback", show=False),
         Binding("R", "retranscribe", "Re-transcribe", show=False),
         Binding("o", "export", "Export", show=False),
+        Binding("b", "bookmark(1)", "Next bookmark", show=False),
+        Binding("B", "bookmark(-1)", "Previous bookmark", show=False),
     ]
 
     def __init__(
@@ -524,6 +553,8 @@ class ReviewScreen(Screen):
         for m in self.data.memos:
             label = "session" if m["target"] == "session" else f"{m['target']} {m['target_id']}"
             notes.append(f"✉ ({label}) {m['text']}\n", style="dim")
+        for b in r["bookmarks"]:
+            notes.append(TranscriptList._bookmark_text(b) + "\n", style="bold")
         memos.update(notes)
 
     def _chip(self) -> tuple[str, int] | None:
@@ -539,6 +570,21 @@ class ReviewScreen(Screen):
         chips = self.query_one("#chips", OptionList)
         if chips.option_count and chips.highlighted is not None:
             chips.highlighted = max(0, min(chips.option_count - 1, chips.highlighted + delta))
+
+    def action_bookmark(self, delta: int) -> None:
+        """Select the next (or previous) segment that has a bookmark after it."""
+        transcript = self.query_one(TranscriptList)
+        marked = [i for i, r in enumerate(transcript.records) if r.get("bookmarks")]
+        if not marked:
+            self.notify("No bookmarks in this session: b marks a moment during the interview.", severity="warning")
+            return
+        here = transcript.selected
+        ahead = [i for i in marked if i > here] if delta > 0 else [i for i in reversed(marked) if i < here]
+        if not ahead:
+            self.notify(f"No bookmark {'after' if delta > 0 else 'before'} this segment.", severity="warning")
+            return
+        transcript.selected = ahead[0]
+        transcript.focus()
 
     def _pending(self) -> int | None:
         chip = self._chip()
@@ -809,6 +855,8 @@ class ReviewScreen(Screen):
         n = len(self.data.segments)
         coded = sum(1 for s in self.data.segments if s["codings"])
         text = f"{n} segments · {coded} coded"
+        if self.data.bookmarks:
+            text += f" · {len(self.data.bookmarks)} bookmarks (b/B next/previous)"
         if self.player is not None:
             speed = f"{self.player.speed:g}×"
             if self.player.playing and self.player.position is not None:

@@ -1,4 +1,4 @@
-"""Widgets of the live screen: the guide panel, the transcript and the status bar."""
+"""Widgets of the live screen: the guide panel, the transcript (with bookmarks) and the status bar."""
 
 from __future__ import annotations
 
@@ -108,6 +108,32 @@ class SegmentRow(Static):
         self.update(self._render_text())
 
 
+class BookmarkRow(Static):
+    """A moment the interviewer marked, with the note typed then."""
+
+    DEFAULT_CSS = """
+    BookmarkRow {
+        color: $warning;
+        text-style: bold;
+        padding-bottom: 1;
+    }
+    """
+
+    def __init__(self, record: dict, **kwargs) -> None:
+        self.record = record
+        super().__init__(self._render_text(), classes="bookmark", **kwargs)
+
+    def _render_text(self) -> Text:
+        text = Text(f"{clock(self.record['at'])} ⚑ bookmark")
+        if self.record.get("note"):
+            text.append(f": {self.record['note']}", style="not bold")
+        return text
+
+    def refresh_record(self, record: dict) -> None:
+        self.record = record
+        self.update(self._render_text())
+
+
 class TranscriptView(VerticalScroll, can_focus=True):
     """The transcript as it arrives; follows the newest line unless the user scrolled up."""
 
@@ -115,15 +141,32 @@ class TranscriptView(VerticalScroll, can_focus=True):
         super().__init__(**kwargs)
         self.guide = guide
         self.rows: dict[int, SegmentRow] = {}
+        self.bookmarks: dict[int, BookmarkRow] = {}
 
-    def add_segment(self, record: dict) -> SegmentRow:
+    def _append(self, row: Static) -> None:
         follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
-        row = SegmentRow(record, self.guide, id=f"seg{record['id']}")
-        self.rows[record["id"]] = row
         self.mount(row)
         if follow:
             self.call_after_refresh(self.scroll_end, animate=False)
+
+    def add_segment(self, record: dict) -> SegmentRow:
+        row = SegmentRow(record, self.guide, id=f"seg{record['id']}")
+        self.rows[record["id"]] = row
+        self._append(row)
         return row
+
+    def add_bookmark(self, record: dict) -> BookmarkRow:
+        # Shown where the transcript has got to: what was said at that moment may still be
+        # on its way from the transcriber. The review screen places it by its time.
+        row = BookmarkRow(record, id=f"bookmark{record['id']}")
+        self.bookmarks[record["id"]] = row
+        self._append(row)
+        return row
+
+    def update_bookmark(self, record: dict) -> None:
+        row = self.bookmarks.get(record["id"])
+        if row is not None:
+            row.refresh_record(record)
 
     def update_segment(self, record: dict) -> None:
         row = self.rows.get(record["id"])

@@ -16,6 +16,7 @@ from ..export import clock
 from ..guide import Guide
 from ..pseudonymise import NO_PSEUDONYMS, Pseudonymiser, pseudonymiser
 from ..respondents import attributes, numbering
+from ..review import bookmark_places
 from ..store import Store
 from . import ExportOptions
 
@@ -49,6 +50,20 @@ class MemoView:
     created_at: str
 
 
+@dataclass(frozen=True)
+class BookmarkView:
+    """A moment marked during the interview, with the note typed then (if any)."""
+
+    id: int
+    at: float
+    note: str | None
+    created_at: str
+
+    @property
+    def time(self) -> str:
+        return clock(self.at)
+
+
 @dataclass
 class CodingView:
     id: int
@@ -79,6 +94,7 @@ class SegmentView:
     codings: list[CodingView]
     memos: list[MemoView]
     pending: list[tuple[str, str, float]]  # suggestions not yet decided: dimension, indicator, score
+    bookmarks: list[BookmarkView] = field(default_factory=list)  # marked after it began, before the next
 
     @property
     def time(self) -> str:
@@ -297,6 +313,10 @@ def build(store: Store, session_ids: list[int], options: ExportOptions = ExportO
                     pending=pending,
                 )
             )
+        bookmarks = store.bookmarks(sid)
+        if seg_views:
+            for b, i in zip(bookmarks, bookmark_places(segments, bookmarks)):
+                seg_views[i].bookmarks.append(BookmarkView(b["id"], b["at"], p.text(b["note"]), b["created_at"]))
         respondent = _respondent_text(numbers)
         if options.respondent_names and row["respondent"]:
             respondent = p.text(row["respondent"]) or respondent

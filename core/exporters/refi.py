@@ -215,12 +215,17 @@ def write_qdpx(export: ExportSet, out: BinaryIO, notes_out: list[str] | None = N
                      if export.dimension(c.dimension_id) else guid(study, "missing-code"))
                 for m in c.memos:
                     _sub(sel, "NoteRef", targetGUID=note(m, f"Memo on {c.indicator}"))
-            if seg.memos:
+            if seg.memos or seg.bookmarks:
                 sel = _sub(src, "PlainTextSelection", guid=guid(study, "segment", seg.id),
                            name=_selection_name(seg.text), startPosition=str(base),
                            endPosition=str(base + len(seg.text)), creatingUser=user)
                 for m in seg.memos:
                     _sub(sel, "NoteRef", targetGUID=note(m, f"Memo on turn {seg.id}"))
+                for b in seg.bookmarks:
+                    # A bookmark marks the moment after this turn began: a note on the turn.
+                    g = guid(study, "bookmark", b.id)
+                    notes.append((g, f"Bookmark at {b.time}", _datetime(b.created_at), b.note or "Bookmark"))
+                    _sub(sel, "NoteRef", targetGUID=g)
         for m in session.memos:
             _sub(src, "NoteRef", targetGUID=note(m, f"Memo on {session.title}"))
 

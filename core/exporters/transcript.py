@@ -45,6 +45,10 @@ def _label(c) -> str:
     return f"{c.dimension} / {c.indicator}"
 
 
+def _bookmark(b) -> str:
+    return f"Bookmark [{b.time}]" + (f": {b.note}" if b.note else "")
+
+
 # Word --------------------------------------------------------------------------------------------
 
 
@@ -137,6 +141,8 @@ def _docx_turn(doc, seg: SegmentView, Pt, RGBColor) -> None:
         doc.add_comment([runs[0], runs[-1]], text=note, author="fieldnote", initials="FN")
     for memo in seg.memos:
         doc.add_paragraph(f"Memo: {memo.text}", style="Intense Quote")
+    for b in seg.bookmarks:
+        doc.add_paragraph(_bookmark(b), style="Intense Quote")
 
 
 # Markdown ----------------------------------------------------------------------------------------
@@ -190,6 +196,7 @@ def to_markdown(export: ExportSet) -> bytes:
                 lines.append(f"  - code: **{_md_text(c.dimension)}** / {_md_text(c.indicator)}{span}")
                 lines += [f"    - memo: {_md_text(m.text)}" for m in c.memos]
             lines += [f"  - memo: {_md_text(m.text)}" for m in seg.memos]
+            lines += [f"  - bookmark [{b.time}]" + (f": {_md_text(b.note)}" if b.note else "") for b in seg.bookmarks]
             if seg.pending:
                 chips = ", ".join(f"{_md_text(d)} / {_md_text(i)} ({s:.2f})" for d, i, s in seg.pending)
                 lines.append(f"  - suggested: {chips}")
@@ -283,6 +290,7 @@ def to_html(export: ExportSet) -> bytes:
             for c in seg.codings:
                 out += [f'<p class="memo" data-coding="{c.id}">{_esc(_label(c))}: {_esc(m.text)}</p>' for m in c.memos]
             out += [f'<p class="memo">{_esc(m.text)}</p>' for m in seg.memos]
+            out += [f'<p class="memo bookmark" data-bookmark="{b.id}">{_esc(_bookmark(b))}</p>' for b in seg.bookmarks]
         out.append("</section>")
     out += ["</body>", "</html>", ""]
     return "\n".join(out).encode("utf-8")
