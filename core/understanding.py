@@ -74,8 +74,9 @@ _QUESTION_OPENERS = frozenset(
     hoe wat welke welk wie waar wanneer waarom waardoor waaraan waarin hoezo kan kun kunt kon
     konden zou zouden vind vond vindt zie zag was waren is zijn heeft hebben had hadden werd
     werden wordt worden staan stonden stond speelde speelt merk merkte merkten gaat ging gingen
-    denk denkt dacht ervaar ervaarde herken klopt
+    denk denkt dacht ervaar ervaarde herken klopt vertel vertelt beschrijf
     how what which who where when why would could did does do is are was were have has had can
+    tell describe
     """.split()
 )
 # Words that open spoken clauses without saying anything: "ja want uhm... wat voor partijen".
