@@ -645,6 +645,25 @@ class Store:
                 self.db["sessions"].update(session_id, {"current_question": seg.asks})
         return seg_id
 
+    def latest_pending_suggestion(self, session_id: int, min_score: float = 0.0) -> dict | None:
+        """The best suggestion still waiting on the newest segment that has one: what the
+        interviewer accepts or rejects with one key during a session."""
+        return next(
+            self.db.query(
+                """
+                select x.* from suggestions x join segments g on g.id = x.segment_id
+                where g.session_id = ? and x.state = 'pending' and x.score >= ?
+                order by g.id desc, x.rank limit 1
+                """,
+                [session_id, min_score],
+            ),
+            None,
+        )
+
+    def segment_count(self, session_id: int) -> int:
+        row = self.db.execute("select segments from session_counts where session_id = ?", [session_id]).fetchone()
+        return row[0] if row else 0
+
     def segments(self, session_id: int, only: list[int] | None = None) -> list[dict]:
         where, params = "session_id = ?", [session_id]
         if only is not None:

@@ -339,6 +339,11 @@ QUESTION_WEIGHTS = {
     "next": 2.423,
 }
 
+# Suggestions are stored whatever their score; during a session only those from this chance up
+# are shown and offered for one-key acceptance (in cross-validation about one in four of the
+# suggestions scored 0.2-0.4 was coded, one in ten below).
+SHOWN_FROM = 0.2
+
 # The chance from which speech counts as asking the question. In cross-validation 0.5 and 0.55
 # detect the same; below, follow-up probes start to count as questions, above, questions are
 # missed.

@@ -9,6 +9,7 @@ from core.audio import FileReplaySource
 from core.live import LivePipeline
 from core.session import load_demo
 from core.transcriber import ScriptedTranscriber
+from core.understanding import SHOWN_FROM
 from tui.app import make_app
 from tui.widgets import GuidePanel, SegmentRow, StatusBar, TranscriptView
 
@@ -87,13 +88,8 @@ async def test_accepting_a_suggestion_codes_the_segment(memory_store):
     app = make_app(memory_store, session_id=session_id, pipeline=pipeline, state="replaying")
     async with app.run_test(size=(140, 40)) as pilot:
         await _wait_until_finished(app, pilot, app.screen)
-        pending = next(
-            memory_store.db.query(
-                "select x.* from suggestions x join segments g on g.id = x.segment_id "
-                "where g.session_id = ? order by g.id desc, x.rank limit 1",
-                [session_id],
-            )
-        )
+        pending = memory_store.latest_pending_suggestion(session_id, SHOWN_FROM)
+        assert pending is not None and pending["score"] >= SHOWN_FROM
         await pilot.press("a")
         await pilot.pause()
         codings = list(memory_store.db["codings"].rows_where("segment_id = ?", [pending["segment_id"]]))
@@ -202,3 +198,20 @@ async def test_a_bookmark_with_a_note_while_the_session_goes_on(memory_store):
     (holder,) = [s for s in loaded.segments if first in s["bookmarks"]]
     later = [s for s in loaded.segments if s["start"] > holder["start"]]
     assert holder["start"] <= first["at"] < later[0]["start"]
+
+
+def test_only_suggestions_worth_a_look_are_shown_live():
+    from tui.widgets import SegmentRow
+
+    guide = load_demo("en").guide
+    dim = guide.dimensions[0]
+    ind = dim.indicators[0]
+
+    def chip(score):
+        return {"dimension_id": dim.id, "indicator_id": ind.id, "score": score, "state": "pending"}
+
+    record = {"id": 1, "speaker": "respondent", "start": 3.0, "text": "We met every week.", "asks": None,
+              "codings": [], "suggestions": [chip(0.05)]}
+    assert dim.name not in SegmentRow(record, guide)._render_text().plain
+    record["suggestions"] = [chip(SHOWN_FROM)]
+    assert dim.name in SegmentRow(record, guide)._render_text().plain

@@ -15,6 +15,7 @@ from core.coverage import coverage
 from core.export import clock
 from core.live import LivePipeline, PipelineStatus, SegmentReady
 from core.store import Store
+from core.understanding import SHOWN_FROM
 
 from .coverage import CoveragePanel
 from .dialogs import BookmarkDialog
@@ -119,24 +120,13 @@ class LiveScreen(Screen):
         self.app.exit(self.session_id)
 
     def _record(self, seg_id: int) -> dict:
-        row = dict(self.store.db["segments"].get(seg_id))
+        row = self.store.segments(self.session_id, only=[seg_id])[0]
         row["suggestions"] = self.store.suggestions_for([seg_id])[seg_id]
         row["codings"] = self.store.codings_for([seg_id])[seg_id]
         return row
 
     def _latest_pending(self) -> dict | None:
-        row = next(
-            self.store.db.query(
-                """
-                select x.* from suggestions x join segments g on g.id = x.segment_id
-                where g.session_id = ? and x.state = 'pending'
-                order by g.id desc, x.rank limit 1
-                """,
-                [self.session_id],
-            ),
-            None,
-        )
-        return row
+        return self.store.latest_pending_suggestion(self.session_id, SHOWN_FROM)
 
     # actions ---------------------------------------------------------------------------------
 

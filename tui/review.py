@@ -464,8 +464,7 @@ class ReviewScreen(Screen):
     # loading ------------------------------------------------------------------------------------
 
     def _segment_count(self) -> int:
-        row = self.store.db.execute("select segments from session_counts where session_id = ?", [self.session_id]).fetchone()
-        return row[0] if row else 0
+        return self.store.segment_count(self.session_id)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load(self) -> None:

@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from core.export import clock
 from core.guide import Guide
+from core.understanding import SHOWN_FROM
 
 
 def _contrast(colour: str) -> str:
@@ -83,7 +84,9 @@ class SegmentRow(Static):
         text.append(r["text"])
         if r.get("asks"):
             text.append(f"  [asks Q{r['asks']}]", style="bold italic")
-        chips = r.get("codings", []) + [s for s in r.get("suggestions", []) if s.get("state") == "pending"]
+        chips = r.get("codings", []) + [
+            s for s in r.get("suggestions", []) if s.get("state") == "pending" and s["score"] >= SHOWN_FROM
+        ]
         if chips:
             text.append("\n      ")
         for chip in chips:
