@@ -458,8 +458,10 @@ def start_recording(
                 guide, origin="live", respondent=respondent, case_name=case_name, title=title,
                 consent_at=now_iso(), model=transcriber.name,
             )
+            # The folder is noted before its files exist: recovery finds only sessions with one,
+            # so a crash in between must not leave a session that stays 'recording' for ever.
+            store.set_session_audio_dir(session_id, root / str(session_id))
             audio = SessionAudio(root / str(session_id))
-            store.set_session_audio_dir(session_id, audio.folder)
         except BaseException:
             source.close()
             raise

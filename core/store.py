@@ -350,10 +350,11 @@ def m006_live_bookmarks(db: sqlite_utils.Database) -> None:
 class DiskFull(UserError):
     """The disk under the database is full: the change was rolled back, the database is as it was."""
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, *, opening: bool = False):
+        what = ("it cannot be opened (SQLite needs a little room beside it even to read it)" if opening
+                else "the last change was not stored; the database is as it was before it")
         super().__init__(
-            f"{path or 'the database'}: the disk is full, so the last change was not stored; the database is "
-            "as it was before it. Free some space on that disk and try again"
+            f"{path or 'the database'}: the disk is full, so {what}. Free some space on that disk and try again"
         )
 
 
@@ -468,7 +469,7 @@ class Store:
                     time.sleep(0.05)
         except sqlite3.DatabaseError as exc:
             if disk_full(exc, self.path):
-                raise DiskFull(self.path) from None
+                raise DiskFull(self.path, opening=True) from None
             where = self.path or self.memory_name
             raise UserError(f"{where}: not a fieldnote database, or it is damaged ({exc})") from None
 

@@ -7,7 +7,6 @@ imported by the commands that open it.
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import logging
 import sys
@@ -181,10 +180,6 @@ def main(argv: list[str] | None = None) -> int:
         # The log keeps where it failed, never what was said (core/log.py withholds the text).
         logging.getLogger("fieldnote").exception("command %s failed", Plain(args.command))
         raise
-    finally:
-        # An error can leave the Whisper model and the sound server's streams in reference
-        # cycles; freed only while the interpreter shuts down, their native threads abort it.
-        gc.collect()
 
 
 if __name__ == "__main__":

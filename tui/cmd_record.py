@@ -149,6 +149,9 @@ def _record_headless(store, args, mic: str, system: str) -> int:
     finally:
         if timer is not None:
             timer.cancel()
+            # Its thread holds the recording, the model with it: were it the last to let go, the
+            # model would be freed on that thread as the interpreter exits, which aborts it.
+            timer.join()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         rec.source.close()
