@@ -192,18 +192,7 @@ def _own_audio_dir(store: Store, folder: Path) -> bool:
 def _lock_held(folder: Path) -> bool:
     """Whether a recording process holds the session's lock (see core/recorder.py)."""
     lock = folder / "recording.lock"
-    if os.name == "nt" or not lock.exists():
-        return False
-    import fcntl
-
-    fd = os.open(lock, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return lock.exists() and paths.held_by_another(lock)
 
 
 def plan_deletion(store: Store, session_id: int) -> Deletion:

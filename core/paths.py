@@ -83,3 +83,20 @@ def sessions_dir(db_path: Path | None) -> Path:
 
 def config_file() -> Path:
     return home() / "config.toml"
+
+
+def held_by_another(path: Path) -> bool:
+    """Whether another process holds an OS lock on this file (a live recording, a running
+    export). The lock dies with its process, even on kill -9."""
+    if os.name == "nt":
+        return False
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False

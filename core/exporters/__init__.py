@@ -20,6 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import paths
 from ..errors import UserError
 
 __all__ = ["FORMATS", "ExportFormat", "ExportOptions", "ExportFile", "render", "write_atomic", "write_export"]
@@ -143,20 +144,6 @@ def _hold(fd: int) -> None:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
-def _unheld(part: Path) -> bool:
-    if os.name == "nt":
-        return True
-    import fcntl
-
-    fd = os.open(part, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-    return True
-
 
 def remove_stale_parts(folder: Path) -> list[Path]:
     """Delete the temporary files that exports killed midway left in `folder`; those removed.
@@ -171,7 +158,7 @@ def remove_stale_parts(folder: Path) -> list[Path]:
         return removed
     for part in parts:
         try:
-            if _unheld(part):
+            if not paths.held_by_another(part):
                 part.unlink()
                 removed.append(part)
         except OSError:
