@@ -52,10 +52,11 @@ sys.path.insert(0, str(ROOT))
 from core.export import segment_records  # noqa: E402
 from core.guide import Guide, load_guide, parse_guide  # noqa: E402
 from core.importing import import_transcript, read_transcript  # noqa: E402
+from core.language import load_language, normalise  # noqa: E402
 from core.store import Store  # noqa: E402
 from core import understanding  # noqa: E402
 from core.understanding import (  # noqa: E402
-    GuideTracker, Lexicon, Suggester, _Passage, _Pattern, normalise,
+    GuideTracker, Lexicon, Suggester, _Passage, _Pattern,
 )
 
 DEVSET = ROOT / "bench" / "devset"
@@ -253,8 +254,9 @@ def attestations(guide: Guide) -> dict[tuple[str, str], set[int]]:
     it is heard in."""
     from core.importing import speaker_roles
 
-    patterns = {("phrase", p): _Pattern.of(p) for i in guide.indicators for p in i.phrases}
-    patterns.update({("cue", c): _Pattern.of(c) for q in guide.questions for c in q.cues})
+    language = load_language(guide.language)
+    patterns = {("phrase", p): _Pattern.of(p, language) for i in guide.indicators for p in i.phrases}
+    patterns.update({("cue", c): _Pattern.of(c, language) for q in guide.questions for c in q.cues})
     patterns = {k: p for k, p in patterns.items() if p is not None}
     lexicon = Lexicon({s for p in patterns.values() for s in p.stems})
     heard: dict[tuple[str, str], set[int]] = {k: set() for k in patterns}
@@ -266,7 +268,7 @@ def attestations(guide: Guide) -> dict[tuple[str, str], set[int]]:
             role = roles.of(turn.speaker)
             if role == "observer":
                 continue
-            passage = _Passage.read(turn.text, lexicon)
+            passage = _Passage.read(turn.text, lexicon, language)
             kind = "cue" if role == "interviewer" else "phrase"
             for key, pat in patterns.items():
                 if key[0] == kind and pat.find(passage) > 0:

@@ -24,7 +24,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from .audio import AudioChunk, Clock
-from .understanding import normalise
+from .language import normalise
 
 SHORT_WORDS = 3  # below this many words a partial match is too easy: ask for the whole text
 

@@ -326,12 +326,37 @@ def check_sessions(db_path: Path) -> list[Check]:
     return checks
 
 
+def check_guides() -> list[Check]:
+    """Every guide fieldnote knows loads, and fieldnote can read the language it is in."""
+    from .guide import available_guides, load_guide
+    from .language import languages_dir, load_language
+
+    checks = []
+    for name in available_guides():
+        try:
+            guide = load_guide(name)
+            language = load_language(guide.language)
+        except UserError as exc:
+            checks.append(Check("guides", FAIL, str(exc), "correct the file it names"))
+            continue
+        found = (f"{name}: {len(guide.questions)} questions, {len(guide.dimensions)} dimensions, "
+                 f"{len(guide.indicators)} indicators, in {language.name}")
+        if language.has_word_lists:
+            checks.append(Check("guides", OK, found))
+        else:
+            checks.append(Check("guides", WARN, found + " (no word lists for this language: questions are "
+                                "followed by their question marks only, and words are matched unstemmed)",
+                                f"add {guide.language}.toml to {languages_dir()} (see prompts/languages/nl.toml)"))
+    return checks
+
+
 def run_checks(db_path: Path, *, model: str | None = None, threads: int = 2, audio_test: bool = False,
                check_model_speed: bool = True) -> list[Check]:
     checks = check_audio(audio_test=audio_test)
     if check_model_speed:
         checks += check_model(model, threads=threads)
     checks += check_disk(db_path.parent)
+    checks += check_guides()
     db_checks, sound = check_database(db_path)
     checks += db_checks
     checks += check_privacy(db_path)

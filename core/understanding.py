@@ -3,10 +3,12 @@
 Both run on every segment as it arrives, using only what came before it, so an import gives
 the same result as the live session would have.
 
-Words are compared as light stems (Dutch plural and inflection endings off, doubled vowels
+Words are compared as light stems (in Dutch: plural and inflection endings off, doubled vowels
 single: "afspraken" and "afspraak" are one stem), so a cue or phrase matches the forms speech
 uses; a stem also matches inside a compound ("vertrouwensband", "netwerksamenwerking") and
-through small recognition errors (rapidfuzz, on long words only).
+through small recognition errors (rapidfuzz, on long words only). What each language needs
+(function words, fillers, how a question opens, its stemming) is read from its data file by
+`core.language`, chosen by the guide's language.
 
 Guide tracking considers only speech put as a question (a question mark, a clause opening with
 a question word or verb once its fillers are off, "ik ben benieuwd"), so announcements,
@@ -31,11 +33,8 @@ features and the threshold were chosen by leave-one-interview-out cross-validati
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 import threading
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -43,105 +42,8 @@ from typing import Iterable
 from rapidfuzz import fuzz, process
 
 from .guide import Guide, Indicator
+from .language import Language, load_language, words
 from .store import NewSuggestion
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-# Function words and the fillers of spoken Dutch (and English, for guides in English): they
-# carry no topic, so they neither make a cue match nor make two passages alike.
-STOPWORDS = frozenset(
-    """
-    aan al alle alleen als alsof altijd ander andere anders ben bent bij bijvoorbeeld binnen
-    daar daarin daarmee daarnet daarom dan dat de deze die dit doe doen doet door dus echt een
-    eens eigenlijk en er even eventjes ga gaan gaat geen geweest had hadden hebben heb hebt heeft
-    heel hele hem hen het hier hij hoe hoor hun iemand iets ik in is ja je jij jou jouw jullie
-    kan kon kunnen kunt kun maar me meer men met mij mijn misschien moet moeten mogelijk na naar
-    natuurlijk net niet niets nog nou nu of ok oke om omdat ons onze ook op over per pas precies
-    sowieso te tegen toch toe toen tot u uh uhm um hm hmm heh ha uit uw van veel vind vond voor
-    vooral waar waren wardoor was wat we wel welke werd werden wie wij wil wilde wordt worden
-    zal ze zeg zegt zei zelf zich zij zijn zo zoals zou zouden zullen beetje gewoon inderdaad
-    zeker best stukje dingen ding soort iedereen allemaal elkaar heeft tussen dezelfde goed
-    the a an and or of to in on at is are was were be been it this that for with as by from
-    you your we our they their he she his her i me my do does did have has had not so but if
-    what which who how when where there here about into than then also just very really
-    """.split()
-)
-
-# A clause that opens with one of these (once the fillers before it are off) asks something:
-# Dutch and English interrogatives, and the verbs that open a yes/no question.
-_QUESTION_OPENERS = frozenset(
-    """
-    hoe wat welke welk wie waar wanneer waarom waardoor waaraan waarin hoezo kan kun kunt kon
-    konden zou zouden vind vond vindt zie zag was waren is zijn heeft hebben had hadden werd
-    werden wordt worden staan stonden stond speelde speelt merk merkte merkten gaat ging gingen
-    denk denkt dacht ervaar ervaarde herken klopt vertel vertelt beschrijf
-    how what which who where when why would could did does do is are was were have has had can
-    tell describe
-    """.split()
-)
-# Words that open spoken clauses without saying anything: "ja want uhm... wat voor partijen".
-_CLAUSE_FILLERS = frozenset(
-    "ja nee oke ok okay uhm uh um eh hm hmm nou oh ah en maar want dus of even dan toch "
-    "zeg goed mooi super leuk so and but well yes no oh right".split()
-)
-_CONJUNCTIONS = frozenset("en maar want of dus and but or".split())
-_CLAUSE = re.compile(r"[.,;:!…]+")
-# The interviewer announcing what she asks: "ik ben benieuwd", "mijn volgende vraag is",
-# "dat wilde ik nog vragen"; not "we zijn bij de laatste vragen".
-_ASKING = re.compile(
-    r"\bbenieuwd\b|\bvraag (is|was|ik|me|mij)\b|\bvroeg (ik )?(me|mij)\b|\b(wil|wilde|zou) (ik )?(je |jou |u )?"
-    r"(graag |nog |even )*vragen\b|\bwonder\b"
-)
-
-
-_COMBINING = re.compile(r"[\u0300-\u036f]+")
-
-
-def normalise(text: str) -> str:
-    """Lowercase, accents off, punctuation to spaces: what matching compares."""
-    text = text.lower()
-    if not text.isascii():
-        text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
-    return " ".join(_WORD.findall(text))
-
-
-def words(text: str) -> list[str]:
-    return normalise(text).split()
-
-
-_SUFFIXES = ("en", "es", "e", "s")
-_DOUBLE_VOWEL = re.compile(r"([aeou])\1")
-_DOUBLE_END = re.compile(r"([bdfgklmnprst])\1$")
-
-
-@functools.lru_cache(maxsize=65536)
-def stem(word: str) -> str:
-    """A light Dutch stem of a normalised word: inflections and spellings of one word meet.
-
-    "afspraken" and "afspraak" -> "afsprak", "culturen" and "cultuur" -> "cultur",
-    "overleggen" -> "overleg", "mogelijkheden" -> "mogelijkheid". Not linguistics: only so that
-    the forms of one word compare equal.
-    """
-    if len(word) <= 4:
-        return word
-    if word.endswith("heden"):
-        word = word[:-5] + "heid"
-    else:
-        for suffix in _SUFFIXES:
-            if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-                word = word[: -len(suffix)]
-                break
-    word = _DOUBLE_END.sub(r"\1", word)
-    return _DOUBLE_VOWEL.sub(r"\1", word)
-
-
-def content_stems(text: str) -> list[str]:
-    return stems_of(words(text))
-
-
-def stems_of(tokens: list[str]) -> list[str]:
-    return [stem(w) for w in tokens if w not in STOPWORDS and len(w) > 2 and not w.isdigit()]
-
 
 # ---------------------------------------------------------------------------------------------
 # Matching words to a vocabulary of stems
@@ -214,15 +116,15 @@ class _Passage:
     plain: dict[str, list[int]]  # normalised word -> positions (for function words in phrases)
 
     @classmethod
-    def read(cls, text: str, lexicon: Lexicon) -> "_Passage":
+    def read(cls, text: str, lexicon: Lexicon, language: Language) -> "_Passage":
         tokens = words(text)
         hits: dict[str, list[tuple[int, float]]] = defaultdict(list)
         plain: dict[str, list[int]] = defaultdict(list)
         for pos, w in enumerate(tokens):
             plain[w].append(pos)
-            if w in STOPWORDS or len(w) <= 2:
+            if w in language.stopwords or len(w) <= 2:
                 continue
-            for known, score in lexicon.match(stem(w)):
+            for known, score in lexicon.match(language.stem(w)):
                 hits[known].append((pos, score))
         return cls(tokens, hits, plain)
 
@@ -236,10 +138,10 @@ class _Pattern:
     function_words: tuple[str, ...]
 
     @classmethod
-    def of(cls, text: str) -> "_Pattern | None":
+    def of(cls, text: str, language: Language) -> "_Pattern | None":
         toks = words(text)
-        stems = tuple(dict.fromkeys(stem(w) for w in toks if w not in STOPWORDS and len(w) > 2))
-        function = tuple(w for w in toks if w in STOPWORDS or len(w) <= 2)
+        stems = tuple(dict.fromkeys(language.stem(w) for w in toks if w not in language.stopwords and len(w) > 2))
+        function = tuple(w for w in toks if w in language.stopwords or len(w) <= 2)
         if not stems:
             return None
         return cls(text, stems, function)
@@ -302,28 +204,6 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def asks_something(text: str) -> bool:
-    """Whether speech is put as a question: a question mark, a clause that opens with a question
-    word or a verb (after its fillers), or "I wonder"."""
-    if "?" in text:
-        return True
-    for clause in _CLAUSE.split(text.lower()):
-        plain = normalise(clause)
-        if _ASKING.search(plain):
-            return True
-        toks = plain.split()
-        # A conjunction starts a clause of its own: "..., maar is er één organisatie ...".
-        for start, tok in enumerate(toks):
-            if start and tok not in _CONJUNCTIONS:
-                continue
-            rest = toks[start:]
-            while rest and rest[0] in _CLAUSE_FILLERS:
-                rest = rest[1:]
-            if rest and (rest[0] in _QUESTION_OPENERS or rest[:2] == ["in", "hoeverre"]):
-                return True
-    return False
-
-
 # The logistic model over the features of `GuideTracker.features`: the chance that the speech
 # poses the question. Fitted by `python bench/bench_understanding.py --fit` on interviews 1-4 of
 # the reference study, each with the cues heard only in it taken out of the guide (so it is read
@@ -359,8 +239,10 @@ class GuideTracker:
 
     MIN_WORDS = 4
 
-    def __init__(self, guide: Guide, threshold: float | None = None, weights: dict | None = None):
+    def __init__(self, guide: Guide, threshold: float | None = None, weights: dict | None = None,
+                 language: Language | None = None):
         self.guide = guide
+        self.language = load_language(guide.language) if language is None else language
         self.threshold = QUESTION_THRESHOLD if threshold is None else threshold
         self.weights = dict(QUESTION_WEIGHTS if weights is None else weights)
         self._lock = threading.Lock()
@@ -375,8 +257,8 @@ class GuideTracker:
         self._cues: dict[int, list[_Pattern]] = {}
         self._vocabulary: dict[int, set[str]] = {}
         for q in guide.questions:
-            self._text[q.number] = _Pattern.of(q.text)
-            self._cues[q.number] = [p for p in (_Pattern.of(c) for c in q.cues) if p is not None]
+            self._text[q.number] = _Pattern.of(q.text, self.language)
+            self._cues[q.number] = [p for p in (_Pattern.of(c, self.language) for c in q.cues) if p is not None]
             pats = [x for x in (self._text[q.number], *self._cues[q.number]) if x is not None]
             self._vocabulary[q.number] = {s for pat in pats for s in pat.stems}
         # A word that many questions share ("samenwerking", "organisaties") tells them apart
@@ -392,11 +274,14 @@ class GuideTracker:
     def features(self, text: str, current: int | None = None, asked: set[int] | frozenset = frozenset()
                  ) -> dict[int, dict[str, float]]:
         """Per question, the evidence that this speech asks it, given where the interview is."""
-        passage = _Passage.read(text, self._lexicon)
+        passage = _Passage.read(text, self._lexicon, self.language)
         # Only speech put as a question poses one: an announcement ("we are at the last
         # questions"), a summary without a question mark or small talk does not.
-        if len(passage.tokens) < self.MIN_WORDS or not passage.hits or not asks_something(text):
+        if len(passage.tokens) < self.MIN_WORDS or not passage.hits or not self.language.asks_something(text):
             return {}
+        here = self._position.get(current, -1) if current is not None else -1
+        after = [n for n in self._order if n not in asked and self._position[n] > here]
+        upcoming = after[0] if after else None
         content: dict[int, dict[str, float]] = {}
         raw: dict[int, float] = {}
         for number in self._order:
@@ -418,12 +303,10 @@ class GuideTracker:
         ranked = sorted(raw.values(), reverse=True)
         top = ranked[0]
         second = ranked[1] if len(ranked) > 1 else 0.0
-        here = self._position.get(current, -1) if current is not None else -1
-        after = [n for n in self._order if n not in asked and self._position[n] > here]
         for number, f in content.items():
             # How far this question stands out from the best other one.
             f["margin"] = raw[number] - (second if raw[number] >= top else top)
-            f["next"] = 1.0 if after and number == after[0] else 0.0
+            f["next"] = 1.0 if number == upcoming else 0.0
         return content
 
     def score(self, text: str, current: int | None = None, asked: set[int] | frozenset = frozenset()
@@ -528,8 +411,10 @@ class Suggester:
     alike passage coded with each dimension.
     """
 
-    def __init__(self, guide: Guide, *, top: int = 3, min_score: float = 0.01, weights: dict | None = None):
+    def __init__(self, guide: Guide, *, top: int = 3, min_score: float = 0.01, weights: dict | None = None,
+                 language: Language | None = None):
         self.guide = guide
+        self.language = load_language(guide.language) if language is None else language
         self.top = top
         self.min_score = min_score
         self.weights = dict(WEIGHTS if weights is None else weights)
@@ -538,7 +423,7 @@ class Suggester:
         self._phrases: list[tuple[_Pattern, Indicator]] = []
         for ind in guide.indicators:
             for p in ind.phrases:
-                pat = _Pattern.of(p)
+                pat = _Pattern.of(p, self.language)
                 if pat is not None:
                     self._phrases.append((pat, ind))
         # Phrases are looked up through their rarest stem: only phrases whose stems were
@@ -572,7 +457,7 @@ class Suggester:
             ind = self.guide.indicator(indicator_id)
         except KeyError:
             return  # coded with an indicator this version of the guide no longer has
-        stems = Counter(s for s in content_stems(text) if len(s) > 3)
+        stems = Counter(s for s in self.language.content_stems(text) if len(s) > 3)
         key = (hash(text), ind.dimension_id)
         with self._lock:
             if positive and key not in self._seen:
@@ -683,7 +568,7 @@ class Suggester:
         with self._lock:
             if prompt == self._prompt_text:
                 return self._prompt_score
-        score, _ = self._phrase_evidence(_Passage.read(prompt, self._lexicon))
+        score, _ = self._phrase_evidence(_Passage.read(prompt, self._lexicon, self.language))
         with self._lock:
             self._prompt_text, self._prompt_score = prompt, score
         return score
@@ -694,8 +579,8 @@ class Suggester:
         `question` is the guide question in effect; `prompt` what the interviewer said last
         (the question, or a follow-up on the answer), which the passage most likely answers.
         """
-        passage = _Passage.read(text, self._lexicon)
-        stems = Counter(s for s in stems_of(passage.tokens) if len(s) > 3)
+        passage = _Passage.read(text, self._lexicon, self.language)
+        stems = Counter(s for s in self.language.stems_of(passage.tokens) if len(s) > 3)
         phrase_score, hits = self._phrase_evidence(passage)
         prompted = self._prompt_evidence(prompt)
         with self._lock:

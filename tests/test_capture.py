@@ -508,7 +508,7 @@ def test_a_missing_device_stops_everything_before_a_session_exists(tmp_path):
 
 
 def heard(start, end, text):
-    from core.understanding import normalise
+    from core.language import normalise
 
     return _Heard(start, end, normalise(text))
 

@@ -11,7 +11,12 @@ import pytest
 from core.coverage import CONFIDENT, coverage
 from core.guide import load_guide
 from core.store import NewSegment, NewSuggestion
-from core.understanding import WEIGHTS, GuideTracker, Lexicon, Suggester, asks_something, stem
+from core.language import load_language
+from core.understanding import WEIGHTS, GuideTracker, Lexicon, Suggester
+
+DUTCH = load_language("nl")
+stem = DUTCH.stem
+asks_something = DUTCH.asks_something
 
 ROOT = Path(__file__).resolve().parent.parent
 
