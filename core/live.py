@@ -18,7 +18,7 @@ import numpy as np
 from .audio import AudioChunk, AudioSource, Clock, Utterance, VadSegmenter
 from .bleed import BleedFilter
 from .guide import Guide
-from .store import NewSegment
+from .store import NewSegment, Store
 from .transcriber import Transcriber
 from .understanding import GuideTracker, Suggester
 
@@ -137,6 +137,20 @@ class LivePipeline:
         delay = max(0.0, self.clock.now() - utt.end)
         self.stats.delays.append(delay)
         on_segment(SegmentReady(seg, delay, utt.end))
+
+
+def decide(store: Store, suggester: Suggester, suggestion: dict, accept: bool) -> None:
+    """The interviewer accepts or rejects a suggestion during the session.
+
+    Stored at once, and the running suggester learns from it: later passages of this session
+    profit from the decision, not only the sessions after it.
+    """
+    if accept:
+        store.accept_suggestion(suggestion["id"])
+    else:
+        store.reject_suggestion(suggestion["id"])
+    segment = store.segment(suggestion["segment_id"])
+    suggester.learn(segment["text"], suggestion["indicator_id"], positive=accept, question=segment["question"])
 
 
 def annotate(seg: NewSegment, tracker: GuideTracker, suggester: Suggester) -> NewSegment:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import sqlite_utils
+from sqlite_utils.db import NotFoundError
 from sqlite_utils.migrations import Migrations
 
 from . import paths
@@ -664,6 +665,13 @@ class Store:
     def segment_count(self, session_id: int) -> int:
         row = self.db.execute("select segments from session_counts where session_id = ?", [session_id]).fetchone()
         return row[0] if row else 0
+
+    def segment(self, segment_id: int) -> dict:
+        """One segment by its id; KeyError if there is none."""
+        try:
+            return dict(self.db["segments"].get(segment_id))
+        except NotFoundError:
+            raise KeyError(segment_id) from None
 
     def segments(self, session_id: int, only: list[int] | None = None) -> list[dict]:
         where, params = "session_id = ?", [session_id]

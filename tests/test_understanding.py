@@ -229,6 +229,31 @@ def test_a_rejected_suggestion_counts_against(guide):
         _score(Suggester(guide), other, "type-organisatiecultuur"), abs=0.05)
 
 
+def test_a_decision_during_the_session_teaches_the_rest_of_it(memory_store, guide):
+    from core.live import annotate, decide
+
+    store = memory_store
+    sid = store.create_session(guide, origin="live")
+    tracker, suggester = GuideTracker(guide), Suggester(guide)
+    tracker.set_current(6)
+    said = "Het vertrouwen was er wel, we konden elkaar bellen en de lijntjes waren kort met de PI."
+    later = "Met de PI waren de lijntjes kort, we konden elkaar altijd even bellen."
+    seg_id = store.add_segment(sid, annotate(NewSegment("respondent", said, 10, 20), tracker, suggester))
+    offered = {s["dimension_id"]: s for s in store.suggestions_for([seg_id])[seg_id]}
+    assert "vertrouwen" in offered and len(offered) > 1
+    before = _score(suggester, later, "vertrouwen", question=6)
+    decide(store, suggester, offered["vertrouwen"], accept=True)
+    assert [c["dimension_id"] for c in store.codings_for([seg_id])[seg_id]] == ["vertrouwen"]
+    assert _score(suggester, later, "vertrouwen", question=6) > before
+    # A rejection is stored and counts against passages like it, in this session already.
+    wrong = next(s for d, s in offered.items() if d != "vertrouwen")
+    liked = _score(suggester, later, wrong["dimension_id"], question=6)
+    decide(store, suggester, wrong, accept=False)
+    states = {s["id"]: s["state"] for s in store.suggestions_for([seg_id])[seg_id]}
+    assert states[wrong["id"]] == "rejected" and states[offered["vertrouwen"]["id"]] == "accepted"
+    assert _score(suggester, later, wrong["dimension_id"], question=6) < liked
+
+
 def test_learning_ignores_indicators_the_guide_no_longer_has(guide):
     suggester = Suggester(guide)
     suggester.learn(PASSAGE, "no-such-indicator")

@@ -13,7 +13,7 @@ from textual.widgets import Footer, Header
 
 from core.coverage import coverage
 from core.export import clock
-from core.live import LivePipeline, PipelineStatus, SegmentReady
+from core.live import LivePipeline, PipelineStatus, SegmentReady, decide
 from core.store import Store
 from core.understanding import SHOWN_FROM
 
@@ -146,10 +146,7 @@ class LiveScreen(Screen):
         if suggestion is None:
             self.notify("No suggestion waiting.", severity="warning")
             return
-        if accept:
-            self.store.accept_suggestion(suggestion["id"])
-        else:
-            self.store.reject_suggestion(suggestion["id"])
+        decide(self.store, self.pipeline.suggester, suggestion, accept)
         self.query_one(TranscriptView).update_segment(self._record(suggestion["segment_id"]))
         name = self.guide.dimension(suggestion["dimension_id"]).name
         self.notify(f"{'Coded' if accept else 'Rejected'}: {name}", timeout=2)
