@@ -390,12 +390,19 @@ def matrix_records(matrix: Matrix, indicators: bool = False) -> tuple[list[str],
     return header, body
 
 
+def _neutralised(value):
+    from .exporters.tables import neutralised
+
+    return neutralised(value)
+
+
 def matrix_csv(matrix: Matrix, indicators: bool = False) -> str:
     header, body = matrix_records(matrix, indicators)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(body)
+    # Respondent and case names are the user's words: none may start a spreadsheet formula.
+    writer.writerow([_neutralised(v) for v in header])
+    writer.writerows([_neutralised(v) for v in row] for row in body)
     return out.getvalue()
 
 

@@ -19,6 +19,10 @@ Speakers. A code (or name) is the interviewer's, a respondent's or an observer's
 `speaker_label` keeps the transcript's own code ("Y1"), so two respondents stay apart.
 Nothing is stored unless the whole transcript is: one transaction for the session and all its
 segments, and the understanding is computed before it opens.
+
+`once=True` imports a transcript only if no session of the guide was imported under its title
+yet, looked up under the write lock, so two runs at once still store it once
+(`fieldnote import-samples`).
 """
 
 from __future__ import annotations
@@ -36,6 +40,14 @@ from .transcripts import ParsedTranscript
 from .understanding import GuideTracker, Suggester
 
 INTERVIEWER, RESPONDENT, OBSERVER = "interviewer", "respondent", "observer"
+
+
+class AlreadyImported(Exception):
+    """The transcript was imported with this guide before, as `session_id`; nothing was stored."""
+
+    def __init__(self, session_id: int):
+        super().__init__(f"already imported as session {session_id}")
+        self.session_id = session_id
 
 
 def read_transcript(path: Path | str, fmt: str | None = None) -> ImportedTranscript:
@@ -135,19 +147,26 @@ def import_transcript(
     respondent: str | None = None,
     case: str | None = None,
     title: str | None = None,
+    once: bool = False,
 ) -> int:
-    """Store the transcript as a new imported session and return its id."""
+    """Store the transcript as a new imported session and return its id. With `once`, raise
+    AlreadyImported instead if a session of this guide was imported under the same title."""
     roles = speaker_roles(parsed, interviewer, respondents)
     tracker, suggester = prepared_understanding(store, guide)
     segments = understand(parsed, roles, tracker, suggester)
+    title = title or parsed.title
     with store.db.atomic():
+        if once and title:
+            existing = store.imported_session(guide.id, title)
+            if existing is not None:
+                raise AlreadyImported(existing)
         session_id = store.create_session(
             guide,
             origin="import",
             status="imported",
             respondent=respondent,
             case_name=case,
-            title=title or parsed.title,
+            title=title,
         )
         for seg in segments:
             store.add_segment(session_id, seg)

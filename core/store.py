@@ -585,6 +585,14 @@ class Store:
         row = self.session(session_id)
         return parse_guide(row["guide_toml"], source=f"session {session_id} guide")
 
+    def imported_session(self, guide_id: str, title: str) -> int | None:
+        """The first session imported with this guide under this title (a transcript's first
+        line, which names the interview), if there is one."""
+        row = self.db.execute(
+            "select min(id) from sessions where origin = 'import' and guide_id = ? and title = ?", [guide_id, title]
+        ).fetchone()
+        return row[0]
+
     def sessions(self) -> list[dict]:
         # The counts the triggers keep: a few rows per session rather than every coding's.
         return list(

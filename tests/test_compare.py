@@ -98,6 +98,17 @@ def test_matrix_counts_passages_per_dimension_once_and_per_indicator(study):
     assert by_case.sessions["Samen starten"] == 2
 
 
+def test_the_matrix_as_csv_starts_no_formula_with_a_case_name(memory_store):
+    store = memory_store
+    sid = add_demo_session(store, respondent="=1+1", case_name="@pilot")
+    review.add_coding(store, lead_answer(store, sid)["id"], "regie-en-sturing")
+    rows = list(csv.reader(io.StringIO(compare.matrix_csv(compare.build_matrix(store, "case")))))
+    assert rows[0][2] == "'@pilot"
+    rows = list(csv.reader(io.StringIO(compare.matrix_csv(compare.build_matrix(store, "respondent")))))
+    assert rows[0][2] == "'=1+1"
+    assert rows[1][0] == "Sturingsvorm"  # other text as it was
+
+
 def test_matrix_of_an_unknown_guide_or_by_is_a_clear_error(study):
     store, *_ = study
     with pytest.raises(UserError, match="no session uses the guide"):

@@ -276,7 +276,9 @@ def test_csv_and_xlsx_have_one_row_per_coded_passage(study, tmp_path):
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     got = [(int(r["segment"]), r["dimension"], r["indicator"], int(r["start_offset"]), int(r["end_offset"]),
             r["passage"]) for r in rows]
-    assert got == expected
+    # The passage "=SOM(A1) zei ..." gets the quote that keeps a spreadsheet from evaluating it.
+    assert got == [(*e[:5], "'" + e[5] if e[5].startswith("=") else e[5]) for e in expected]
+    assert sum(e[5].startswith("=") for e in expected) == 1
     assert rows[0]["respondent"] == "4" and rows[0]["case"] == "Samen starten" and rows[0]["speaker"] == "Respondent 4"
     assert rows[0]["start"] == "00:06" and rows[1]["memo"] == "Vertrouwen groeit in de tijd"
     assert rows[2]["memo"] == "Grap over de controller" and rows[3]["session"] == str(ids[1])
@@ -293,6 +295,65 @@ def test_csv_and_xlsx_have_one_row_per_coded_passage(study, tmp_path):
     assert formula_like[7].data_type == "s"
     assert sheet.cell(row=2, column=header.index("dimension") + 1).fill.fgColor.rgb.endswith("3FD7E6")
     assert wb["Codebook"].max_row > 20
+
+
+FORMULA_LIKE = ['=HYPERLINK("http://x","click")', "-- ja, klopt", "@Jan zei", "+31 6 1234", "\tingesprongen",
+                "#N/A"]
+PLAIN = ["Gewoon een antwoord.", "'t Is goed zo", "Ja = nee"]
+
+
+@pytest.fixture
+def formula_study(memory_store):
+    """A session whose respondent says things a spreadsheet would take for formulas, each coded whole."""
+    from core.guide import parse_guide
+
+    store = memory_store
+    text = load_guide("koers-en-kansen").text
+    assert text.count('definition = "Netwerken') == 1
+    guide = parse_guide(text.replace('definition = "Netwerken', 'definition = "=Netwerken'))
+    sid = store.create_session(guide, origin="live", respondent="3", case_name="@pilot", title="Formules")
+    dim = guide.dimensions[0]
+    for n, text in enumerate(FORMULA_LIKE + PLAIN):
+        seg = store.add_segment(sid, NewSegment("respondent", text, float(n), n + 0.5, speaker_label="Y"))
+        coding = store.add_coding(seg, dim.id, dim.indicators[0].id)
+        store.add_memo(sid, "coding", coding, "-" + text)
+    return store, [sid]
+
+
+def test_xlsx_writes_every_text_as_a_string_cell_with_the_exact_text(formula_study, tmp_path):
+    import openpyxl
+
+    store, ids = formula_study
+    path = tmp_path / "quotes.xlsx"
+    path.write_bytes(one(store, ids, "xlsx"))
+    sheets = zipfile.ZipFile(path)
+    assert not [n for n in sheets.namelist() if n.startswith("xl/worksheets/") and b"<f>" in sheets.read(n)]
+    wb = openpyxl.load_workbook(path)
+    sheet = wb["Quotes"]
+    header = [c.value for c in sheet[1]]
+    cells = [dict(zip(header, row)) for row in sheet.iter_rows(min_row=2)]
+    assert [c["passage"].value for c in cells] == FORMULA_LIKE + PLAIN
+    assert [c["memo"].value for c in cells] == ["-" + t for t in FORMULA_LIKE + PLAIN]
+    assert {c["case"].value for c in cells} == {"@pilot"}
+    for c in cells:
+        for name in ("passage", "memo", "respondent", "case", "dimension", "indicator"):
+            assert c[name].data_type == "s", (name, c[name].value)
+    book = [cell for row in wb["Codebook"].iter_rows() for cell in row]
+    assert [c.value for c in book if c.value.startswith("=")] == [c.value for c in book if "=Netwerken" in c.value]
+    assert len([c for c in book if c.value.startswith("=Netwerken")]) > 1
+    assert all(c.data_type == "s" for c in book)
+
+
+def test_csv_quotes_cells_a_spreadsheet_would_evaluate_and_leaves_the_rest(formula_study):
+    store, ids = formula_study
+    data = one(store, ids, "csv")
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [r["passage"] for r in rows] == (["'" + t for t in FORMULA_LIKE[:5]] + ["#N/A"] + PLAIN)
+    assert [r["memo"] for r in rows] == ["'-" + t for t in FORMULA_LIKE + PLAIN]
+    assert {r["case"] for r in rows} == {"'@pilot"}
+    # The columns a script reads as numbers stay numbers.
+    assert [float(r["start_seconds"]) for r in rows] == [float(n) for n in range(len(rows))]
+    assert all(int(r["start_offset"]) == 0 for r in rows)
 
 
 # REFI-QDA ---------------------------------------------------------------------------------------------

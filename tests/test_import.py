@@ -187,6 +187,95 @@ def test_import_samples_imports_all_eight_in_order(tmp_path, capsys):
     store.close()
 
 
+def _samples(db) -> list[tuple[int, str, str]]:
+    from core.store import Store
+
+    store = Store(db)
+    try:
+        return [(s["id"], s["guide_id"], s["title"]) for s in store.sessions()]
+    finally:
+        store.close()
+
+
+TITLES = [read_transcript(SAMPLES / e["file"]).title for e in ENTRIES]
+
+
+def test_import_samples_again_skips_the_samples_there_and_imports_the_missing(tmp_path, capsys):
+    db = tmp_path / "study.db"
+    assert main(["--db", str(db), "import-samples"]) == 0
+    first = capsys.readouterr()
+    assert "imported 8, skipped 0" in first.err and "skipped interview" not in first.err
+    assert main(["--db", str(db), "import-samples"]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""  # no new session
+    assert [line.split(":")[0] for line in err.splitlines() if line.startswith("skipped ")] == [
+        f"skipped {e['file']}" for e in ENTRIES]
+    assert "skipped interview-03.txt: imported with guide koers-en-kansen before, as session 3" in err
+    assert "imported 0, skipped 8" in err
+    assert _samples(db) == [(n, "koers-en-kansen", t) for n, t in enumerate(TITLES, start=1)]
+
+    # A sample deleted (or never stored: a kill between two) comes back; the others stay single.
+    assert main(["--db", str(db), "delete", "3", "--yes"]) == 0
+    capsys.readouterr()
+    assert main(["--db", str(db), "import-samples"]) == 0
+    out, err = capsys.readouterr()
+    assert out.split() == ["9"]
+    assert "imported interview-03.txt as session 9" in err and "imported 1, skipped 7" in err
+    sessions = _samples(db)
+    assert sorted(t for _, _, t in sessions) == sorted(TITLES)
+    assert [i for i, _, t in sessions if t == TITLES[2]] == [9]
+    from core.store import Store
+
+    store = Store(db)
+    try:
+        assert len(store.segments(9)) == len(read_transcript(SAMPLES / ENTRIES[2]["file"]).turns)
+        assert (store.session(9)["respondent"], store.session(9)["case_name"]) == ("4", "Samen starten")
+    finally:
+        store.close()
+
+
+def test_import_samples_with_another_guide_or_again_imports_a_second_copy(tmp_path, capsys):
+    db = tmp_path / "study.db"
+    assert main(["--db", str(db), "import-samples"]) == 0
+    assert main(["--db", str(db), "import-samples", "--guide", "remote-work-en"]) == 0
+    assert "imported 8, skipped 0" in capsys.readouterr().err
+    assert main(["--db", str(db), "import-samples", "--again"]) == 0
+    out, err = capsys.readouterr()
+    assert out.split() == [str(n) for n in range(17, 25)] and "imported 8, skipped 0" in err
+    sessions = _samples(db)
+    assert len(sessions) == 24
+    assert [g for _, g, _ in sessions].count("remote-work-en") == 8
+    assert [t for _, g, t in sessions if g == "koers-en-kansen"] == TITLES + TITLES
+
+
+def test_a_transcript_imported_by_hand_counts_as_the_sample(tmp_path, capsys):
+    db = tmp_path / "study.db"
+    assert main(["--db", str(db), "import", str(SAMPLES / "interview-05.txt"), "--guide", "koers-en-kansen"]) == 0
+    assert main(["--db", str(db), "import-samples"]) == 0
+    err = capsys.readouterr().err
+    assert "skipped interview-05.txt: imported with guide koers-en-kansen before, as session 1" in err
+    assert "imported 7, skipped 1" in err
+    assert sorted(t for _, _, t in _samples(db)) == sorted(TITLES)
+
+
+def test_once_looks_under_the_write_lock_and_stores_nothing_for_a_sample_there(memory_store, guide):
+    from core.importing import AlreadyImported
+
+    first = _import(memory_store, guide, ENTRIES[0])
+    parsed = read_transcript(SAMPLES / ENTRIES[0]["file"])
+    before = memory_store.db["segments"].count
+    # A second run that looked before the first one stored its session finds it in the transaction.
+    with pytest.raises(AlreadyImported) as exc:
+        import_transcript(memory_store, parsed, guide, title=parsed.title, once=True)
+    assert exc.value.session_id == first
+    assert [s["id"] for s in memory_store.sessions()] == [first]
+    assert memory_store.db["segments"].count == before
+    # Another transcript, or the same one with another guide, is imported.
+    other = read_transcript(SAMPLES / ENTRIES[1]["file"])
+    assert import_transcript(memory_store, other, guide, interviewer=["X"], once=True) == first + 1
+    assert import_transcript(memory_store, parsed, load_guide("remote-work-en"), once=True) == first + 2
+
+
 def test_an_import_is_all_or_nothing(memory_store, guide, monkeypatch):
     calls = {"n": 0}
     real = memory_store.add_segment

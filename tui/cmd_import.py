@@ -2,9 +2,11 @@
 
     fieldnote import FILE --guide NAME [--format F] [--interviewer X] [--respondent-speakers Y,Y1]
                           [--respondent N] [--case NAME] [--title T]
-    fieldnote import-samples [--guide NAME]
+    fieldnote import-samples [--guide NAME] [--again]
 
-Each prints the id of every new session on standard output, one per line.
+Each prints the id of every new session on standard output, one per line. `import-samples`
+skips a sample imported with the guide before (a session imported under its title), so running
+it again after an interruption imports only the missing ones; `--again` imports all once more.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def cmd_import_samples(args) -> int:
     from core import paths
     from core.errors import UserError
     from core.guide import load_guide
-    from core.importing import import_transcript, read_transcript
+    from core.importing import AlreadyImported, import_transcript, read_transcript
 
     folder = paths.SAMPLE_SESSIONS / "transcripts"
     try:
@@ -63,17 +65,36 @@ def cmd_import_samples(args) -> int:
     # Parse all before storing any: a broken sample stops the command before the database changes.
     samples = [(entry, read_transcript(folder / entry["file"])) for entry in index["transcript"]]
     store = _store(args)
+    imported = skipped = 0
     for entry, parsed in samples:
-        session_id = import_transcript(
-            store, parsed, guide,
-            interviewer=entry.get("interviewer"),
-            respondents=entry.get("respondents"),
-            respondent=entry.get("respondent"),
-            case=entry.get("case"),
-            title=parsed.title,
-        )
+        # The transcript's first line names the interview; a sample without one goes by its file name.
+        title = parsed.title or entry["file"]
+        # Looked up first to spare the understanding of a sample that is there; import_transcript
+        # looks again under the write lock, for a second run at the same time.
+        existing = None if args.again else store.imported_session(guide.id, title)
+        if existing is None:
+            try:
+                session_id = import_transcript(
+                    store, parsed, guide,
+                    interviewer=entry.get("interviewer"),
+                    respondents=entry.get("respondents"),
+                    respondent=entry.get("respondent"),
+                    case=entry.get("case"),
+                    title=title,
+                    once=not args.again,
+                )
+            except AlreadyImported as exc:
+                existing = exc.session_id
+        if existing is not None:
+            skipped += 1
+            print(f"skipped {entry['file']}: imported with guide {guide.id} before, as session {existing}",
+                  file=sys.stderr)
+            continue
+        imported += 1
         print(session_id)
         print(f"imported {entry['file']} as session {session_id}", file=sys.stderr)
+    again = " (--again imports them once more)" if skipped else ""
+    print(f"imported {imported}, skipped {skipped}{again}", file=sys.stderr)
     return 0
 
 
@@ -103,7 +124,11 @@ def register(sub) -> None:
     p = sub.add_parser(
         "import-samples", help="import the eight sample interviews of the reference study",
         description="Import sample_sessions/transcripts/ (the eight interviews of the Koers en kansen "
-        "thesis) in interview order, each with its respondent, case and speakers, and print their ids.",
+        "thesis) in interview order, each with its respondent, case and speakers, and print the new "
+        "sessions' ids. A sample imported with the guide before is skipped, so running it again after "
+        "an interruption imports only the missing ones.",
     )
     p.add_argument("--guide", metavar="NAME", help="guide to use (default: koers-en-kansen)")
+    p.add_argument("--again", action="store_true",
+                   help="import every sample, also those imported before (a second copy of each)")
     p.set_defaults(func=cmd_import_samples)

@@ -4,6 +4,11 @@ The first nine columns are what a researcher compares passages by (session, resp
 speaker, start time, dimension, indicator, passage, memo); the rest locate the passage exactly
 (segment id and code-point offsets in the segment's text as exported) for a pivot table or a
 script.
+
+Respondents' words go into cells as they were said. A spreadsheet reads a CSV cell starting with
+"=", "+", "-", "@", a tab or a carriage return as a formula ("-- ja, klopt" too), so such a cell
+gets a single quote in front, which Excel and LibreOffice show as text; fieldnote reads no CSV
+back. The workbook needs no quote: every text cell in it is written as a string cell.
 """
 
 from __future__ import annotations
@@ -57,11 +62,21 @@ def rows(export: ExportSet) -> list[list]:
     return out
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralised(value):
+    """A CSV cell a spreadsheet shows as the text it is, never evaluates."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(export: ExportSet) -> bytes:
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(COLUMNS)
-    writer.writerows(rows(export))
+    writer.writerows([neutralised(v) for v in row] for row in rows(export))
     # The byte-order mark makes Excel read the file as UTF-8 rather than the system code page.
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
@@ -83,10 +98,7 @@ def to_xlsx(export: ExportSet) -> bytes:
     colours = {d.name: d.colour for d in export.dimensions}
     for r, row in enumerate(rows(export), start=2):
         for col, value in enumerate(row, start=1):
-            cell = ws.cell(row=r, column=col, value=value)
-            if isinstance(value, str):
-                # A passage starting with "=" is speech, not a formula.
-                cell.data_type = "s"
+            ws.cell(row=r, column=col, value=value)
         dim = ws.cell(row=r, column=COLUMNS.index("dimension") + 1)
         colour = colours.get(dim.value)
         if colour:
@@ -109,6 +121,13 @@ def to_xlsx(export: ExportSet) -> bytes:
             book.cell(row=book.max_row, column=2).fill = PatternFill("solid", fgColor="FF" + d.colour[1:].upper())
     for col, width in zip("ABCD", (28, 10, 40, 80)):
         book.column_dimensions[col].width = width
+    # openpyxl makes a str starting with "=" a formula and "#N/A" an error; a passage starting
+    # with "=" is speech, and a code name or definition is text too.
+    for sheet in wb.worksheets:
+        for line in sheet.iter_rows():
+            for cell in line:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
