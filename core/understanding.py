@@ -369,6 +369,16 @@ class Candidate:
     features: dict[str, float]
     score: float = 0.0
     phrases: list[str] = field(default_factory=list)
+    like: str | None = None  # the opening words of the most alike passage coded with it
+
+
+def _quote(text: str, words_: int = 8) -> str:
+    """The opening words of a passage, quoted, to name it in a reason."""
+    said = text.split()
+    if not said:
+        return ""
+    head = " ".join(said[:words_]).rstrip(",;:")
+    return f"“{head}…”" if len(said) > words_ else f"“{head}”"
 
 
 @dataclass
@@ -377,6 +387,7 @@ class _Example:
     dimension_id: str
     indicator_id: str
     positive: bool
+    quote: str = ""
 
 
 # The logistic model over the features of `Suggester.rank`: the chance that the researcher
@@ -469,7 +480,7 @@ class Suggester:
             if not stems:
                 return
             idx = len(self._examples)
-            self._examples.append(_Example(stems, ind.dimension_id, ind.id, positive))
+            self._examples.append(_Example(stems, ind.dimension_id, ind.id, positive, _quote(text)))
             for s in stems:
                 self._postings[s].append(idx)
                 self._df[s] += 1
@@ -500,9 +511,9 @@ class Suggester:
             ]
         return self._norms
 
-    def _similar(self, stems: Counter) -> tuple[dict[str, float], dict[str, float], dict[str, str]]:
+    def _similar(self, stems: Counter) -> tuple[dict[str, float], dict[str, float], dict[str, _Example]]:
         """Per dimension, the likeness (cosine, 0..1) of the most alike passage coded with it and
-        of the most alike passage where it was rejected; and that passage's indicator."""
+        of the most alike passage where it was rejected; and that coded passage."""
         if not self._examples or not stems:
             return {}, {}, {}
         norms = self._example_norms()
@@ -517,7 +528,7 @@ class Suggester:
                 dots[idx] += c * self._examples[idx].stems[s] * idf2
         pos: dict[str, float] = {}
         neg: dict[str, float] = {}
-        indicator: dict[str, str] = {}
+        indicator: dict[str, _Example] = {}
         for idx, dot in dots.items():
             ex = self._examples[idx]
             sim = dot / (norms[idx] * qnorm)
@@ -525,7 +536,7 @@ class Suggester:
             if sim > into.get(ex.dimension_id, 0.0):
                 into[ex.dimension_id] = sim
                 if ex.positive:
-                    indicator[ex.dimension_id] = ex.indicator_id
+                    indicator[ex.dimension_id] = ex
         return pos, neg, indicator
 
     def _learned_question(self, question: int | None) -> dict[str, float]:
@@ -610,10 +621,11 @@ class Suggester:
             if matched:
                 indicator = matched[0][2]
             elif d in similar_ind:
-                indicator = similar_ind[d]
+                indicator = similar_ind[d].indicator_id
             else:
                 indicator = dim.indicators[0].id
-            out.append(Candidate(d, indicator, f, _sigmoid(z), phrases=[p for _, p, _ in matched[:3]]))
+            like = similar_ind[d].quote if d in similar_ind else None
+            out.append(Candidate(d, indicator, f, _sigmoid(z), phrases=[p for _, p, _ in matched[:3]], like=like))
         out.sort(key=lambda c: -c.score)
         return out
 
@@ -644,7 +656,7 @@ class Suggester:
             if c.features["learned_question"] >= 0.2 and not c.features["asked"]:
                 reasons.append(f"coded under question {question} before")
             if c.features["similar"] >= 0.3:
-                reasons.append("like a passage coded with it before")
+                reasons.append(f"like {c.like} coded with it before" if c.like else "like a passage coded with it before")
             if c.features["rejected"] > 0:
                 reasons.append("though much like a passage where it was rejected")
             out.append(NewSuggestion(c.dimension_id, c.indicator_id, round(c.score, 3),

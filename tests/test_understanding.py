@@ -211,7 +211,8 @@ def test_learning_from_a_coding_changes_a_later_suggestion(guide):
     assert after > before
     top = suggester.suggest(ALIKE, question=20)[0]
     assert top.dimension_id == "type-organisatiecultuur"
-    assert "coded" in top.reason
+    # The reason names the passage it is like, by its opening words.
+    assert "like “Die casemanagers in de PI moeten dan alles…” coded with it before" in top.reason
 
 
 def test_a_rejected_suggestion_counts_against(guide):
