@@ -138,3 +138,20 @@ def test_fieldnote_alone_opens_the_sessions_screen(monkeypatch, tmp_path):
     monkeypatch.setattr(tui.cmd_review, "cmd_browse", lambda args: opened.append(args.db) or 0)
     assert main(["--db", str(tmp_path / "s.db")]) == 0
     assert opened == [str(tmp_path / "s.db")]
+
+
+def test_guides_lists_each_guide_and_names_a_broken_one(capsys):
+    from core import paths
+
+    folder = paths.guides_dir()
+    folder.mkdir(parents=True)
+    (folder / "broken.toml").write_text("[study\n", encoding="utf-8")
+    theirs = (paths.BUNDLED_GUIDES / "remote-work-en.toml").read_text(encoding="utf-8")
+    (folder / "thuiswerk.toml").write_text(
+        theirs.replace('id = "remote-work-en"', 'id = "thuiswerk"').replace('language = "en"', 'language = "fy"'),
+        encoding="utf-8")
+    assert main(["guides"]) == 2
+    out, err = capsys.readouterr()
+    assert "koers-en-kansen" in out and "remote-work-en" in out
+    assert "no word lists for 'fy'" in next(line for line in out.splitlines() if line.startswith("thuiswerk"))
+    assert "broken.toml" in err and "Traceback" not in err

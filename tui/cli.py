@@ -92,12 +92,22 @@ def cmd_export(args) -> int:
 
 
 def cmd_guides(args) -> int:
+    from core.errors import UserError
     from core.guide import available_guides, load_guide
+    from core.language import load_language
 
+    broken = 0
     for name in available_guides():
-        g = load_guide(name)
-        print(f"{name:<24} {g.language:<4} {len(g.questions):>3} questions {len(g.dimensions):>3} dimensions  {g.title}")
-    return 0
+        try:
+            g = load_guide(name)
+            plain = "" if load_language(g.language).has_word_lists else f"  (no word lists for '{g.language}': see doctor)"
+        except UserError as exc:
+            # One bad file in the guides folder does not hide the others.
+            print(f"fieldnote: {exc}", file=sys.stderr)
+            broken += 1
+            continue
+        print(f"{name:<24} {g.language:<4} {len(g.questions):>3} questions {len(g.dimensions):>3} dimensions  {g.title}{plain}")
+    return 2 if broken else 0
 
 
 def cmd_models(args) -> int:
