@@ -16,6 +16,7 @@ where there is a question mark), which works, less well; `fieldnote doctor --gui
     conjunctions = "en maar want of dus"
     asking = ['\\bbenieuwd\\b', ...]       # optional: regular expressions
     [stemming]                             # optional: no stemming without it
+    forms = { stond = "staan" }            # irregular forms, to the word they are a form of
     min_stem = 4
     passes = 1                             # how many endings may come off, one after the other
     endings = ["en", "es", "e", "s"]
@@ -43,7 +44,7 @@ _CODE = re.compile(r"^[a-z]{2,3}$")
 
 _KEYS = {"language", "name", "stopwords", "question_openers", "question_pairs", "clause_fillers",
          "conjunctions", "asking", "stemming"}
-_STEMMING_KEYS = {"min_stem", "passes", "endings", "replace", "single_final", "single_vowels"}
+_STEMMING_KEYS = {"forms", "min_stem", "passes", "endings", "replace", "single_final", "single_vowels"}
 
 
 class LanguageError(UserError):
@@ -72,6 +73,7 @@ class Language:
     clause_fillers: frozenset[str] = frozenset()
     conjunctions: frozenset[str] = frozenset()
     asking: tuple[re.Pattern, ...] = ()
+    forms: tuple[tuple[str, str], ...] = ()  # irregular forms and the word they are a form of
     min_stem: int = 4
     passes: int = 1
     endings: tuple[str, ...] = ()
@@ -80,6 +82,10 @@ class Language:
     single_vowels: str = ""
     source: str = ""  # the file it came from; "" for the plain reading of a language without one
     _stems: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    @functools.cached_property
+    def _forms(self) -> dict[str, str]:
+        return dict(self.forms)
 
     @property
     def has_word_lists(self) -> bool:
@@ -90,7 +96,7 @@ class Language:
         hit = self._stems.get(word)
         if hit is not None:
             return hit
-        out = word
+        out = word = self._forms.get(word, word) if self.forms else word
         if len(word) > self.min_stem:
             for ending, instead in self.replace:
                 if out.endswith(ending):
@@ -203,6 +209,9 @@ def parse_language(text: str, source: str = "<language>") -> Language:
     endings = stemming.get("endings", [])
     if not isinstance(endings, list) or not all(isinstance(e, str) and e for e in endings):
         raise LanguageError(f"{source}: [stemming] endings must be a list of word endings")
+    forms = stemming.get("forms", {})
+    if not isinstance(forms, dict) or not all(isinstance(v, str) for v in forms.values()):
+        raise LanguageError(f"{source}: [stemming] forms must map a word to the word it is a form of, e.g. {{ felt = \"feel\" }}")
     replace = stemming.get("replace", {})
     if not isinstance(replace, dict) or not all(isinstance(v, str) for v in replace.values()):
         raise LanguageError(f"{source}: [stemming] replace must map endings to endings, e.g. {{ heden = \"heid\" }}")
@@ -218,6 +227,7 @@ def parse_language(text: str, source: str = "<language>") -> Language:
         clause_fillers=_word_set(source, data, "clause_fillers"),
         conjunctions=_word_set(source, data, "conjunctions"),
         asking=tuple(asking),
+        forms=tuple((normalise(k), normalise(v)) for k, v in forms.items() if normalise(k) and normalise(v)),
         min_stem=min_stem,
         passes=passes,
         endings=tuple(sorted(endings, key=len, reverse=True)),

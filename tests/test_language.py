@@ -75,7 +75,7 @@ def test_the_bundled_languages_load():
 @pytest.mark.parametrize(
     ("a", "b"),
     [("meetings", "meeting"), ("responsibilities", "responsibility"), ("shared", "sharing"),
-     ("planning", "plan"), ("organizations", "organization")],
+     ("planning", "plan"), ("organizations", "organization"), ("felt", "feeling")],
 )
 def test_english_forms_of_one_word_share_a_stem(a, b):
     english = load_language("en")
@@ -125,6 +125,7 @@ def test_a_guide_in_a_language_without_word_lists_is_flagged_by_doctor():
         ('language = "de"\nstopwords = 3', "'stopwords' must be words"),
         ('language = "de"\n[stemming]\nendings = "en"', "endings must be a list"),
         ('language = "de"\n[stemming]\nmin_stem = 0', "min_stem must be a whole number"),
+        ('language = "de"\n[stemming]\nforms = ["ging"]', "forms must map a word"),
         ('language = "de"\nname = [', "not valid TOML"),
     ],
 )
