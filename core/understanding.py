@@ -136,15 +136,35 @@ class _Pattern:
     text: str
     stems: tuple[str, ...]
     function_words: tuple[str, ...]
+    # Its words in order: (True, stem) for a content word, (False, word) for a function word.
+    sequence: tuple[tuple[bool, str], ...] = ()
 
     @classmethod
     def of(cls, text: str, language: Language) -> "_Pattern | None":
         toks = words(text)
-        stems = tuple(dict.fromkeys(language.stem(w) for w in toks if w not in language.stopwords and len(w) > 2))
-        function = tuple(w for w in toks if w in language.stopwords or len(w) <= 2)
+        content = [w not in language.stopwords and len(w) > 2 for w in toks]
+        stems = tuple(dict.fromkeys(language.stem(w) for w, c in zip(toks, content) if c))
+        function = tuple(w for w, c in zip(toks, content) if not c)
         if not stems:
             return None
-        return cls(text, stems, function)
+        sequence = tuple((c, language.stem(w) if c else w) for w, c in zip(toks, content))
+        return cls(text, stems, function, sequence)
+
+    def said_in_order(self, passage: _Passage, max_gap: int = 3) -> bool:
+        """Whether the passage says this pattern word for word, in its order, with at most
+        `max_gap` other words between two of its words ("involved in the Samen starten pilot")."""
+        places = []
+        for content, key in self.sequence:
+            at = [p for p, _ in passage.hits.get(key, ())] if content else passage.plain.get(key, [])
+            if not at:
+                return False
+            places.append(at)
+        reach = set(places[0])
+        for at in places[1:]:
+            reach = {p for p in at if any(0 < p - q <= max_gap + 1 for q in reach)}
+            if not reach:
+                return False
+        return True
 
     def find(self, passage: _Passage) -> float:
         """How well the passage says this pattern: every stem heard close together (and the
@@ -229,6 +249,11 @@ SHOWN_FROM = 0.2
 # missed.
 QUESTION_THRESHOLD = 0.5
 
+# A cue of at least this many words said word for word, in its order, counts as heard whole even
+# when its words are common to several questions ("how were you involved in the pilot"): the
+# wording tells the question apart. In cross-validation 4 to 7 detect the same.
+VERBATIM_WORDS = 5
+
 
 class GuideTracker:
     """Follows the guide: the current question, and which questions were asked.
@@ -290,8 +315,12 @@ class GuideTracker:
                 continue
             covers = [(c.cover(passage, self._weights), self._strength(c)) for c in self._cues[number]]
             cue = max((c * st for c, st in covers), default=0.0)
-            # A cue heard whole, and specific enough to tell its question apart.
+            # A cue heard whole, and specific enough to tell its question apart (or heard word
+            # for word, function words too, when it is long enough to be a wording of its own).
             whole_cue = 1.0 if any(c >= 0.99 and st >= 0.6 for c, st in covers) else 0.0
+            if not whole_cue and any(len(c.sequence) >= VERBATIM_WORDS and c.said_in_order(passage)
+                                     for c in self._cues[number]):
+                whole_cue = 1.0
             pat = self._text[number]
             whole = pat.cover(passage, self._weights) if pat is not None else 0.0
             if cue or whole:

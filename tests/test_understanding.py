@@ -103,6 +103,20 @@ def test_what_is_put_as_a_question(said, asks):
     assert asks_something(said) is asks
 
 
+def test_a_long_cue_said_word_for_word_is_followed_though_its_words_are_common():
+    # The English demo's guide: questions 2, 3 and 11 all ask who was "involved" in the pilot,
+    # so no content word tells them apart; the wording does.
+    guide = load_guide(ROOT / "sample_sessions" / "demo-en" / "guide.toml")
+    tracker = GuideTracker(guide)
+    tracker.set_current(1)
+    assert tracker.observe("And how were you involved in the Samen starten pilot?").number == 2
+    assert tracker.observe("Which organizations were involved in the pilot?").number == 3
+    # The same words out of order and apart are no cue said word for word.
+    fresh = GuideTracker(guide)
+    fresh.set_current(1)
+    assert fresh.observe("Were the organizations in the region involved? I mean, how was the pilot for you?") is None
+
+
 def test_an_announcement_does_not_pose_the_question_it_names(guide):
     tracker = tracker_after(guide, 23)
     said = "Oké uhm… ik zie dat we al een beetje bij de laatste vraag zijn aangekomen uhm… even kijken hoor."
