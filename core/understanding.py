@@ -150,9 +150,11 @@ class _Pattern:
         sequence = tuple((c, language.stem(w) if c else w) for w, c in zip(toks, content))
         return cls(text, stems, function, sequence)
 
-    def said_in_order(self, passage: _Passage, max_gap: int = 3) -> bool:
+    def said_in_order(self, passage: _Passage, max_gap: int = 5) -> bool:
         """Whether the passage says this pattern word for word, in its order, with at most
-        `max_gap` other words between two of its words ("involved in the Samen starten pilot")."""
+        `max_gap` other words between two of its words: "involved in the pilot" is said in
+        "involved in the Samen starten pilot", and in what recognition makes of a name ("involved
+        in the same and star of the pilot")."""
         places = []
         for content, key in self.sequence:
             at = [p for p, _ in passage.hits.get(key, ())] if content else passage.plain.get(key, [])
