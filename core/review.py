@@ -25,7 +25,7 @@ from typing import Iterator
 
 from .errors import UserError
 from .guide import Guide, parse_guide
-from .store import SPEAKERS, Store, now_iso
+from .store import SPEAKERS, Store, tidy_note, now_iso
 
 MEMO_TARGETS = ("session", "segment", "coding", "dimension")
 # Undo history kept per session; older entries are dropped when a new edit is recorded.
@@ -656,6 +656,59 @@ def delete_memo(store: Store, memo_id: int) -> None:
         raise UserError(f"no memo {memo_id}")
     with recorded(store, row[0], "delete memo") as ch:
         ch.delete("memos", memo_id)
+
+
+# --- bookmarks --------------------------------------------------------------------------------
+
+
+def bookmark_time(segment: dict, following: dict | None) -> float | None:
+    """When a bookmark added in review after `segment` is placed: at its end, so it reads
+    between it and `following` (the next segment); at its start when it has no end or its end
+    runs past the next one's start. None for a segment without times."""
+    start, end = segment["start"], segment["end"]
+    if start is None:
+        return None
+    later = following["start"] if following is not None else None
+    # Compared as stored (to the hundredth) so the bookmark cannot land on the next one's start.
+    if end is not None and end >= start and (later is None or round(end, 2) < later):
+        return end
+    return start
+
+
+def _bookmark_session(store: Store, bookmark_id: int) -> int:
+    row = store.db.execute("select session_id from live_bookmarks where id = ?", [bookmark_id]).fetchone()
+    if row is None:
+        raise UserError(f"no bookmark {bookmark_id}")
+    return row[0]
+
+
+def add_bookmark(store: Store, session_id: int, at: float, note: str | None = None) -> int:
+    """A bookmark at `at` session seconds, added in review as one undoable edit; returns its id.
+    The note is stored as the live screen stores one: whitespace collapsed, none when empty."""
+    if store.db.execute("select 1 from sessions where id = ?", [session_id]).fetchone() is None:
+        raise UserError(f"no session {session_id} (see `fieldnote sessions`)")
+    at = float(at)
+    if not at >= 0 or at == float("inf"):
+        raise UserError(f"a bookmark marks a moment of the session: {at} is not a time in seconds")
+    with recorded(store, session_id, "add bookmark") as ch:
+        return ch.insert(
+            "live_bookmarks",
+            {"session_id": session_id, "at": round(at, 2), "note": tidy_note(note), "created_at": now_iso()},
+        )
+
+
+def edit_bookmark(store: Store, bookmark_id: int, note: str | None) -> None:
+    """Replace a bookmark's note. An empty note keeps the bookmark without a note (unlike a
+    memo, which an empty text deletes): the moment stays marked; `delete_bookmark` removes it."""
+    session_id = _bookmark_session(store, bookmark_id)
+    with recorded(store, session_id, "edit bookmark note") as ch:
+        ch.update("live_bookmarks", bookmark_id, {"note": tidy_note(note)})
+
+
+def delete_bookmark(store: Store, bookmark_id: int) -> None:
+    session_id = _bookmark_session(store, bookmark_id)
+    with recorded(store, session_id, "delete bookmark") as ch:
+        ch.delete("live_bookmarks", bookmark_id)
 
 
 # --- a session for review ---------------------------------------------------------------------

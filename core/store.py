@@ -817,14 +817,14 @@ class Store:
         with self.db.atomic():
             return int(
                 self.db["live_bookmarks"]
-                .insert({"session_id": session_id, "at": round(float(at), 2), "note": _note(note),
+                .insert({"session_id": session_id, "at": round(float(at), 2), "note": tidy_note(note),
                          "created_at": now_iso()})
                 .last_pk
             )
 
     def set_bookmark_note(self, bookmark_id: int, note: str | None) -> None:
         with self.db.atomic():
-            self.db["live_bookmarks"].update(bookmark_id, {"note": _note(note)})
+            self.db["live_bookmarks"].update(bookmark_id, {"note": tidy_note(note)})
 
     def bookmark(self, bookmark_id: int) -> dict:
         return dict(self.db["live_bookmarks"].get(bookmark_id))
@@ -848,7 +848,7 @@ class Store:
         )
 
 
-def _note(text: str | None) -> str | None:
+def tidy_note(text: str | None) -> str | None:
     text = " ".join((text or "").split())
     return text or None
 

@@ -33,7 +33,7 @@ def snapshot(store: Store) -> dict:
     """Every row a review edit may touch, to compare a database before and after undo."""
     return {
         t: list(store.db.query(f"select * from {t} order by id"))
-        for t in ("segments", "codings", "suggestions", "memos", "question_events")
+        for t in ("segments", "codings", "suggestions", "memos", "question_events", "live_bookmarks")
     }
 
 
@@ -288,6 +288,91 @@ def test_memos_on_each_kind_of_target(demo):
     assert [m["text"] for m in on_segment["memos"]] == ["Their = the municipality's."]
     assert [m["text"] for m in loaded.coding_memos[coding]] == ["Lead, or coordination?"]
     assert {m["target"] for m in loaded.memos} == {"session", "dimension"}
+
+
+# --- bookmarks --------------------------------------------------------------------------------
+
+
+def test_bookmarks_added_edited_and_deleted_in_review_undo_and_redo_exactly(demo):
+    store, sid = demo
+    lead = lead_answer(store, sid)
+    after = next_of(store, sid, lead)
+    live = store.add_bookmark(sid, (lead["start"] + after["start"]) / 2, "who chairs?")
+    states = [snapshot(store)]
+
+    added = review.add_bookmark(store, sid, 12.345, "  check   the dates ")
+    assert store.bookmark(added)["at"] == 12.35 and store.bookmark(added)["note"] == "check the dates"
+    states.append(snapshot(store))
+    review.edit_bookmark(store, live, "Who chairs the meetings?")
+    assert store.bookmark(live)["note"] == "Who chairs the meetings?"
+    states.append(snapshot(store))
+    review.edit_bookmark(store, live, "   ")  # an empty note: the bookmark stays, without one
+    assert store.bookmark(live)["note"] is None
+    states.append(snapshot(store))
+    review.delete_bookmark(store, added)
+    assert [b["id"] for b in store.bookmarks(sid)] == [live]
+    states.append(snapshot(store))
+    review.edit_bookmark(store, live, "")  # no change: nothing to undo
+    assert [e.label for e in review.history(store, sid)] == [
+        "delete bookmark", "edit bookmark note", "edit bookmark note", "add bookmark",
+    ]
+
+    for expected in reversed(states[:-1]):
+        assert review.undo(store, sid) is not None
+        assert snapshot(store) == expected
+    assert review.undo(store, sid) is None
+    assert store.bookmark(live)["note"] == "who chairs?"
+    for expected in states[1:]:
+        assert review.redo(store, sid) is not None
+        assert snapshot(store) == expected
+    assert review.redo(store, sid) is None
+
+
+def test_bookmark_edits_refuse_what_does_not_exist_and_change_nothing(demo):
+    store, sid = demo
+    kept = store.add_bookmark(sid, 3.0, "kept")
+    before = snapshot(store)
+    with pytest.raises(UserError, match="no bookmark 99999"):
+        review.edit_bookmark(store, 99999, "lost")
+    with pytest.raises(UserError, match="no bookmark 99999"):
+        review.delete_bookmark(store, 99999)
+    with pytest.raises(UserError, match="no session 99999"):
+        review.add_bookmark(store, 99999, 3.0, "lost")
+    for at in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(UserError, match="not a time"):
+            review.add_bookmark(store, sid, at, "lost")
+    review.delete_bookmark(store, kept)
+    with pytest.raises(UserError, match=f"no bookmark {kept}"):
+        review.edit_bookmark(store, kept, "again")
+    review.undo(store, sid)
+    assert snapshot(store) == before
+    assert [e.label for e in review.history(store, sid)] == ["delete bookmark"]
+
+
+def test_a_bookmark_added_after_a_segment_is_placed_after_it_and_exported_with_its_note(demo):
+    from core.export import clock
+    from core.exporters import render
+
+    store, sid = demo
+    lead = lead_answer(store, sid)
+    after = next_of(store, sid, lead)
+    at = review.bookmark_time(lead, after)
+    assert at == lead["end"]
+    bid = review.add_bookmark(store, sid, at, "first note")
+    review.edit_bookmark(store, bid, "Who chairs the meetings?")
+    placed = next(s for s in review.load_session(store, sid).segments if s["bookmarks"])
+    assert placed["id"] == lead["id"]
+    assert review.segment_record(store, lead["id"])["bookmarks"][0]["note"] == "Who chairs the meetings?"
+    (md,) = render(store, [sid], "md")
+    lines = md.data.decode("utf-8").splitlines()
+    assert f"  - bookmark [{clock(at)}]: Who chairs the meetings?" in lines
+    assert not any("first note" in line for line in lines)
+
+    # An end that runs into the next segment, or none: the bookmark goes at the segment's start.
+    assert review.bookmark_time({**lead, "end": after["start"]}, after) == lead["start"]
+    assert review.bookmark_time({**lead, "end": None}, after) == lead["start"]
+    assert review.bookmark_time(after, None) == after["end"]
+    assert review.bookmark_time({**lead, "start": None, "end": None}, after) is None
 
 
 # --- undo and redo ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from core.session_audio import Player
 from core.store import Store
 from tui.app import make_app
 from tui.compare import CompareScreen
-from tui.dialogs import IndicatorPicker, MemoDialog, PositionDialog, TextDialog
+from tui.dialogs import BookmarkNoteDialog, IndicatorPicker, MemoDialog, PositionDialog, TextDialog
 from tui.review import ReviewScreen, TranscriptList
 from tui.rows import RowList
 from tui.sessions import SessionsScreen
@@ -310,6 +310,93 @@ async def test_live_bookmarks_appear_in_place_and_are_jumped_between(study):
         assert records[i]["id"] in (lead["id"], next_of(store, one, lead)["id"])
         assert records[i]["start"] <= at < records[i + 1]["start"]
         assert records[i + 1]["id"] in (after_lead["id"], next_of(store, one, lead)["id"])
+
+
+async def test_a_bookmarks_note_is_changed_in_review_and_undo_brings_the_old_one_back(study):
+    store, one, _ = study
+    lead = lead_answer(store, one)
+    after_lead = next_of(store, one, lead)
+    at = (lead["start"] + after_lead["start"]) / 2
+    bookmark = store.add_bookmark(one, at, "who chairs?")
+    old_line, new_line = f"  ⚑ {clock(at)} bookmark: who chairs?", f"  ⚑ {clock(at)} bookmark: the alderman chairs"
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        screen = await review_loaded(pilot)
+        transcript = screen.query_one(TranscriptList)
+        await select(pilot, lead)
+        await pilot.press("f")
+        dialog = pilot.app.screen
+        assert isinstance(dialog, BookmarkNoteDialog)
+        assert dialog.query_one("#bookmark-note").value == "who chairs?"
+        await pilot.press("ctrl+u")  # clear the line
+        await type_text(pilot, "the alderman chairs")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert pilot.app.screen is screen
+        assert store.bookmark(bookmark)["note"] == "the alderman chairs"
+        lines = _screen_lines(transcript)
+        assert new_line in lines and old_line not in lines
+        assert _header_line(lines, lead) < lines.index(new_line) < _header_line(lines, after_lead)
+        assert "the alderman chairs" in str(screen.query_one("#memos").render())
+
+        await pilot.press("u")
+        assert store.bookmark(bookmark)["note"] == "who chairs?"
+        lines = _screen_lines(transcript)
+        assert old_line in lines and new_line not in lines
+        assert "who chairs?" in str(screen.query_one("#memos").render())
+        await pilot.press("ctrl+r")
+        assert store.bookmark(bookmark)["note"] == "the alderman chairs"
+
+        # Escape leaves the note as it was; an empty note keeps the bookmark without one.
+        await pilot.press("f")
+        await type_text(pilot, " and more")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert store.bookmark(bookmark)["note"] == "the alderman chairs"
+        await pilot.press("f", "ctrl+u", "enter")
+        await pilot.pause()
+        assert store.bookmark(bookmark)["note"] is None
+        assert f"  ⚑ {clock(at)} bookmark" in _screen_lines(transcript)
+
+
+async def test_a_bookmark_is_added_after_a_segment_and_deleted_in_review(study):
+    store, one, _ = study
+    lead = lead_answer(store, one)
+    after_lead = next_of(store, one, lead)
+    line = f"  ⚑ {clock(lead['end'])} bookmark: check with the minutes"
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        screen = await review_loaded(pilot)
+        transcript = screen.query_one(TranscriptList)
+        await select(pilot, lead)
+        await pilot.press("f")
+        assert isinstance(pilot.app.screen, BookmarkNoteDialog)
+        heading = f"⚑ New bookmark at {clock(lead['end'])}, after the segment at {clock(lead['start'])}"
+        assert pilot.app.screen.heading() == heading
+        await pilot.press("ctrl+d")  # nothing to delete yet: it stays open, the key edits the note
+        assert isinstance(pilot.app.screen, BookmarkNoteDialog)
+        await pilot.press("escape")  # cancelled: nothing added
+        await pilot.pause()
+        assert store.bookmarks(one) == []
+
+        await pilot.press("f")
+        await type_text(pilot, "check with the minutes")
+        await pilot.press("enter")
+        await pilot.pause()
+        (added,) = store.bookmarks(one)
+        assert (added["at"], added["note"]) == (lead["end"], "check with the minutes")
+        lines = _screen_lines(transcript)
+        assert _header_line(lines, lead) < lines.index(line) < _header_line(lines, after_lead)
+        assert "1 bookmark (b/B next/previous, f note)" in str(screen.query_one("#playback").render())
+
+        await pilot.press("f")  # now it edits that one; ctrl+d deletes it
+        assert pilot.app.screen.query_one("#bookmark-note").value == "check with the minutes"
+        await pilot.press("ctrl+d")
+        await pilot.pause()
+        assert pilot.app.screen is screen
+        assert store.bookmarks(one) == []
+        assert line not in _screen_lines(transcript)
+        await pilot.press("u")
+        assert store.bookmarks(one) == [added]
+        assert line in _screen_lines(transcript)
 
 
 def test_exports_hold_live_bookmarks_as_notes_at_their_time(study, tmp_path):

@@ -79,25 +79,71 @@ class BookmarkDialog(ModalScreen[str | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "No note")]
 
-    def __init__(self, time: str) -> None:
+    def __init__(self, time: str, note: str = "") -> None:
         super().__init__()
         self.time = time
+        self.note = note
+
+    def heading(self) -> str:
+        return f"⚑ Bookmark at {self.time}"
+
+    def keys(self) -> str:
+        return "enter keep the note · esc no note · the recording goes on"
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(f"⚑ Bookmark at {self.time}", classes="dialog-title")
-            yield Input(placeholder="a short note (optional)", id="bookmark-note")
-            yield Static("enter keep the note · esc no note · the recording goes on", classes="dialog-keys")
+            yield Label(self.heading(), classes="dialog-title")
+            yield Input(self.note, placeholder="a short note (optional)", id="bookmark-note")
+            yield Static(self.keys(), classes="dialog-keys")
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
 
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
+        self.dismiss(self.answer(event.value))
+
+    def answer(self, note: str) -> object:
+        return note
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class BookmarkNoteDialog(BookmarkDialog):
+    """A bookmark's note in review: one to add after the segment that began at `after`, or
+    one to change or delete. Answers ("save", note), where an empty note keeps the bookmark
+    without one, or ("delete", ""); None when cancelled."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        # Ahead of the note's Input, whose ctrl+d deletes a character (the delete key still does).
+        Binding("ctrl+d", "delete", "Delete bookmark", priority=True),
+    ]
+
+    def __init__(self, time: str, note: str = "", *, after: str | None = None) -> None:
+        super().__init__(time, note)
+        self.after = after
+        self.new = after is not None
+
+    def heading(self) -> str:
+        if self.new:
+            return f"⚑ New bookmark at {self.time}, after the segment at {self.after}"
+        return f"⚑ Bookmark at {self.time}"
+
+    def keys(self) -> str:
+        if self.new:
+            return "enter add the bookmark · esc cancel"
+        return "enter save (empty: no note) · ctrl+d delete the bookmark · esc cancel"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "delete" and self.new)
+
+    def answer(self, note: str) -> tuple[str, str]:
+        return ("save", note)
+
+    def action_delete(self) -> None:
+        self.dismiss(("delete", ""))
 
 
 class PositionDialog(ModalScreen[object]):

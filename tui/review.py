@@ -37,7 +37,7 @@ from core.guide import Guide
 from core.review import SessionForReview
 from core.store import Store
 
-from .dialogs import IndicatorPicker, MemoDialog, PositionDialog, RetranscribeDialog, TextDialog
+from .dialogs import BookmarkNoteDialog, IndicatorPicker, MemoDialog, PositionDialog, RetranscribeDialog, TextDialog
 from .keybar import KeyBar
 from .palette import ScreenActions
 
@@ -405,6 +405,7 @@ class ReviewScreen(Screen):
         Binding("o", "export", "Export", show=False),
         Binding("b", "bookmark(1)", "Next bookmark", show=False),
         Binding("B", "bookmark(-1)", "Previous bookmark", show=False),
+        Binding("f", "bookmark_note", "Bookmark note", show=False),
     ]
 
     def __init__(
@@ -575,7 +576,7 @@ class ReviewScreen(Screen):
         transcript = self.query_one(TranscriptList)
         marked = [i for i, r in enumerate(transcript.records) if r.get("bookmarks")]
         if not marked:
-            self.notify("No bookmarks in this session: b marks a moment during the interview.", severity="warning")
+            self.notify("No bookmarks in this session: f adds one after the selected segment.", severity="warning")
             return
         here = transcript.selected
         ahead = [i for i in marked if i > here] if delta > 0 else [i for i in reversed(marked) if i < here]
@@ -584,6 +585,42 @@ class ReviewScreen(Screen):
             return
         transcript.selected = ahead[0]
         transcript.focus()
+
+    def action_bookmark_note(self) -> None:
+        """Change or delete the note of the bookmark after the selected segment; with none
+        there, add one after it. A bookmark made before anyone spoke (drawn above the first
+        segment) is taken only when the first segment has none after it."""
+        r = self._need_segment()
+        if r is None:
+            return
+        after = [b for b in r["bookmarks"] if b["at"] >= (r["start"] or 0.0)]
+        marks = after or r["bookmarks"]
+        if marks:
+            b = marks[0]
+
+            def changed(answer: tuple[str, str] | None) -> None:
+                if answer is None:
+                    return
+                what, note = answer
+                if what == "delete":
+                    self._apply(review.delete_bookmark, b["id"], done="Bookmark deleted (u undoes)")
+                elif " ".join(note.split()) != (b["note"] or ""):
+                    self._apply(review.edit_bookmark, b["id"], note, done="Bookmark note saved (u undoes)")
+
+            self.app.push_screen(BookmarkNoteDialog(clock(b["at"]), b["note"] or ""), changed)
+            return
+        transcript = self.query_one(TranscriptList)
+        following = transcript.records[transcript.selected + 1 :][:1]
+        at = review.bookmark_time(r, following[0] if following else None)
+        if at is None:
+            self.notify("This segment has no time in the recording: a bookmark marks a moment.", severity="warning")
+            return
+
+        def added(answer: tuple[str, str] | None) -> None:
+            if answer is not None:
+                self._apply(review.add_bookmark, self.session_id, at, answer[1], done="Bookmark added (u undoes)")
+
+        self.app.push_screen(BookmarkNoteDialog(clock(at), after=clock(r["start"])), added)
 
     def _pending(self) -> int | None:
         chip = self._chip()
@@ -855,7 +892,8 @@ class ReviewScreen(Screen):
         coded = sum(1 for s in self.data.segments if s["codings"])
         text = f"{n} segments · {coded} coded"
         if self.data.bookmarks:
-            text += f" · {len(self.data.bookmarks)} bookmarks (b/B next/previous)"
+            n_marks = len(self.data.bookmarks)
+            text += f" · {n_marks} bookmark{'' if n_marks == 1 else 's'} (b/B next/previous, f note)"
         if self.player is not None:
             speed = f"{self.player.speed:g}×"
             if self.player.playing and self.player.position is not None:
