@@ -29,6 +29,18 @@ def passage(store: Store, coding_id: int) -> str:
     return text if c["start_offset"] is None else text[c["start_offset"] : c["end_offset"]]
 
 
+def undo_and_redo_all(store: Store, sid: int, states: list[dict]) -> None:
+    """Undo every edit, each back to the state before it, then redo every one."""
+    for expected in reversed(states[:-1]):
+        assert review.undo(store, sid) is not None
+        assert snapshot(store) == expected
+    assert review.undo(store, sid) is None
+    for expected in states[1:]:
+        assert review.redo(store, sid) is not None
+        assert snapshot(store) == expected
+    assert review.redo(store, sid) is None
+
+
 def snapshot(store: Store) -> dict:
     """Every row a review edit may touch, to compare a database before and after undo."""
     return {
@@ -317,15 +329,8 @@ def test_bookmarks_added_edited_and_deleted_in_review_undo_and_redo_exactly(demo
         "delete bookmark", "edit bookmark note", "edit bookmark note", "add bookmark",
     ]
 
-    for expected in reversed(states[:-1]):
-        assert review.undo(store, sid) is not None
-        assert snapshot(store) == expected
-    assert review.undo(store, sid) is None
-    assert store.bookmark(live)["note"] == "who chairs?"
-    for expected in states[1:]:
-        assert review.redo(store, sid) is not None
-        assert snapshot(store) == expected
-    assert review.redo(store, sid) is None
+    # Undone to the first state: the live screen's bookmark with its note, as it was.
+    undo_and_redo_all(store, sid, states)
 
 
 def test_bookmark_edits_refuse_what_does_not_exist_and_change_nothing(demo):
@@ -399,15 +404,7 @@ def test_every_kind_of_edit_undoes_to_the_exact_previous_state_and_redoes(demo):
         states.append(snapshot(store))
     assert [e.label for e in review.history(store, sid)][:3] == ["merge segments", "memo on segment", "change speaker"]
 
-    for expected in reversed(states[:-1]):
-        assert review.undo(store, sid) is not None
-        assert snapshot(store) == expected
-    assert review.undo(store, sid) is None
-
-    for expected in states[1:]:
-        assert review.redo(store, sid) is not None
-        assert snapshot(store) == expected
-    assert review.redo(store, sid) is None
+    undo_and_redo_all(store, sid, states)
 
 
 def test_a_new_edit_after_undo_drops_the_redo_branch(demo):
