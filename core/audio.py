@@ -81,24 +81,111 @@ class AudioSource(Protocol):
     def close(self) -> None: ...
 
 
-def load_audio(path: Path) -> np.ndarray:
-    """Any audio file as 16 kHz mono float32; a file that cannot be read is the user's to fix."""
-    from faster_whisper.audio import decode_audio
+STREAM_BLOCK = 30 * SAMPLE_RATE  # samples per block when a file is read as it goes
 
+
+def _check_file(path: Path) -> None:
     if not Path(path).is_file():
         raise UserError(f"{path}: no such audio file")
     if Path(path).stat().st_size == 0:
         # FFmpeg reads an empty .flac as zero samples without complaint; it is no recording.
         raise UserError(f"{path}: the file is empty (0 bytes), not audio")
+
+
+def _unreadable(path: Path, exc: Exception) -> UserError:
+    return UserError(f"{path}: not a readable audio file ({exc})")
+
+
+def load_audio(path: Path) -> np.ndarray:
+    """Any audio file as 16 kHz mono float32; a file that cannot be read is the user's to fix.
+
+    This holds the whole track (a two-hour track is 460 MB, and decoding it peaks at more than
+    twice that): what reads a recording through, use `stream_audio`.
+    """
+    from faster_whisper.audio import decode_audio
+
+    _check_file(path)
     try:
         audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
     except Exception as exc:  # PyAV raises many kinds for a damaged or foreign file
-        raise UserError(f"{path}: not a readable audio file ({exc})") from None
+        raise _unreadable(path, exc) from None
     return np.asarray(audio, dtype=np.float32)
 
 
+def stream_audio(path: Path, block: int = STREAM_BLOCK) -> Iterator[np.ndarray]:
+    """The file as 16 kHz mono float32 blocks of `block` samples (the last one shorter), decoded
+    as they are read: the very samples `load_audio` gives, in a few megabytes whatever the length.
+
+    Missing and empty files are refused at the call, a file FFmpeg cannot read at the first block.
+    """
+    _check_file(path)
+    return _reblock(_decoded(Path(path)), block)
+
+
+def _decoded(path: Path) -> Iterator[np.ndarray]:
+    # faster-whisper's decode_audio, one group of frames at a time instead of into one buffer:
+    # the same PyAV decoder, frame grouping and resampler (to 16-bit mono at 16 kHz, which
+    # also mixes the channels down), so any format FFmpeg reads, at any rate, gives the same
+    # samples as the whole-file decode. Its helpers are reused so the two cannot drift apart
+    # (faster-whisper is pinned; tests/test_audio_stream.py compares them).
+    import gc
+
+    import av
+    from faster_whisper.audio import _group_frames, _ignore_invalid_frames, _resample_frames
+
+    try:
+        container = av.open(str(path), mode="r", metadata_errors="ignore")
+    except Exception as exc:  # PyAV raises many kinds for a damaged or foreign file
+        raise _unreadable(path, exc) from None
+    resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    try:
+        with container:
+            try:
+                frames = _ignore_invalid_frames(container.decode(audio=0))
+                frames = _resample_frames(_group_frames(frames, 500000), resampler)
+            except Exception as exc:  # a file without an audio stream
+                raise _unreadable(path, exc) from None
+            while True:
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    return
+                except Exception as exc:
+                    raise _unreadable(path, exc) from None
+                yield frame.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
+    finally:
+        # As in decode_audio: PyAV frees a resampler's buffers only when the collector runs.
+        del resampler
+        gc.collect()
+
+
+def _reblock(pieces: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    pending = np.zeros(0, dtype=np.float32)
+    try:
+        for piece in pieces:
+            pending = np.concatenate([pending, piece]) if len(pending) else piece
+            whole = len(pending) - len(pending) % size
+            for at in range(0, whole, size):
+                yield pending[at : at + size]
+            pending = pending[whole:]
+        if len(pending):
+            yield pending
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()  # a reader stopped early closes the file now, not when collected
+
+
+def audio_length(path: Path) -> int:
+    """The number of 16 kHz samples in the file, read through (which also proves it readable)."""
+    return sum(len(block) for block in stream_audio(path))
+
+
 class FileReplaySource:
-    """Plays recorded tracks as if they were live: in real time, or as fast as possible."""
+    """Plays recorded tracks as if they were live: in real time, or as fast as possible.
+
+    The tracks are read as they play, so a two-hour replay holds a few blocks, not the hours.
+    """
 
     def __init__(
         self,
@@ -109,26 +196,33 @@ class FileReplaySource:
         chunk_seconds: float = 0.1,
     ):
         self.tracks = tuple(tracks)
-        self._audio = {name: load_audio(path) for name, path in tracks.items()}
+        self._paths = dict(tracks)
+        # One pass through each file now: an unreadable one is refused before the replay
+        # starts, as when the tracks were loaded whole, and the length is known.
+        lengths = [audio_length(path) for path in self._paths.values()]
         self.clock = clock or (Clock() if realtime else ManualClock())
         self.chunk = int(chunk_seconds * SAMPLE_RATE)
-        self.duration = max(len(a) for a in self._audio.values()) / SAMPLE_RATE
+        self.duration = max(lengths) / SAMPLE_RATE
         self._closed = False
 
     def chunks(self) -> Iterator[AudioChunk]:
-        # Interleave the tracks by time, as two devices delivering at once would.
-        heap = [(0, i, name) for i, name in enumerate(self.tracks)]
-        heapq.heapify(heap)
-        while heap and not self._closed:
-            pos, i, name = heapq.heappop(heap)
-            audio = self._audio[name]
-            if pos >= len(audio):
-                continue
-            block = audio[pos : pos + self.chunk]
-            chunk = AudioChunk(name, pos / SAMPLE_RATE, block)
-            self.clock.sleep_until(chunk.end)
-            yield chunk
-            heapq.heappush(heap, (pos + self.chunk, i, name))
+        readers = {name: stream_audio(path, self.chunk) for name, path in self._paths.items()}
+        try:
+            # Interleave the tracks by time, as two devices delivering at once would.
+            heap = [(0, i, name) for i, name in enumerate(self.tracks)]
+            heapq.heapify(heap)
+            while heap and not self._closed:
+                pos, i, name = heapq.heappop(heap)
+                block = next(readers[name], None)
+                if block is None:
+                    continue
+                chunk = AudioChunk(name, pos / SAMPLE_RATE, block)
+                self.clock.sleep_until(chunk.end)
+                yield chunk
+                heapq.heappush(heap, (pos + len(block), i, name))
+        finally:
+            for reader in readers.values():
+                reader.close()
 
     def close(self) -> None:
         self._closed = True

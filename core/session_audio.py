@@ -4,7 +4,8 @@ A session's `audio_dir` holds one file per side of the call, `interviewer` and `
 as .wav or .flac (the recorder writes them; a demo session points at its sample folder).
 Playback mixes the tracks, starts at a time on the session clock and keeps going, reporting
 where it is so a screen can follow along. Other speeds keep the voice's pitch: the audio is
-time-stretched by overlap-add rather than resampled.
+time-stretched by overlap-add rather than resampled. The tracks are read as they play
+(`TrackMix`), so playing a two-hour session holds a second of audio, not the session.
 """
 
 from __future__ import annotations
@@ -47,13 +48,61 @@ def session_tracks(session: dict) -> dict[str, Path]:
 
 
 def mix_tracks(tracks: dict[str, Path]) -> np.ndarray:
-    """Both sides of the call as one mono signal, as the researcher heard it."""
+    """Both sides of the call as one mono signal, as the researcher heard it, decoded whole."""
     audio = [load_audio(p) for p in tracks.values()]
     out = np.zeros(max(len(a) for a in audio), dtype=np.float32)
     for a in audio:
         out[: len(a)] += a
     np.clip(out, -1.0, 1.0, out=out)
     return out
+
+
+class TrackMix:
+    """Both sides of the call as one mono signal, read from the files a stretch at a time.
+
+    `mix[a:b]` reads samples a to b of each track (soundfile seeks to them) and mixes them as
+    `mix_tracks` does; `len(mix)` is the longer track's length. The Player takes it in place of
+    the whole mixed array.
+    """
+
+    def __init__(self, paths: list[Path], frames: int):
+        self.paths = paths
+        self.frames = frames
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def __getitem__(self, where: slice) -> np.ndarray:
+        import soundfile as sf
+
+        start, stop, _ = where.indices(self.frames)
+        out = np.zeros(max(0, stop - start), dtype=np.float32)
+        for path in self.paths:
+            try:
+                part, _ = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=False)
+            except (RuntimeError, OSError):
+                # The file went away or changed under the player (this runs in the audio
+                # callback, where nothing can be shown): playback ends where the audio does.
+                return np.zeros(0, dtype=np.float32)
+            out[: len(part)] += part
+        np.clip(out, -1.0, 1.0, out=out)
+        return out
+
+
+def open_mix(tracks: dict[str, Path]) -> TrackMix | np.ndarray:
+    """The tracks ready to play: read as they play where soundfile can seek in them and reads the
+    samples FFmpeg would (16 kHz mono 16-bit: every recording fieldnote makes, the demo's FLAC);
+    anything else is decoded whole and resampled, as before."""
+    import soundfile as sf
+
+    try:
+        infos = [sf.info(str(path)) for path in tracks.values()]
+    except (RuntimeError, OSError):
+        return mix_tracks(tracks)  # FFmpeg may read it; if not, load_audio says why
+    # A WAV header that gives no length (0 frames) is read to the end of the file by FFmpeg.
+    if all(i.samplerate == SAMPLE_RATE and i.channels == 1 and i.subtype == "PCM_16" and i.frames > 0 for i in infos):
+        return TrackMix(list(tracks.values()), max(i.frames for i in infos))
+    return mix_tracks(tracks)
 
 
 class TimeStretcher:
@@ -124,7 +173,7 @@ class Player:
 
     BLOCK = SAMPLE_RATE // 2  # source audio stretched at a time
 
-    def __init__(self, audio: np.ndarray, *, stream_factory: Callable = _sounddevice_stream):
+    def __init__(self, audio: np.ndarray | TrackMix, *, stream_factory: Callable = _sounddevice_stream):
         self.audio = audio
         self.duration = len(audio) / SAMPLE_RATE
         self._factory = stream_factory
@@ -136,7 +185,7 @@ class Player:
 
     @classmethod
     def for_session(cls, session: dict, **kwargs) -> "Player":
-        return cls(mix_tracks(session_tracks(session)), **kwargs)
+        return cls(open_mix(session_tracks(session)), **kwargs)
 
     @property
     def playing(self) -> bool:
@@ -161,6 +210,8 @@ class Player:
             frames = len(out)
             while len(pending) < frames and state["src"] < stop_at:
                 block = self.audio[state["src"] : min(stop_at, state["src"] + self.BLOCK)]
+                if not len(block):
+                    break  # a track that could no longer be read: play what is pending, then stop
                 stretched = stretcher.stretch(block)
                 pending = np.concatenate([pending, stretched])
                 src_of = np.concatenate(

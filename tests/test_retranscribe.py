@@ -164,7 +164,8 @@ def test_the_batched_pipeline_gives_the_same_words(memory_store, call, tiny):
     assert "municipality" in _row(memory_store, ids["b"])["text"].lower()
 
 
-def test_a_stopped_retranscription_writes_nothing(memory_store, call, tiny):
+@pytest.mark.parametrize("batched", [False, True])
+def test_a_stopped_retranscription_writes_nothing(memory_store, call, tiny, batched):
     import threading
 
     folder, times = call
@@ -173,7 +174,7 @@ def test_a_stopped_retranscription_writes_nothing(memory_store, call, tiny):
     stop = threading.Event()
     stop.set()
     with pytest.raises(Cancelled):
-        retranscribe(memory_store, ids["session"], "tiny.en", loaded_model=tiny, batched=False, stop=stop)
+        retranscribe(memory_store, ids["session"], "tiny.en", loaded_model=tiny, batched=batched, stop=stop)
     assert memory_store.segments(ids["session"]) == before
     assert review.history(memory_store, ids["session"]) == []
 
@@ -200,3 +201,83 @@ def test_words_go_to_the_segment_whose_time_they_fall_in():
     assert [w.text for w in by_segment[1]] == [" one", " edge"]
     assert [w.text for w in by_segment[2]] == [" two"]
     assert [w.text for w in loose] == [" gap", " later"]  # " mine" is in an edited segment's time
+
+
+# --- the batched pipeline fed as the file is read ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def long_track(tmp_path_factory) -> Path:
+    """Both sides of the English demo one after the other: 7.5 minutes, past the 320 seconds
+    (10,000 windows) after which faster-whisper's VAD carries its state into a second call."""
+    from core.audio import load_audio
+
+    audio = np.concatenate([load_audio(DEMO / f"{side}.flac") for side in ("interviewer", "respondent")])
+    path = tmp_path_factory.mktemp("long") / "respondent.wav"
+    sf.write(path, audio, RATE, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.parametrize("windows", [1500, 2100])
+@pytest.mark.parametrize("extra", [0, 100, 500])
+def test_silero_answers_as_for_the_whole_track(tmp_path, windows, extra):
+    """Across several calls (the state passed on), to a last window that ends in sound (which
+    faster-whisper silences), on a track that ends on a whole window (padded by one more)."""
+    from faster_whisper.vad import get_vad_model
+
+    from core.audio import VAD_WINDOW, load_audio
+    from core.retranscribe import VAD_BATCH, speech_probabilities
+
+    assert windows > VAD_BATCH
+    n = windows * VAD_WINDOW + extra
+    t = np.arange(n) / RATE
+    rng = np.random.default_rng(windows + extra)
+    audio = 0.3 * np.sin(2 * np.pi * 180 * t) * (np.sin(2 * np.pi * 0.3 * t) > 0) + 0.05 * rng.standard_normal(n)
+    path = tmp_path / "track.wav"
+    sf.write(path, audio.astype(np.float32), RATE, subtype="PCM_16")
+    whole = load_audio(path)
+    assert np.abs(whole[-64:]).max() > 0.01
+    probs, length = speech_probabilities(path)
+    assert length == n
+    np.testing.assert_array_equal(probs, get_vad_model()(np.pad(whole, (0, VAD_WINDOW - n % VAD_WINDOW))))
+
+
+def test_the_streamed_speech_detection_is_faster_whispers(long_track):
+    from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
+
+    from core.audio import VAD_WINDOW, load_audio
+    from core.retranscribe import speech_probabilities, speech_timestamps
+
+    options = VadOptions(max_speech_duration_s=30, min_silence_duration_ms=160)
+    audio = load_audio(long_track)
+    probs, length = speech_probabilities(long_track)
+    assert length == len(audio) > 320 * RATE
+    # Silero's answers themselves, which depend on the state carried from call to call.
+    np.testing.assert_array_equal(probs, get_vad_model()(np.pad(audio, (0, VAD_WINDOW - len(audio) % VAD_WINDOW))))
+    expected = get_speech_timestamps(audio, options)
+    assert len(expected) > 20
+    assert speech_timestamps(probs, length, options) == expected
+
+
+@pytest.mark.parametrize("batch_size", [2, 8])
+def test_streamed_batches_give_what_the_whole_track_pipeline_gives(long_track, tiny, batch_size):
+    """The track read as it goes through the batched pipeline gives segment for segment, word
+    for word and time for time what faster-whisper's BatchedInferencePipeline gives for the
+    track held whole."""
+    from faster_whisper import BatchedInferencePipeline
+
+    from core.audio import load_audio
+    from core.retranscribe import _batched_segments, transcribe_options
+
+    def facts(segments):
+        return [(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob,
+                 [(w.start, w.end, w.word, w.probability) for w in s.words]) for s in segments]
+
+    options = transcribe_options("en", verbatim=True)
+    got = facts(_batched_segments(tiny, long_track, dict(options), batch_size, None))
+    options.pop("condition_on_previous_text")
+    whole, _ = BatchedInferencePipeline(tiny).transcribe(load_audio(long_track), batch_size=batch_size, **options)
+    expected = facts(whole)
+    # Eight 30-second windows of speech: four batches of two, or one of the default eight.
+    assert len(expected) >= 8 and sum(len(s[-1]) for s in expected) > 200
+    assert got == expected
