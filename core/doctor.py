@@ -329,7 +329,7 @@ def check_sessions(db_path: Path) -> list[Check]:
 def check_guides() -> list[Check]:
     """Every guide fieldnote knows loads, and fieldnote can read the language it is in."""
     from .guide import available_guides, load_guide
-    from .language import languages_dir, load_language
+    from .language import load_language
 
     checks = []
     for name in available_guides():
@@ -346,7 +346,7 @@ def check_guides() -> list[Check]:
         else:
             checks.append(Check("guides", WARN, found + " (no word lists for this language: questions are "
                                 "followed by their question marks only, and words are matched unstemmed)",
-                                f"add {guide.language}.toml to {languages_dir()} (see prompts/languages/nl.toml)"))
+                                f"add {guide.language}.toml to {paths.languages_dir()} (see prompts/languages/nl.toml)"))
     return checks
 
 

@@ -238,16 +238,8 @@ def parse_language(text: str, source: str = "<language>") -> Language:
     )
 
 
-def languages_dir() -> Path:
-    """The user's own language files; looked up before the bundled ones."""
-    return paths.home() / "languages"
-
-
-BUNDLED_LANGUAGES = paths.BUNDLED_GUIDES / "languages"
-
-
 def language_path(code: str) -> Path | None:
-    for folder in (languages_dir(), BUNDLED_LANGUAGES):
+    for folder in (paths.languages_dir(), paths.BUNDLED_LANGUAGES):
         path = folder / f"{code}.toml"
         if path.is_file():
             return path
@@ -256,7 +248,7 @@ def language_path(code: str) -> Path | None:
 
 def available_languages() -> list[str]:
     codes: set[str] = set()
-    for folder in (languages_dir(), BUNDLED_LANGUAGES):
+    for folder in (paths.languages_dir(), paths.BUNDLED_LANGUAGES):
         if folder.is_dir():
             codes.update(p.stem for p in folder.glob("*.toml"))
     return sorted(codes)

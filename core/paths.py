@@ -15,6 +15,8 @@ APP_NAME = "fieldnote"
 # prompts/ sits beside core/ in the source tree: the guides that ship with fieldnote.
 BUNDLED_GUIDES = Path(__file__).resolve().parent.parent / "prompts"
 SAMPLE_SESSIONS = Path(__file__).resolve().parent.parent / "sample_sessions"
+# How fieldnote reads each language (word lists, stemming): prompts/languages/CODE.toml.
+BUNDLED_LANGUAGES = BUNDLED_GUIDES / "languages"
 
 
 def home() -> Path:
@@ -64,6 +66,11 @@ def default_db() -> Path:
 def guides_dir() -> Path:
     """The user's own guides; a guide name is looked up here, then in the bundled prompts/."""
     return home() / "guides"
+
+
+def languages_dir() -> Path:
+    """The user's own language files; a language is looked up here, then in the bundled ones."""
+    return home() / "languages"
 
 
 def models_dir() -> Path:
