@@ -554,29 +554,70 @@ class TrackPlacer:
     jitter of its blocks, keeps time). After a pause in delivery - the start, a silent
     loopback, a device that was lost - the next block is placed where it belongs: it ends when
     it arrived, and the silence before it is padded.
+
+    Two devices' clocks are never quite the same (a microphone and a sound card differ by some
+    tens of parts per million: a third of a second an hour), so a device that delivers steadily
+    is also watched against the session clock. Each window of `drift_window` seconds keeps how
+    far ahead of its arrival a block ended at most (the block that arrived with the least
+    delay, so jitter does not count); when that moves more than `drift_tolerance` seconds from
+    where it stood after the last realignment, a few milliseconds of silence are put in (a slow
+    device) or of audio left out (a fast one), at most `drift_step` seconds a window.
     """
 
-    def __init__(self, start: float = 0.0, *, idle_after: float = 0.5, pad_lag: float = 0.5):
+    def __init__(self, start: float = 0.0, *, idle_after: float = 0.5, pad_lag: float = 0.5,
+                 drift_window: float = 10.0, drift_tolerance: float = 0.02, drift_step: float = 0.02):
         self.position = int(round(start * SAMPLE_RATE))  # next sample's index on the session clock
         self.idle_after = idle_after
         self.pad_lag = pad_lag
         self.last_arrival: float | None = None
         self.realign = True
+        self.drift_window = drift_window
+        self.drift_tolerance = int(round(drift_tolerance * SAMPLE_RATE))
+        self.drift_step = int(round(drift_step * SAMPLE_RATE))
+        self.corrected = 0  # samples put in (positive) or left out (negative) for drift, in all
+        self._reference: int | None = None  # the lead the track had after it was last placed
+        self._window_end: float | None = None
+        self._window_lead: int | None = None
+        self._owed = 0  # a correction still to make: samples to put in (>0) or leave out (<0)
 
     @property
     def time(self) -> float:
         return self.position / SAMPLE_RATE
 
     def place(self, n: int, arrival: float) -> int:
-        """Samples of silence to put before a block of `n` samples that arrived at `arrival`."""
+        """Samples of silence to put before a block of `n` samples that arrived at `arrival`;
+        negative: samples to leave out of the block's start (a device running fast)."""
         pad = 0
         if self.realign or self.last_arrival is None or arrival - self.last_arrival > self.idle_after:
             expected_start = int(round(arrival * SAMPLE_RATE)) - n
             pad = max(0, expected_start - self.position)
+            self._reference = self._window_lead = None
+            self._window_end = arrival + self.drift_window
+            self._owed = 0
+        elif self._owed:
+            # Half a block at the most, so no block is left out whole.
+            pad = max(self._owed, -(n // 2))
+            self._owed -= pad
+            self.corrected += pad
         self.realign = False
         self.last_arrival = arrival
         self.position += pad + n
+        self._watch(arrival)
         return pad
+
+    def _watch(self, arrival: float) -> None:
+        lead = self.position - int(round(arrival * SAMPLE_RATE))
+        self._window_lead = lead if self._window_lead is None else max(self._window_lead, lead)
+        if self._window_end is None or arrival < self._window_end:
+            return
+        self._window_end = arrival + self.drift_window
+        lead, self._window_lead = self._window_lead, None
+        if self._reference is None:
+            self._reference = lead
+            return
+        off = lead + self._owed - self._reference  # as it will stand once what is owed is made good
+        if abs(off) > self.drift_tolerance:
+            self._owed += max(-self.drift_step, min(self.drift_step, -off))
 
     def fill(self, now: float, *, lost: bool = False) -> int:
         """Samples of silence to keep a track that delivers nothing in step with the clock."""
@@ -764,7 +805,10 @@ class LiveSource:
             if len(samples) == 0:
                 return
             pad = t.placer.place(len(samples), arrival)
-            self._emit(t, np.zeros(pad, dtype=np.float32), silence=True)
+            if pad < 0:
+                samples = samples[-pad:]  # the device runs fast: a few milliseconds left out
+            else:
+                self._emit(t, np.zeros(pad, dtype=np.float32), silence=True)
             self._emit(t, samples)
             t.audio_until = t.placer.position
         elif kind == "lost" and not t.lost:

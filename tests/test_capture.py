@@ -33,6 +33,7 @@ from core.capture import (
     DeviceError,
     LiveSource,
     Resampler,
+    TrackPlacer,
     level_db,
     load_device_choice,
     save_device_choice,
@@ -228,6 +229,57 @@ def test_a_steady_device_is_trusted_sample_for_sample_despite_jittery_arrivals()
     assert np.count_nonzero(audio == 0.25) == sent
     # The only silence is the trailing padding up to the clock at the stop, never in between.
     assert np.all(audio[:sent] == 0.25)
+
+
+def _drifting(placer: TrackPlacer, ppm: float, seconds: float, *, block: int = 320, seed: int = 1):
+    """A device whose clock runs `ppm` parts per million fast (or slow), its blocks arriving
+    10-25 ms after their last sample was heard: the placed track's error at the end, in
+    seconds, and what each block was padded (or cut) by."""
+    rng = np.random.default_rng(seed)
+    rate = SAMPLE_RATE * (1 + ppm * 1e-6)
+    captured, pads = 0, []
+    while captured / rate < seconds:
+        captured += block
+        heard = captured / rate  # on the session clock
+        pads.append(placer.place(block, heard + 0.01 + float(rng.uniform(0, 0.015))))
+    return (placer.position - heard * SAMPLE_RATE) / SAMPLE_RATE, pads
+
+
+@pytest.mark.parametrize("ppm", [100, -100, 300, -300])
+def test_a_device_whose_clock_drifts_is_kept_on_the_session_clock(ppm):
+    error, pads = _drifting(TrackPlacer(), ppm, 1200)
+    uncorrected, _ = _drifting(TrackPlacer(drift_tolerance=1e9), ppm, 1200)
+    assert abs(uncorrected) > 0.1 * abs(ppm) / 100  # 20 minutes at 100 ppm: 0.12 s
+    assert abs(error) < 0.045
+    # Made good a little at a time: never more than 20 ms of silence, never half a block cut.
+    assert max(pads[1:]) <= 320 and min(pads[1:]) >= -160
+
+
+def test_a_device_in_step_with_the_clock_is_never_corrected_for_jitter():
+    placer = TrackPlacer()
+    error, pads = _drifting(placer, 0, 1200, seed=7)
+    assert placer.corrected == 0 and all(p == 0 for p in pads[1:])
+
+
+def test_a_fast_device_loses_a_few_milliseconds_of_audio_not_its_place():
+    clock = ManualClock()
+    mic = FakeStream("interviewer")
+    rec = FakeRecording(Path("."))
+    source = LiveSource([mic], clock=clock, recording=rec)
+    source.start(thread=False)
+    sent = 0
+    for _ in range(1800):  # three minutes of 0.1-s blocks from a device 0.1 % fast
+        clock.advance(0.1 * 0.999)
+        mic.send(0.1)
+        sent += 1600
+        source.pump(0)
+    chunks = run_until_done(source)
+    _, audio = joined(chunks, "interviewer")
+    kept = np.count_nonzero(audio == 0.25)
+    # Uncorrected the track would run 0.18 s ahead of the clock; made good it stays within 45 ms.
+    assert abs(len(audio) / SAMPLE_RATE - clock.now()) < 0.045
+    assert 0 < sent - kept < 0.2 * SAMPLE_RATE
+    assert np.array_equal(rec.track("interviewer"), audio)
 
 
 def test_a_lost_device_leaves_a_recorded_gap_while_the_other_track_goes_on():
