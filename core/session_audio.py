@@ -106,37 +106,91 @@ def open_mix(tracks: dict[str, Path]) -> TrackMix | np.ndarray:
 
 
 class TimeStretcher:
-    """Overlap-add time stretching for speech: `speed` > 1 is faster, the pitch stays."""
+    """Time stretching for speech by waveform-similarity overlap-add (WSOLA): `speed` > 1 is
+    faster, the pitch stays.
+
+    Each 40 ms frame is taken from about where the speed puts it, moved by up to 10 ms to where
+    it best continues the waveform the previous frame left off, and added in half over it. A plain
+    overlap-add takes frames where the speed puts them exactly: a voice whose period does not
+    divide the hop comes out of phase with itself, cancelling into a 50 Hz buzz. Blocks fed one
+    after another are one signal: the stretcher keeps what the next frames need, and `finish`
+    plays out what it still holds. The output lasts the input's duration over `speed`.
+    """
 
     FRAME = 640  # 40 ms
-    HOP = 320  # synthesis hop
+    HOP = FRAME // 2  # a periodic Hann window at half overlap sums to one: no gain to undo
+    SEEK = 160  # 10 ms either way: a whole period of voices down to 50 Hz fits in the search
 
     def __init__(self, speed: float):
         self.speed = speed
-        self.window = np.hanning(self.FRAME).astype(np.float32)
-        self._tail = np.zeros(self.FRAME - self.HOP, dtype=np.float32)
+        self.window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(self.FRAME) / self.FRAME)).astype(np.float32)
+        self._held = np.zeros(0, dtype=np.float32)  # source audio the next frames may need
+        self._base = 0  # where in the source `_held` begins
+        self._fed = 0  # source samples given so far
+        self._frames = 0  # frames made so far
+        self._previous: int | None = None  # where in the source the last frame began
+        self._overlap = np.zeros(self.HOP, dtype=np.float32)  # the last frame's second half
+
+    @property
+    def played(self) -> float:
+        """How many source samples the output given so far stands for."""
+        return self._fed if self.speed == 1.0 else min(self._fed, self._frames * self.HOP * self.speed)
 
     def stretch(self, samples: np.ndarray) -> np.ndarray:
-        """Stretch one block of source audio; consecutive blocks join up without clicks."""
+        """Stretch the next block of source audio; the output runs on from the last block's."""
+        self._fed += len(samples)
         if self.speed == 1.0:
             return samples
-        analysis_hop = self.HOP * self.speed
-        n_frames = max(1, int((len(samples) - self.FRAME) / analysis_hop) + 1)
-        out = np.zeros(n_frames * self.HOP + self.FRAME, dtype=np.float32)
-        norm = np.zeros_like(out)
-        for k in range(n_frames):
-            a = int(k * analysis_hop)
-            frame = samples[a : a + self.FRAME]
-            if len(frame) < self.FRAME:
-                frame = np.pad(frame, (0, self.FRAME - len(frame)))
-            b = k * self.HOP
-            out[b : b + self.FRAME] += frame * self.window
-            norm[b : b + self.FRAME] += self.window
-        norm[norm < 1e-3] = 1.0
-        out /= norm
-        out[: len(self._tail)] = 0.5 * (out[: len(self._tail)] + self._tail)
-        self._tail = out[n_frames * self.HOP : n_frames * self.HOP + len(self._tail)].copy()
-        return out[: n_frames * self.HOP]
+        self._held = np.concatenate([self._held, samples.astype(np.float32, copy=False)])
+        return self._run()
+
+    def finish(self) -> np.ndarray:
+        """The rest of the output, once the source has no more."""
+        if self.speed == 1.0:
+            return np.zeros(0, dtype=np.float32)
+        # The frames still to make reach past the end of the source, into silence.
+        self._held = np.concatenate([self._held, np.zeros(self.FRAME + 2 * self.SEEK, dtype=np.float32)])
+        out = self._run(until=self._fed)
+        tail, self._overlap = self._overlap, np.zeros(self.HOP, dtype=np.float32)
+        return np.concatenate([out, tail])
+
+    def _run(self, until: int | None = None) -> np.ndarray:
+        """Make every frame whose source is held (`until`: every frame that begins before it)."""
+        out = []
+        held_to = self._base + len(self._held)
+        while True:
+            ideal = int(round(self._frames * self.HOP * self.speed))
+            if until is not None and ideal >= until:
+                break
+            lo, hi = (ideal, ideal) if self._previous is None else (max(0, ideal - self.SEEK), ideal + self.SEEK)
+            if hi + self.FRAME > held_to:
+                break
+            start = lo if lo == hi else lo + self._best_offset(lo, hi, ideal)
+            at = start - self._base
+            frame = self._held[at : at + self.FRAME] * self.window
+            out.append(self._overlap + frame[: self.HOP])
+            self._overlap = frame[self.HOP :]
+            self._previous = start
+            self._frames += 1
+        # Keep only what the next frame may look at.
+        if self._previous is not None:
+            nxt = int(round(self._frames * self.HOP * self.speed))
+            keep = min(self._previous + self.HOP, max(0, nxt - self.SEEK))
+            if keep > self._base:
+                self._held = self._held[keep - self._base :]
+                self._base = keep
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+    def _best_offset(self, lo: int, hi: int, ideal: int) -> int:
+        """How far past `lo` a frame best continues the previous frame's waveform."""
+        at = self._previous + self.HOP - self._base
+        natural = self._held[at : at + self.HOP]  # what would have followed the previous frame
+        region = self._held[lo - self._base : hi - self._base + self.HOP]
+        similarity = np.correlate(region, natural, mode="valid")
+        energy = np.convolve(region * region, np.ones(self.HOP, dtype=np.float32), mode="valid")
+        if not natural.any() or not energy.any():
+            return ideal - lo  # silence: any place will do, so the one the speed gives
+        return int(np.argmax(similarity / np.sqrt(np.maximum(energy, 1e-12))))
 
 
 class OutputStream(Protocol):
@@ -178,6 +232,7 @@ class Player:
         self.duration = len(audio) / SAMPLE_RATE
         self._factory = stream_factory
         self._stream: OutputStream | None = None
+        self._ended: OutputStream | None = None  # a stream that ran out, still to close
         self._lock = threading.Lock()
         self.speed = 1.0
         self.position: float | None = None  # seconds on the session clock, None when stopped
@@ -203,21 +258,28 @@ class Player:
         pending = np.zeros(0, dtype=np.float32)
         # Which source sample each output sample came from, to report the position.
         src_of = np.zeros(0, dtype=np.float64)
-        state = {"src": src}
+        state = {"src": src, "done": False}
 
         def fill(out: np.ndarray) -> bool:
             nonlocal pending, src_of
             frames = len(out)
-            while len(pending) < frames and state["src"] < stop_at:
-                block = self.audio[state["src"] : min(stop_at, state["src"] + self.BLOCK)]
-                if not len(block):
-                    break  # a track that could no longer be read: play what is pending, then stop
-                stretched = stretcher.stretch(block)
+            while len(pending) < frames and not state["done"]:
+                before = stretcher.played
+                if state["src"] < stop_at:
+                    block = self.audio[state["src"] : min(stop_at, state["src"] + self.BLOCK)]
+                    if not len(block):
+                        # A track that could no longer be read: play what is pending, then stop.
+                        state["done"] = True
+                        break
+                    stretched = stretcher.stretch(block)
+                    state["src"] += len(block)
+                else:
+                    stretched = stretcher.finish()
+                    state["done"] = True
                 pending = np.concatenate([pending, stretched])
                 src_of = np.concatenate(
-                    [src_of, state["src"] + np.linspace(0, len(block), len(stretched), endpoint=False)]
+                    [src_of, src + np.linspace(before, stretcher.played, len(stretched), endpoint=False)]
                 )
-                state["src"] += len(block)
             n = min(frames, len(pending))
             out[:n] = pending[:n]
             out[n:] = 0.0
@@ -229,9 +291,13 @@ class Player:
         token = object()
 
         def finished() -> None:
-            # A stream stopped for a newer one must not clear the newer one's state.
+            # A stream stopped for a newer one must not clear the newer one's state. One that ran
+            # out is closed by the next play or stop (PortAudio cannot close a stream from its
+            # own callback): left open, it spoiled the next one, which PulseAudio's ALSA plugin
+            # then played as fast as it could, a 70 ms burst of noise, and streams piled up.
             with self._lock:
                 if self._current is token:
+                    self._ended = self._stream
                     self._stream, self._current, self.position = None, None, None
 
         self.position = start
@@ -243,9 +309,12 @@ class Player:
     def stop(self) -> None:
         with self._lock:
             stream, self._stream, self._current = self._stream, None, None
+            ended, self._ended = self._ended, None
         if stream is not None:
             stream.stop()
             stream.close()
+        if ended is not None:
+            ended.close()
         self.position = None
 
     def set_speed(self, speed: float) -> None:

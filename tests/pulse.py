@@ -10,8 +10,11 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 
 class PulseServer:
@@ -97,3 +100,41 @@ class PulseServer:
         """Start playing `wav` into `sink`; wait on the returned process to know it has played."""
         return subprocess.Popen(["paplay", "-d", sink, str(wav)], env=self.env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def record(self, source: str, rate: int = 16_000) -> "Recording":
+        """Start recording `source` (a sink's monitor, say) as mono float samples at `rate`."""
+        return Recording(subprocess.Popen(
+            ["parec", "-d", source, "--raw", "--format=float32le", f"--rate={rate}", "--channels=1",
+             "--latency-msec=20"],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        ))
+
+
+class Recording:
+    """parec running; its output is read on a thread so the pipe never fills and stalls it."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while chunk := self.proc.stdout.read1(65536):
+            self._chunks.append(chunk)
+
+    def frames(self) -> int:
+        """How many samples have arrived so far."""
+        return sum(len(c) for c in list(self._chunks)) // 4
+
+    def stop(self) -> np.ndarray:
+        """Stop recording; everything recorded."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(timeout=10)
+        data = b"".join(self._chunks)
+        return np.frombuffer(data[: len(data) // 4 * 4], dtype="<f4").copy()
