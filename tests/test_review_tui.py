@@ -200,6 +200,10 @@ async def test_accept_a_suggestion_then_undo_and_redo(study):
         screen = await review_loaded(pilot)
         seg = await select(pilot, lead_answer(store, one))
         top = store.suggestions_for([seg["id"]])[seg["id"]][0]
+        # Each suggestion says why it was made.
+        chips = screen.query_one("#chips", OptionList)
+        offered = chips.get_option_at_index(chips.highlighted)
+        assert offered.id == f"s{top['id']}" and top["reason"] in str(offered.prompt)
         await pilot.press("a")
         await pilot.pause()
         assert store.db["suggestions"].get(top["id"])["state"] == "accepted"

@@ -537,6 +537,9 @@ class ReviewScreen(Screen):
             prompt = Text("○ ", style=colour)
             prompt.append(f"{dim} / {ind}", style="italic")
             prompt.append(f"  {s['score']:.2f} suggested", style="dim")
+            if s.get("reason"):
+                # Why it was suggested: the phrases heard, the question, a passage coded before.
+                prompt.append(f"\n   {s['reason']}", style="dim")
             chips.add_option(Option(prompt, id=f"s{s['id']}"))
         if chips.option_count:
             pending = [i for i in range(chips.option_count) if chips.get_option_at_index(i).id.startswith("s")]
