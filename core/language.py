@@ -5,7 +5,8 @@ fillers (they carry no topic), how a clause that asks something opens, and how t
 one word are brought to one stem. None of it lives in code: another language is another file,
 found by the guide's language code in the user's `languages` folder first, then among the
 bundled ones. A language without a file is read plainly (words as they are, a question only
-where there is a question mark), which works, less well; `fieldnote doctor --guide` says so.
+where there is a question mark), which works, less well; `fieldnote doctor` and `fieldnote
+guides` say so.
 
     language = "nl"
     name = "Nederlands"
