@@ -12,9 +12,37 @@ import signal
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+
+
+@contextmanager
+def private_server(folder: Path, sinks: tuple[str, ...] = ("teams", "mic"), *, needs: tuple[str, ...] = (),
+                   default_sink: str | None = None, default_source: str | None = None) -> Iterator["PulseServer"]:
+    """A started server with these null sinks (by default "teams", the output Teams plays the
+    respondent into, and "mic", whose monitor stands for the microphone), stopped afterwards;
+    the test is skipped when PulseAudio or another tool it `needs` is not installed."""
+    import pytest
+
+    missing = [tool for tool in needs if not shutil.which(tool)]
+    if not PulseServer.available() or missing:
+        pytest.skip("needs the Debian packages pulseaudio and pulseaudio-utils"
+                    + "".join(f" and {tool}" for tool in missing))
+    server = PulseServer(folder)
+    server.start()
+    try:
+        for sink in sinks:
+            server.add_sink(sink)
+        if default_sink:
+            server.pactl("set-default-sink", default_sink)
+        if default_source:
+            server.pactl("set-default-source", default_source)
+        yield server
+    finally:
+        server.stop()
 
 
 class PulseServer:

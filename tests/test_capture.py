@@ -742,20 +742,11 @@ BLEED_TEXT = "On quiet days I walk the dog at lunch and feel much better in the 
 
 @pytest.fixture(scope="module")
 def pulse(tmp_path_factory):
-    from pulse import PulseServer
+    from pulse import private_server
 
-    if not PulseServer.available() or not shutil.which("espeak-ng"):
-        pytest.skip("needs the Debian packages pulseaudio, pulseaudio-utils and espeak-ng")
-    server = PulseServer(tmp_path_factory.mktemp("pulse"))
-    server.start()
-    try:
-        server.add_sink("teams")  # stands for the output Teams plays the respondent into
-        server.add_sink("mic")  # its monitor stands for the interviewer's microphone
-        server.pactl("set-default-sink", "teams")
-        server.pactl("set-default-source", "mic.monitor")
+    with private_server(tmp_path_factory.mktemp("pulse"), needs=("espeak-ng",),
+                        default_sink="teams", default_source="mic.monitor") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

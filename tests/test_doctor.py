@@ -195,20 +195,10 @@ def test_loose_permissions_are_a_warning_with_the_command_to_fix_them(study, dev
 
 @pytest.fixture(scope="module")
 def pulse(tmp_path_factory):
-    from pulse import PulseServer
+    from pulse import private_server
 
-    if not PulseServer.available():
-        pytest.skip("needs the Debian packages pulseaudio and pulseaudio-utils")
-    server = PulseServer(tmp_path_factory.mktemp("pulse"))
-    server.start()
-    try:
-        server.add_sink("teams")
-        server.add_sink("mic")
-        server.pactl("set-default-sink", "teams")
-        server.pactl("set-default-source", "mic.monitor")
+    with private_server(tmp_path_factory.mktemp("pulse"), default_sink="teams", default_source="mic.monitor") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_the_audio_test_plays_a_tone_and_hears_it_on_the_system_output(pulse, tmp_path):

@@ -248,18 +248,10 @@ SPEECH = "Could you tell me about your work, and what changed when the team star
 
 @pytest.fixture(scope="module")
 def pulse(tmp_path_factory):
-    from pulse import PulseServer
+    from pulse import private_server
 
-    if not PulseServer.available() or not shutil.which("espeak-ng"):
-        pytest.skip("needs the Debian packages pulseaudio, pulseaudio-utils and espeak-ng")
-    server = PulseServer(tmp_path_factory.mktemp("pulse"))
-    server.start()
-    try:
-        server.add_sink("teams")
-        server.add_sink("mic")
+    with private_server(tmp_path_factory.mktemp("pulse"), needs=("espeak-ng",)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -360,18 +359,10 @@ ANSWER = ("I work as a software engineer in a small team. Working from home made
 
 @pytest.fixture(scope="module")
 def pulse(tmp_path_factory):
-    from pulse import PulseServer
+    from pulse import private_server
 
-    if not PulseServer.available() or not shutil.which("espeak-ng"):
-        pytest.skip("needs the Debian packages pulseaudio, pulseaudio-utils and espeak-ng")
-    server = PulseServer(tmp_path_factory.mktemp("pulse"))
-    server.start()
-    try:
-        server.add_sink("teams")
-        server.add_sink("mic")
+    with private_server(tmp_path_factory.mktemp("pulse"), needs=("espeak-ng",)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -106,16 +106,10 @@ def sessions(tmp_path_factory) -> tuple[Path, dict[str, int]]:
 
 @pytest.fixture(scope="module")
 def pulse(tmp_path_factory):
-    from pulse import PulseServer
+    from pulse import private_server
 
-    server = PulseServer(tmp_path_factory.mktemp("pulse"))
-    server.start()
-    try:
-        server.add_sink("speakers")
-        server.pactl("set-default-sink", "speakers")
+    with private_server(tmp_path_factory.mktemp("pulse"), ("speakers",), default_sink="speakers") as server:
         yield server
-    finally:
-        server.stop()
 
 
 # The review screen's part, in a process of its own: PortAudio finds the sound server when it
