@@ -267,13 +267,18 @@ class Cooccurrence:
         return self.counts.get((a, b) if (a, b) in self.counts else (b, a), 0)
 
 
+def _level_column(level: str) -> str:
+    """The codings column that co-occurrence compares at this level."""
+    if level not in ("dimension", "indicator"):
+        raise UserError(f"co-occurrence is by dimension or by indicator, not {level!r}")
+    return f"{level}_id"
+
+
 def cooccurrence(store: Store, level: str = "dimension", guide_id: str | None = None) -> Cooccurrence:
     """How often two codes occur together: on the same segment, where at least one codes the
     whole segment or their spans overlap. Spans of one segment that do not overlap do not count."""
-    if level not in ("dimension", "indicator"):
-        raise UserError(f"co-occurrence is by dimension or by indicator, not {level!r}")
+    column = _level_column(level)
     guide = study_guide(store, guide_id)
-    column = "dimension_id" if level == "dimension" else "indicator_id"
     rows = store.db.execute(
         f"""
         select c.segment_id, c.{column}, c.start_offset, c.end_offset
@@ -336,10 +341,8 @@ def cooccurring_passages(
     count. The span is the stretch coded with both (from the first such stretch to the last);
     on the diagonal (`a == b`), the passages of the one code. In session and time order, with
     the segments spoken before and after."""
-    if level not in ("dimension", "indicator"):
-        raise UserError(f"co-occurrence is by dimension or by indicator, not {level!r}")
+    column = _level_column(level)
     guide = study_guide(store, guide_id)
-    column = "dimension_id" if level == "dimension" else "indicator_id"
     rows = store.db.execute(
         f"""
         select c.id, g.id, g.session_id, s.respondent, s.case_name, c.dimension_id, c.indicator_id,
