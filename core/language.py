@@ -74,7 +74,7 @@ class Language:
     clause_fillers: frozenset[str] = frozenset()
     conjunctions: frozenset[str] = frozenset()
     asking: tuple[re.Pattern, ...] = ()
-    forms: tuple[tuple[str, str], ...] = ()  # irregular forms and the word they are a form of
+    forms: dict[str, str] = field(default_factory=dict, hash=False)  # irregular form -> its word
     min_stem: int = 4
     passes: int = 1
     endings: tuple[str, ...] = ()
@@ -83,10 +83,6 @@ class Language:
     single_vowels: str = ""
     source: str = ""  # the file it came from; "" for the plain reading of a language without one
     _stems: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
-
-    @functools.cached_property
-    def _forms(self) -> dict[str, str]:
-        return dict(self.forms)
 
     @property
     def has_word_lists(self) -> bool:
@@ -97,8 +93,8 @@ class Language:
         hit = self._stems.get(word)
         if hit is not None:
             return hit
-        out = word = self._forms.get(word, word) if self.forms else word
-        if len(word) > self.min_stem:
+        out = self.forms.get(word, word)
+        if len(out) > self.min_stem:
             for ending, instead in self.replace:
                 if out.endswith(ending):
                     out = out[: -len(ending)] + instead
@@ -228,7 +224,7 @@ def parse_language(text: str, source: str = "<language>") -> Language:
         clause_fillers=_word_set(source, data, "clause_fillers"),
         conjunctions=_word_set(source, data, "conjunctions"),
         asking=tuple(asking),
-        forms=tuple((normalise(k), normalise(v)) for k, v in forms.items() if normalise(k) and normalise(v)),
+        forms={normalise(k): normalise(v) for k, v in forms.items() if normalise(k) and normalise(v)},
         min_stem=min_stem,
         passes=passes,
         endings=tuple(sorted(endings, key=len, reverse=True)),
