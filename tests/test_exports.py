@@ -222,6 +222,25 @@ def test_export_md_on_the_command_line_still_writes_to_stdout(tmp_path, capsys):
     assert "Anna de Vries" in capsys.readouterr().out
 
 
+def test_export_to_dash_writes_to_stdout_not_a_file_named_dash(tmp_path, capsys, monkeypatch):
+    from tui.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "study.db"
+    store = Store(db)
+    sid = store.create_session(load_guide("koers-en-kansen"), origin="live")
+    store.add_segment(sid, NewSegment("respondent", "We werken goed samen.", 1.0, 3.0))
+    store.close()
+    assert main(["--db", str(db), "export", str(sid), "--format", "jsonl", "-o", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["text"] == "We werken goed samen."
+    assert main(["--db", str(db), "codebook", "export", "--guide", "koers-en-kansen", "-o", "-"]) == 0
+    assert capsys.readouterr().out.startswith("<?xml")
+    # A Word file cannot go to standard output: refused as without -o, and no file named '-'.
+    assert main(["--db", str(db), "export", str(sid), "--format", "docx", "-o", "-"]) == 2
+    assert "docx" in capsys.readouterr().err
+    assert not (tmp_path / "-").exists()
+
+
 # Word ------------------------------------------------------------------------------------------------
 
 

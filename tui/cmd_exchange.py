@@ -38,14 +38,19 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=list(FORMATS), default="md", metavar="FORMAT",
                    help=f"md (default). {listing}")
     p.add_argument("-o", "--output", metavar="PATH",
-                   help="write to PATH instead of standard output (needed for docx, xlsx, qdpx; "
-                   "a folder for srt, vtt and txt of several sessions)")
+                   help="write to PATH instead of standard output ('-': standard output; a path is "
+                   "needed for docx, xlsx, qdpx; a folder for srt, vtt and txt of several sessions)")
     p.add_argument("--pseudonymise", "--pseudonymize", action="store_true",
                    help="replace every name on the study's list (`fieldnote names`) in all the export")
     p.add_argument("--respondent-names", action="store_true",
                    help="show respondents and speakers as recorded instead of by number")
     p.add_argument("--audio", action="store_true",
                    help="qdpx: add each session's recording, with the transcript synced to it")
+
+
+def _output(path: str | None) -> Path | None:
+    """An -o argument: None for standard output (no path, or '-', as other tools take it)."""
+    return Path(path) if path and path != "-" else None
 
 
 def cmd_export(args) -> int:
@@ -65,7 +70,7 @@ def cmd_export(args) -> int:
         if not pseudonyms(store):
             raise UserError("the study's list of names is empty: add names with `fieldnote names add NAME`")
     notes: list[str] = []
-    written = write_export(store, ids, args.format, Path(args.output) if args.output else None, options, notes)
+    written = write_export(store, ids, args.format, _output(args.output), options, notes)
     for note in notes:
         print(f"fieldnote: {note}", file=sys.stderr)
     for path in written:
@@ -168,7 +173,7 @@ def cmd_codebook_export(args) -> int:
     else:
         export = build(_store(args), [args.session])
     data = to_qdc(export)
-    if args.output:
+    if _output(args.output):
         write_atomic(Path(args.output), data)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
@@ -240,7 +245,7 @@ def register(sub) -> None:
     a.add_argument("session", type=_session_id, nargs="?", metavar="SESSION",
                    help="the codebook this session was coded with")
     a.add_argument("--guide", metavar="NAME", help="a guide's codebook instead of a session's")
-    a.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    a.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output ('-': standard output)")
     a.set_defaults(func=cmd_codebook_export)
     a = book.add_parser("import", help="make a guide with the codebook of a .qdc (or .qdpx) file",
                         description="Merge a REFI-QDA codebook into a copy of a guide and save it as NAME in "
