@@ -496,26 +496,59 @@ def accept_suggestion(store: Store, suggestion_id: int) -> int:
     """Accept a suggestion: it codes the whole segment. Returns the coding's id."""
     s, session_id = _suggestion(store, suggestion_id)
     with recorded(store, session_id, "accept suggestion") as ch:
-        ch.update("suggestions", suggestion_id, {"state": "accepted"})
-        existing = store.db.execute(
-            "select id from codings where segment_id = ? and indicator_id = ? and start_offset is null",
-            [s["segment_id"], s["indicator_id"]],
-        ).fetchone()
-        if existing:
-            return int(existing[0])
-        return ch.insert(
-            "codings",
-            {
-                "segment_id": s["segment_id"],
-                "dimension_id": s["dimension_id"],
-                "indicator_id": s["indicator_id"],
-                "start_offset": None,
-                "end_offset": None,
-                "origin": "suggestion",
-                "suggestion_id": suggestion_id,
-                "created_at": now_iso(),
-            },
-        )
+        return _accept(ch, store, s)
+
+
+def _accept(ch: Changes, store: Store, s: dict) -> int:
+    ch.update("suggestions", s["id"], {"state": "accepted"})
+    existing = store.db.execute(
+        "select id from codings where segment_id = ? and indicator_id = ? and start_offset is null",
+        [s["segment_id"], s["indicator_id"]],
+    ).fetchone()
+    if existing:
+        return int(existing[0])
+    return ch.insert(
+        "codings",
+        {
+            "segment_id": s["segment_id"],
+            "dimension_id": s["dimension_id"],
+            "indicator_id": s["indicator_id"],
+            "start_offset": None,
+            "end_offset": None,
+            "origin": "suggestion",
+            "suggestion_id": s["id"],
+            "created_at": now_iso(),
+        },
+    )
+
+
+def confident_suggestions(store: Store, session_id: int, at_least: float) -> list[dict]:
+    """The session's open suggestions on respondent segments scoring `at_least` or more.
+
+    A suggestion's score is the chance that the researcher codes the passage with its
+    dimension (calibrated on the reference study), so 0.8 takes those right about 9 times in 10.
+    """
+    return list(store.db.query(
+        """select x.* from suggestions x join segments g on g.id = x.segment_id
+           where g.session_id = ? and g.speaker = 'respondent' and x.state = 'pending' and x.score >= ?
+           order by g.start is null, g.start, g.id, x.score desc""",
+        [session_id, at_least],
+    ))
+
+
+def accept_confident(store: Store, session_id: int, at_least: float) -> int:
+    """Accept every open suggestion of the session scoring `at_least` or more, as one edit
+    (one undo takes them all back). Returns how many were accepted."""
+    if not 0.0 < at_least <= 1.0:
+        raise UserError(f"a score to accept from is above 0 and at most 1, not {at_least:g}")
+    chosen = confident_suggestions(store, session_id, at_least)
+    if not chosen:
+        return 0
+    label = f"accept {len(chosen)} suggestion{'' if len(chosen) == 1 else 's'} scoring {at_least:g} or more"
+    with recorded(store, session_id, label) as ch:
+        for s in chosen:
+            _accept(ch, store, s)
+    return len(chosen)
 
 
 def reject_suggestion(store: Store, suggestion_id: int) -> None:
