@@ -135,9 +135,12 @@ def build_matrix(store: Store, by: str = "respondent", guide_id: str | None = No
 
 
 def _ordered(columns: Counter) -> list[str]:
-    """Respondent numbers in numeric order, names alphabetically, '(none)' last."""
+    """Respondent numbers in numeric order (a joint interview "2,3" by its first number, after
+    2), names alphabetically, '(none)' last."""
     def key(v: str):
-        return (v == NONE_LABEL, not v.isdigit(), int(v) if v.isdigit() else 0, v.casefold())
+        numbers = [n.strip() for n in v.split(",")]
+        numeric = all(n.isdigit() for n in numbers)
+        return (v == NONE_LABEL, not numeric, [int(n) for n in numbers] if numeric else [], v.casefold())
 
     return sorted(columns, key=key)
 

@@ -98,6 +98,14 @@ def test_matrix_counts_passages_per_dimension_once_and_per_indicator(study):
     assert by_case.sessions["Samen starten"] == 2
 
 
+def test_respondent_columns_go_by_number_a_joint_interview_by_its_first(memory_store):
+    store = memory_store
+    for respondent in ("10", "2,3", "Anna", "1", "4"):
+        sid = add_demo_session(store, respondent=respondent)
+        review.add_coding(store, lead_answer(store, sid)["id"], "regie-en-sturing")
+    assert compare.build_matrix(store, "respondent").columns == ["1", "2,3", "4", "10", "Anna"]
+
+
 def test_the_matrix_as_csv_starts_no_formula_with_a_case_name(memory_store):
     store = memory_store
     sid = add_demo_session(store, respondent="=1+1", case_name="@pilot")
