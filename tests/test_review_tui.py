@@ -15,7 +15,7 @@ from core.session_audio import Player
 from core.store import Store
 from tui.app import make_app
 from tui.compare import CompareScreen
-from tui.dialogs import BookmarkNoteDialog, IndicatorPicker, MemoDialog, PositionDialog, TextDialog
+from tui.dialogs import BookmarkNoteDialog, ChoiceDialog, IndicatorPicker, MemoDialog, PositionDialog, TextDialog
 from tui.review import ReviewScreen, TranscriptList
 from tui.rows import RowList
 from tui.sessions import SessionsScreen
@@ -98,6 +98,52 @@ async def test_search_shows_hits_in_context_and_jumps_to_the_segment(study):
         screen = await review_loaded(pilot)
         assert screen.session_id == four
         assert screen.query_one(TranscriptList).current_id == target["id"]
+
+
+def _in_view(widget, region) -> bool:
+    top = widget.scroll_offset.y
+    return top <= region.y and region.bottom <= top + widget.size.height
+
+
+async def test_the_keys_move_the_cursor_of_the_session_rows_and_of_the_transcript_and_keep_it_in_view(memory_store):
+    store = memory_store
+    ids = [add_demo_session(store, respondent=str(n), turns=2, started_at=f"2021-06-{n:02d}T10:00:00+00:00")
+           for n in range(1, 31)]
+    async with make_app(store).run_test(size=SIZE) as pilot:
+        rows = pilot.app.screen.query_one("#sessions", RowList)
+        rows.focus()
+        await pilot.pause()
+        page = rows.size.height - 1
+        assert rows.current == ids[-1] and page < len(ids) - 1
+        await pilot.press("up")  # held at the first row
+        assert rows.cursor == 0
+        await pilot.press("pagedown")  # a screen of rows on, and in view
+        assert rows.cursor == page and _in_view(rows, rows.item_region(page))
+        await pilot.press("j", "pageup")  # a screen back from the row after it
+        assert rows.cursor == 1
+        await pilot.press("pageup")  # held at the first row
+        assert rows.cursor == 0 and rows.scroll_offset.y == 0
+        await pilot.press("end", "down")  # held at the last row
+        assert rows.current == ids[0] and _in_view(rows, rows.item_region(rows.cursor))
+        await pilot.press("home")
+        assert rows.current == ids[-1]
+
+    long = add_demo_session(store)
+    async with make_app(store, review_session=long).run_test(size=SIZE) as pilot:
+        transcript = (await review_loaded(pilot)).query_one(TranscriptList)
+        last = len(transcript.records) - 1
+        await pilot.press("end", "down")  # held at the last segment, its whole block on screen
+        assert transcript.cursor == last and _in_view(transcript, transcript.item_region(last))
+        assert transcript.scroll_offset.y > 0
+        await pilot.press("home", "k")
+        assert transcript.cursor == 0 and transcript.scroll_offset.y == 0
+        # A page is a screen of lines, whatever the segments' heights: the segment at that line.
+        await pilot.press("pagedown")
+        block = transcript.item_region(transcript.cursor)
+        assert transcript.cursor > 1 and block.y <= transcript.size.height - 2 < block.bottom
+        assert _in_view(transcript, block)
+        await pilot.press("pageup")
+        assert transcript.cursor == 0
 
 
 # --- correcting -------------------------------------------------------------------------------
@@ -234,6 +280,73 @@ async def test_rejecting_the_chosen_suggestion(study):
         assert store.db["suggestions"].get(first["id"])["state"] == "pending"
 
 
+async def test_j_and_k_step_through_the_segments_with_open_suggestions(study):
+    store, one, _ = study
+    open_ids = [r["segment_id"] for r in store.db.query(
+        "select distinct x.segment_id from suggestions x join segments g on g.id = x.segment_id "
+        "where g.session_id = ? and x.state = 'pending' order by g.start", [one])]
+    assert len(open_ids) > 3
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        screen = await review_loaded(pilot)
+        transcript = screen.query_one(TranscriptList)
+        assert transcript.current_id not in open_ids  # the interview opens with a question
+        await pilot.press("J")
+        assert transcript.current_id == open_ids[0]
+        await pilot.press("J")
+        assert transcript.current_id == open_ids[1]
+        await pilot.press("a", "a", "a")  # every suggestion of the second one decided
+        await pilot.pause()
+        await pilot.press("K")
+        assert transcript.current_id == open_ids[0]
+        await pilot.press("J")  # the decided one is passed over
+        assert transcript.current_id == open_ids[2]
+        await pilot.press("end", "J")  # none after the last: a warning, the cursor stays
+        assert transcript.current_id == store.segments(one)[-1]["id"]
+
+
+async def test_accepting_every_confident_suggestion_at_once_and_one_undo(study):
+    store, one, four = study
+
+    def states_of(sid):
+        return [r["state"] for r in store.db.query(
+            "select x.state from suggestions x join segments g on g.id = x.segment_id "
+            "where g.session_id = ? order by x.id", [sid])]
+
+    before = states_of(one)
+    confident = review.confident_suggestions(store, one, 0.9)
+    assert 0 < len(confident) < len(review.confident_suggestions(store, one, 0.8))
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        screen = await review_loaded(pilot)
+        await pilot.press("A")
+        chooser = pilot.app.screen
+        assert isinstance(chooser, ChoiceDialog)
+        options = chooser.query_one(OptionList)
+        prompts = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert f"from 0.9: {len(confident)} suggestions" in prompts
+        await pilot.press("escape")
+        await pilot.pause()
+        assert states_of(one) == before  # cancelled: nothing accepted
+        await pilot.press("A")
+        await pilot.pause()
+        options = pilot.app.screen.query_one(OptionList)
+        options.highlighted = prompts.index(f"from 0.9: {len(confident)} suggestions")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert pilot.app.screen is screen
+        states = states_of(one)
+        assert states.count("accepted") == len(confident)
+        assert {store.db["suggestions"].get(s["id"])["state"] for s in confident} == {"accepted"}
+        assert set(states_of(four)) == {"pending"}
+        # The transcript shows them coded at once.
+        seg = store.db["segments"].get(confident[0]["segment_id"])
+        await select(pilot, seg)
+        chips = screen.query_one("#chips", OptionList)
+        assert any(chips.get_option_at_index(i).id.startswith("c") for i in range(chips.option_count))
+        await pilot.press("u")
+        await pilot.pause()
+        assert states_of(one) == before
+
+
 async def test_memos_on_a_segment_and_on_the_session(study):
     store, one, _ = study
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
@@ -327,7 +440,14 @@ async def test_a_bookmarks_note_is_changed_in_review_and_undo_brings_the_old_one
         screen = await review_loaded(pilot)
         transcript = screen.query_one(TranscriptList)
         await select(pilot, lead)
-        await pilot.press("f")
+        await pilot.press("f")  # the segment has a bookmark: change it, or add another
+        chooser = pilot.app.screen
+        assert isinstance(chooser, ChoiceDialog)
+        options = chooser.query_one(OptionList)
+        assert [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)] == [
+            f"⚑ {clock(at)} bookmark: who chairs?", f"+ a new bookmark at {clock(review.bookmark_time(lead, after_lead))}",
+        ]
+        await pilot.press("enter")  # Enter takes the bookmark
         dialog = pilot.app.screen
         assert isinstance(dialog, BookmarkNoteDialog)
         assert dialog.query_one("#bookmark-note").value == "who chairs?"
@@ -351,12 +471,12 @@ async def test_a_bookmarks_note_is_changed_in_review_and_undo_brings_the_old_one
         assert store.bookmark(bookmark)["note"] == "the alderman chairs"
 
         # Escape leaves the note as it was; an empty note keeps the bookmark without one.
-        await pilot.press("f")
+        await pilot.press("f", "enter")
         await type_text(pilot, " and more")
         await pilot.press("escape")
         await pilot.pause()
         assert store.bookmark(bookmark)["note"] == "the alderman chairs"
-        await pilot.press("f", "ctrl+u", "enter")
+        await pilot.press("f", "enter", "ctrl+u", "enter")
         await pilot.pause()
         assert store.bookmark(bookmark)["note"] is None
         assert f"  ⚑ {clock(at)} bookmark" in _screen_lines(transcript)
@@ -391,7 +511,7 @@ async def test_a_bookmark_is_added_after_a_segment_and_deleted_in_review(study):
         assert _header_line(lines, lead) < lines.index(line) < _header_line(lines, after_lead)
         assert "1 bookmark (b/B next/previous, f note)" in str(screen.query_one("#playback").render())
 
-        await pilot.press("f")  # now it edits that one; ctrl+d deletes it
+        await pilot.press("f", "enter")  # now Enter takes that one; ctrl+d deletes it
         assert pilot.app.screen.query_one("#bookmark-note").value == "check with the minutes"
         await pilot.press("ctrl+d")
         await pilot.pause()
@@ -401,6 +521,89 @@ async def test_a_bookmark_is_added_after_a_segment_and_deleted_in_review(study):
         await pilot.press("u")
         assert store.bookmarks(one) == [added]
         assert line in _screen_lines(transcript)
+
+
+async def test_each_of_several_bookmarks_after_one_segment_is_chosen_edited_deleted_and_undone(study):
+    store, one, _ = study
+    lead = lead_answer(store, one)
+    after_lead = next_of(store, one, lead)
+    later = answer_to(store, one, 6)
+    # Two bookmarks made during one long answer: both are drawn after it.
+    step = (after_lead["start"] - lead["start"]) / 3
+    first = store.add_bookmark(one, lead["start"] + step, "who chairs?")
+    second = store.add_bookmark(one, lead["start"] + 2 * step, "ask for the minutes")
+    store.add_bookmark(one, later["start"] + 0.5, "budget")
+    at1, at2 = store.bookmark(first)["at"], store.bookmark(second)["at"]
+    new_at = review.bookmark_time(lead, after_lead)
+    line2 = f"  ⚑ {clock(at2)} bookmark: ask for the minutes"
+    edited2 = f"  ⚑ {clock(at2)} bookmark: get the minutes"
+    async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
+        screen = await review_loaded(pilot)
+        transcript = screen.query_one(TranscriptList)
+
+        # b and B stop once at the segment, which lists both; the next b goes on past it.
+        await pilot.press("b")
+        assert transcript.current_id == lead["id"]
+        memos = str(screen.query_one("#memos").render())
+        assert "who chairs?" in memos and "ask for the minutes" in memos
+        await pilot.press("b")
+        assert transcript.current_id == later["id"]
+        await pilot.press("B")
+        assert transcript.current_id == lead["id"]
+
+        await pilot.press("f")  # which one: each by its time and note, or a new one
+        chooser = pilot.app.screen
+        assert isinstance(chooser, ChoiceDialog)
+        options = chooser.query_one(OptionList)
+        assert [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)] == [
+            f"⚑ {clock(at1)} bookmark: who chairs?",
+            f"⚑ {clock(at2)} bookmark: ask for the minutes",
+            f"+ a new bookmark at {clock(new_at)}",
+        ]
+        await pilot.press("escape")  # nothing chosen, nothing changed
+        await pilot.pause()
+        assert pilot.app.screen is screen
+
+        await pilot.press("f", "down", "enter")
+        dialog = pilot.app.screen
+        assert isinstance(dialog, BookmarkNoteDialog)
+        assert dialog.query_one("#bookmark-note").value == "ask for the minutes"
+        await pilot.press("ctrl+u")
+        await type_text(pilot, "get the minutes")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert pilot.app.screen is screen
+        assert store.bookmark(second)["note"] == "get the minutes"
+        assert store.bookmark(first)["note"] == "who chairs?"
+        lines = _screen_lines(transcript)
+        assert edited2 in lines and line2 not in lines
+        assert _header_line(lines, lead) < lines.index(edited2) < _header_line(lines, after_lead)
+
+        await pilot.press("f", "down", "enter", "ctrl+d")  # the second one again, deleted
+        await pilot.pause()
+        assert pilot.app.screen is screen
+        assert [b["note"] for b in store.bookmarks(one)] == ["who chairs?", "budget"]
+        lines = _screen_lines(transcript)
+        assert edited2 not in lines and f"  ⚑ {clock(at1)} bookmark: who chairs?" in lines
+
+        await pilot.press("u")  # the deletion undone: back with its edited note
+        assert store.bookmark(second)["note"] == "get the minutes"
+        assert edited2 in _screen_lines(transcript)
+        await pilot.press("u")  # and the edit
+        assert store.bookmark(second)["note"] == "ask for the minutes"
+        assert line2 in _screen_lines(transcript)
+
+        await pilot.press("f", "down", "down", "enter")  # a third one after the same segment
+        assert pilot.app.screen.heading() == (
+            f"⚑ New bookmark at {clock(new_at)}, after the segment at {clock(lead['start'])}"
+        )
+        await type_text(pilot, "check the dates")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert [(b["at"], b["note"]) for b in transcript.current["bookmarks"]] == sorted(
+            [(at1, "who chairs?"), (at2, "ask for the minutes"), (new_at, "check the dates")]
+        )
+        assert len(store.bookmarks(one)) == 4
 
 
 def test_exports_hold_live_bookmarks_as_notes_at_their_time(study, tmp_path):

@@ -146,6 +146,37 @@ class BookmarkNoteDialog(BookmarkDialog):
         self.dismiss(("delete", ""))
 
 
+class ChoiceDialog(ModalScreen[str | None]):
+    """Choose one of a few things named by a line each (which of a segment's bookmarks to open,
+    or a new one). Answers the chosen option's key; None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, options: list[tuple[str, str]]) -> None:
+        super().__init__(classes="dialog")
+        self.heading = title
+        self.options = options  # (key, label), in the order shown
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(self.heading, classes="dialog-title")
+            # Text, not markup: a note may hold brackets.
+            yield OptionList(*[Option(Text(label), id=key) for key, label in self.options], id="choice-options")
+            yield Static("enter choose · ↑↓ move · esc cancel", classes="dialog-keys")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.highlighted = 0
+        options.focus()
+
+    @on(OptionList.OptionSelected)
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class PositionDialog(ModalScreen[object]):
     """Point into a segment's text: where to split it (the cursor), or which span to code (a
     selection made with shift and the arrow keys; none = the whole segment)."""

@@ -22,9 +22,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Region, Size
 from textual.message import Message
-from textual.reactive import reactive
 from textual.screen import Screen
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Header, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
@@ -37,9 +35,12 @@ from core.guide import Guide
 from core.review import SessionForReview
 from core.store import Store
 
-from .dialogs import BookmarkNoteDialog, IndicatorPicker, MemoDialog, PositionDialog, RetranscribeDialog, TextDialog
+from .dialogs import (
+    BookmarkNoteDialog, ChoiceDialog, IndicatorPicker, MemoDialog, PositionDialog, RetranscribeDialog, TextDialog,
+)
 from .keybar import KeyBar
 from .palette import ScreenActions
+from .rows import CursorList, navigation_bindings
 
 DEFAULT_RETRANSCRIBE_MODEL = "base"
 SYNC_LOAD_SEGMENTS = 5000
@@ -97,9 +98,9 @@ def wrap_spans(text: str, width: int) -> list[tuple[int, int]]:
     return spans
 
 
-class TranscriptList(ScrollView, can_focus=True):
+class TranscriptList(CursorList):
     """The session's segments: time, speaker, text with coded spans marked, code chips and
-    pending suggestions, memos. One segment is selected."""
+    pending suggestions, memos. The segment under the cursor is the selected one."""
 
     COMPONENT_CLASSES = {
         "transcript--selected",
@@ -120,16 +121,7 @@ class TranscriptList(ScrollView, can_focus=True):
         text-style: bold;
     }
     """
-    BINDINGS = [
-        Binding("up,k", "move(-1)", "Previous segment", show=False),
-        Binding("down,j", "move(1)", "Next segment", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "edge(0)", "First segment", show=False),
-        Binding("end", "edge(1)", "Last segment", show=False),
-    ]
-
-    selected: reactive[int] = reactive(0, always_update=True)
+    BINDINGS = navigation_bindings("Previous segment", "Next segment", "First segment", "Last segment")
 
     class SegmentSelected(Message):
         def __init__(self, transcript: "TranscriptList", record: dict | None) -> None:
@@ -160,12 +152,12 @@ class TranscriptList(ScrollView, can_focus=True):
         self.records = records
         self._index = {r["id"]: i for i, r in enumerate(records)}
         self._layout()
-        index = self._index.get(keep, min(self.selected, len(records) - 1)) if records else 0
-        self.selected = max(0, index)
+        index = self._index.get(keep, min(self.cursor, len(records) - 1)) if records else 0
+        self.cursor = max(0, index)
 
     @property
     def current(self) -> dict | None:
-        return self.records[self.selected] if 0 <= self.selected < len(self.records) else None
+        return self.records[self.cursor] if 0 <= self.cursor < len(self.records) else None
 
     @property
     def current_id(self) -> int | None:
@@ -173,7 +165,7 @@ class TranscriptList(ScrollView, can_focus=True):
 
     def select_id(self, segment_id: int) -> None:
         if segment_id in self._index:
-            self.selected = self._index[segment_id]
+            self.cursor = self._index[segment_id]
 
     def set_playing(self, segment_id: int | None) -> None:
         if segment_id != self.playing_id:
@@ -299,13 +291,7 @@ class TranscriptList(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._strips.clear()
         self._layout()
-        self._scroll_to_selected()
-
-    def _scroll_to_selected(self) -> None:
-        if self.records and self._offsets and self.selected < len(self._offsets):
-            top = self._offsets[self.selected]
-            height = self._heights[self.records[self.selected]["id"]][1]
-            self.scroll_to_region(Region(0, top, 1, height), animate=False, force=True)
+        self.scroll_to_cursor()
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width or self.size.width
@@ -333,7 +319,7 @@ class TranscriptList(ScrollView, can_focus=True):
         if r["id"] == self.playing_id:
             gutter = "▶"
             style = self.get_component_rich_style("transcript--playing")
-        if index == self.selected:
+        if index == self.cursor:
             style = self.get_component_rich_style("transcript--selected")
             if not self.has_focus:
                 style += Style(dim=True)
@@ -343,37 +329,28 @@ class TranscriptList(ScrollView, can_focus=True):
 
     # moving -------------------------------------------------------------------------------------
 
-    def watch_selected(self, old: int, new: int) -> None:
-        self._scroll_to_selected()
-        self.refresh()
+    @property
+    def item_count(self) -> int:
+        return len(self.records)
+
+    def item_region(self, index: int) -> Region | None:
+        if not (self._offsets and 0 <= index < len(self._offsets) and index < len(self.records)):
+            return None  # not laid out yet
+        return Region(0, self._offsets[index], 1, self._heights[self.records[index]["id"]][1])
+
+    def cursor_moved(self) -> None:
         self.post_message(self.SegmentSelected(self, self.current))
 
-    def action_move(self, delta: int) -> None:
-        if self.records:
-            self.selected = max(0, min(len(self.records) - 1, self.selected + delta))
-
     def action_page(self, direction: int) -> None:
-        if not self.records:
-            return
+        # A page is the screen's height in lines: the segment at that line, however many it passes.
         target = self.scroll_offset.y + direction * max(1, self.size.height - 2)
-        index = bisect.bisect_right(self._offsets, max(0, target)) - 1
-        self.selected = max(0, min(len(self.records) - 1, index))
-
-    def action_edge(self, end: int) -> None:
-        if self.records:
-            self.selected = len(self.records) - 1 if end else 0
+        self.move_cursor_to(bisect.bisect_right(self._offsets, max(0, target)) - 1)
 
     def on_click(self, event) -> None:
         line = self.scroll_offset.y + event.y
         if self._offsets and line < self.virtual_size.height:
-            self.selected = bisect.bisect_right(self._offsets, line) - 1
+            self.cursor = bisect.bisect_right(self._offsets, line) - 1
         self.focus()
-
-    def on_focus(self) -> None:
-        self.refresh()
-
-    def on_blur(self) -> None:
-        self.refresh()
 
 
 class ReviewScreen(Screen):
@@ -406,6 +383,9 @@ class ReviewScreen(Screen):
         Binding("b", "bookmark(1)", "Next bookmark", show=False),
         Binding("B", "bookmark(-1)", "Previous bookmark", show=False),
         Binding("f", "bookmark_note", "Bookmark note", show=False),
+        Binding("J", "open_suggestion(1)", "Next open suggestion", show=False),
+        Binding("K", "open_suggestion(-1)", "Previous open suggestion", show=False),
+        Binding("A", "accept_confident", "Accept confident suggestions", show=False),
     ]
 
     def __init__(
@@ -574,6 +554,47 @@ class ReviewScreen(Screen):
         if chips.option_count and chips.highlighted is not None:
             chips.highlighted = max(0, min(chips.option_count - 1, chips.highlighted + delta))
 
+    def action_open_suggestion(self, delta: int) -> None:
+        """Select the next (or previous) segment with a suggestion still to accept or reject."""
+        transcript = self.query_one(TranscriptList)
+        open_ = [i for i, r in enumerate(transcript.records)
+                 if any(x["state"] == "pending" for x in r.get("suggestions", []))]
+        if not open_:
+            self.notify("Every suggestion in this session is accepted or rejected.", timeout=4)
+            return
+        here = transcript.cursor
+        ahead = [i for i in open_ if i > here] if delta > 0 else [i for i in reversed(open_) if i < here]
+        if not ahead:
+            where = "after" if delta > 0 else "before"
+            self.notify(f"No open suggestion {where} this segment ({len(open_)} in the session).", severity="warning")
+            return
+        transcript.cursor = ahead[0]
+        transcript.focus()
+
+    ACCEPT_FROM = (0.9, 0.8, 0.7, 0.5)
+
+    def action_accept_confident(self) -> None:
+        """Accept every open suggestion from a chosen score up, as one edit (one undo)."""
+        counts = {at: len(review.confident_suggestions(self.store, self.session_id, at)) for at in self.ACCEPT_FROM}
+        if not any(counts.values()):
+            self.notify(f"No open suggestion scores {min(self.ACCEPT_FROM):g} or more.", severity="warning")
+            return
+        options = [
+            (str(at), f"from {at:g}: {n} suggestion{'' if n == 1 else 's'}")
+            for at, n in counts.items() if n
+        ]
+
+        def chosen(key: str | None) -> None:
+            if key is not None:
+                at = float(key)
+                n = self._apply(review.accept_confident, self.session_id, at)
+                if n:
+                    self.notify(f"Accepted {n} suggestion{'' if n == 1 else 's'} scoring {at:g} or more "
+                                "(u undoes them all)", timeout=4)
+
+        # A score is the chance the passage is coded with it: 0.8 is right about 9 times in 10.
+        self.app.push_screen(ChoiceDialog("Accept every open suggestion scoring at least", options), chosen)
+
     def action_bookmark(self, delta: int) -> None:
         """Select the next (or previous) segment that has a bookmark after it."""
         transcript = self.query_one(TranscriptList)
@@ -581,40 +602,57 @@ class ReviewScreen(Screen):
         if not marked:
             self.notify("No bookmarks in this session: f adds one after the selected segment.", severity="warning")
             return
-        here = transcript.selected
+        here = transcript.cursor
         ahead = [i for i in marked if i > here] if delta > 0 else [i for i in reversed(marked) if i < here]
         if not ahead:
             self.notify(f"No bookmark {'after' if delta > 0 else 'before'} this segment.", severity="warning")
             return
-        transcript.selected = ahead[0]
+        transcript.cursor = ahead[0]
         transcript.focus()
 
     def action_bookmark_note(self) -> None:
-        """Change or delete the note of the bookmark after the selected segment; with none
-        there, add one after it. A bookmark made before anyone spoke (drawn above the first
-        segment) is taken only when the first segment has none after it."""
+        """Add a bookmark after the selected segment; where it has bookmarks already, first
+        ask which one to change or delete, or whether to add another (Enter takes the first)."""
         r = self._need_segment()
         if r is None:
             return
-        after = [b for b in r["bookmarks"] if b["at"] >= (r["start"] or 0.0)]
-        marks = after or r["bookmarks"]
-        if marks:
-            b = marks[0]
-
-            def changed(answer: tuple[str, str] | None) -> None:
-                if answer is None:
-                    return
-                what, note = answer
-                if what == "delete":
-                    self._apply(review.delete_bookmark, b["id"], done="Bookmark deleted (u undoes)")
-                elif " ".join(note.split()) != (b["note"] or ""):
-                    self._apply(review.edit_bookmark, b["id"], note, done="Bookmark note saved (u undoes)")
-
-            self.app.push_screen(BookmarkNoteDialog(clock(b["at"]), b["note"] or ""), changed)
-            return
         transcript = self.query_one(TranscriptList)
-        following = transcript.records[transcript.selected + 1 :][:1]
+        following = transcript.records[transcript.cursor + 1 :][:1]
         at = review.bookmark_time(r, following[0] if following else None)
+        marks = r["bookmarks"]
+        if not marks:
+            self._add_bookmark(r, at)
+            return
+        if len(marks) == 1 and at is None:
+            self._edit_bookmark(marks[0])
+            return
+        options = [(str(b["id"]), TranscriptList._bookmark_text(b)) for b in marks]
+        if at is not None:
+            options.append(("new", f"+ a new bookmark at {clock(at)}"))
+
+        def chosen(key: str | None) -> None:
+            if key == "new":
+                self._add_bookmark(r, at)
+            elif key is not None:
+                self._edit_bookmark(next(b for b in marks if str(b["id"]) == key))
+
+        title = (f"⚑ {len(marks)} bookmark{'' if len(marks) == 1 else 's'} at the segment at "
+                 f"{clock(r['start'])}")
+        self.app.push_screen(ChoiceDialog(title, options), chosen)
+
+    def _edit_bookmark(self, b: dict) -> None:
+        def changed(answer: tuple[str, str] | None) -> None:
+            if answer is None:
+                return
+            what, note = answer
+            if what == "delete":
+                self._apply(review.delete_bookmark, b["id"], done="Bookmark deleted (u undoes)")
+            elif " ".join(note.split()) != (b["note"] or ""):
+                self._apply(review.edit_bookmark, b["id"], note, done="Bookmark note saved (u undoes)")
+
+        self.app.push_screen(BookmarkNoteDialog(clock(b["at"]), b["note"] or ""), changed)
+
+    def _add_bookmark(self, r: dict, at: float | None) -> None:
         if at is None:
             self.notify("This segment has no time in the recording: a bookmark marks a moment.", severity="warning")
             return
@@ -874,7 +912,7 @@ class ReviewScreen(Screen):
         if i >= 0:
             if records[i]["id"] != transcript.playing_id:
                 transcript.set_playing(records[i]["id"])
-                transcript.selected = i
+                transcript.cursor = i
         self._status()
 
     def action_speed(self, step: int) -> None:

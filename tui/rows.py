@@ -1,5 +1,6 @@
 """A list of one-line rows that renders only what is on screen, so a thousand sessions or search
-hits open as fast as ten (Textual's line API; a DataTable measures every cell first)."""
+hits open as fast as ten (Textual's line API; a DataTable measures every cell first), and the
+cursor navigation it shares with the review screen's transcript."""
 
 from __future__ import annotations
 
@@ -16,21 +17,76 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 
-class RowList(ScrollView, can_focus=True):
+def navigation_bindings(up: str = "Up", down: str = "Down", first: str = "First", last: str = "Last") -> list[Binding]:
+    """The keys that move a list's cursor, described in the list's own words."""
+    return [
+        Binding("up,k", "move(-1)", up, show=False),
+        Binding("down,j", "move(1)", down, show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "edge(0)", first, show=False),
+        Binding("end", "edge(1)", last, show=False),
+    ]
+
+
+class CursorList(ScrollView, can_focus=True):
+    """A list drawn with the line API whose cursor is moved with the keys and kept in view.
+
+    What differs is left to the list: how many items it has (`item_count`), which lines an
+    item takes up (`item_region`: a row is one line, a transcript segment a block of several)
+    and what it tells its parent when the cursor moves (`cursor_moved`)."""
+
+    BINDINGS = navigation_bindings()
+
+    cursor: reactive[int] = reactive(0, always_update=True)
+
+    @property
+    def item_count(self) -> int:
+        raise NotImplementedError
+
+    def item_region(self, index: int) -> Region | None:
+        """The lines item `index` takes up; None while they are not known."""
+        raise NotImplementedError
+
+    def cursor_moved(self) -> None:
+        raise NotImplementedError
+
+    def scroll_to_cursor(self) -> None:
+        region = self.item_region(self.cursor)
+        if region is not None:
+            self.scroll_to_region(region, animate=False, force=True)
+
+    def watch_cursor(self) -> None:
+        self.scroll_to_cursor()
+        self.refresh()
+        self.cursor_moved()
+
+    def move_cursor_to(self, index: int) -> None:
+        """Put the cursor on item `index`, or on the first or last one when it is beyond them."""
+        if self.item_count:
+            self.cursor = max(0, min(self.item_count - 1, index))
+
+    def action_move(self, delta: int) -> None:
+        self.move_cursor_to(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.action_move(direction * max(1, self.size.height - 1))
+
+    def action_edge(self, end: int) -> None:
+        self.move_cursor_to(self.item_count - 1 if end else 0)
+
+    def on_focus(self) -> None:
+        self.refresh()  # the cursor is drawn dimmed without focus
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+
+class RowList(CursorList):
     """Rows drawn by `render_row(key, width)`; a cursor row; Enter chooses it."""
 
     COMPONENT_CLASSES = {"rowlist--cursor", "rowlist--empty"}
-    BINDINGS = [
-        Binding("up,k", "move(-1)", "Up", show=False),
-        Binding("down,j", "move(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "edge(0)", "First", show=False),
-        Binding("end", "edge(1)", "Last", show=False),
-        Binding("enter", "choose", "Open", show=True),
-    ]
-
-    cursor: reactive[int] = reactive(0, always_update=True)
+    BINDINGS = [Binding("enter", "choose", "Open", show=True)]
 
     class Highlighted(Message):
         def __init__(self, rows: "RowList", key: Hashable | None) -> None:
@@ -109,29 +165,17 @@ class RowList(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, len(self.keys))
         self._cache.clear()
 
-    def on_focus(self) -> None:
-        self.refresh()
-
-    def on_blur(self) -> None:
-        self.refresh()
-
     # moving -------------------------------------------------------------------------------------
 
-    def watch_cursor(self, old: int, new: int) -> None:
-        self.scroll_to_region(Region(0, new, 1, 1), animate=False, force=True)
-        self.refresh()
+    @property
+    def item_count(self) -> int:
+        return len(self.keys)
+
+    def item_region(self, index: int) -> Region:
+        return Region(0, index, 1, 1)
+
+    def cursor_moved(self) -> None:
         self.post_message(self.Highlighted(self, self.current))
-
-    def action_move(self, delta: int) -> None:
-        if self.keys:
-            self.cursor = max(0, min(len(self.keys) - 1, self.cursor + delta))
-
-    def action_page(self, direction: int) -> None:
-        self.action_move(direction * max(1, self.size.height - 1))
-
-    def action_edge(self, end: int) -> None:
-        if self.keys:
-            self.cursor = len(self.keys) - 1 if end else 0
 
     def action_choose(self) -> None:
         if self.current is not None:
