@@ -7,6 +7,7 @@
 | text    | either of the two, told apart by the header (core/transcripts.py) |
 | vtt     | WebVTT, as Microsoft Teams writes its transcripts: `<v Speaker Name>` voice tags, cue ids, multi-line cues |
 | srt     | SubRip subtitles; the speaker is named at the start of a cue (`Name: ...` or `<v Name>`) |
+| docx    | a Word document: its paragraphs in the thesis or named layout, or a Teams transcript download |
 
 A parser returns an `ImportedTranscript` (speakers, turns with start/end seconds where the
 format has times, title) or raises `ImportFormatError` naming the file and line. Subtitle cues
@@ -14,16 +15,41 @@ that follow each other with the same speaker are one turn: Teams cuts a turn int
 and fieldnote's own SRT/VTT export cuts long turns too. `detect` picks a format by extension,
 then by content; `--format` overrides it.
 
+A Word document is read as text, a line per paragraph (a line break inside a paragraph, Shift+Enter,
+starts a line too), and its text goes to the same parsers; their errors then name the paragraph
+("paragraph 12", counted from the top, empty paragraphs included). The `docx` format picks the
+layout from that text: Teams' download in either of its layouts (below), else the thesis or
+named layout. `--format thesis` (or `named`, `text`) forces a layout on a Word document's text.
+
+- newer Teams: a title, a date and a duration, then per turn "Speaker Name   0:03" (the time in
+  m:ss or h:mm:ss, after a gap or on its own paragraph) and the paragraphs said. A turn ends
+  where the next begins; the last has no end. "Anna de Vries started transcription" and the
+  like are left out.
+- older Teams: per cue "0:0:0.0 --> 0:0:3.720", the speaker's name, then the text.
+
+Turns of one speaker that follow each other are one turn, as with subtitles.
+
+What is read of a Word document: the body's paragraphs, tracked insertions included and
+deletions left out (as Word shows the text with changes accepted), a tab as whitespace; a table
+a row at a time, each row one paragraph whose first cell names the speaker ("X | text" reads as
+"X: text"). Headers, footers, footnotes, comments and text boxes are not transcript and are left
+out. A file named .docx that is no Word document (a .doc, a password-protected document, RTF,
+OpenDocument, a renamed text file, a damaged zip) is refused with one message naming the file.
+
 Nothing here touches the store: core/importing.py stores the turns (in one transaction).
 """
 
 from __future__ import annotations
 
 import html
+import io
 import re
-from dataclasses import dataclass
+import zipfile
+import zlib
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
+from xml.etree import ElementTree
 
 from .errors import ImportFormatError
 from .transcripts import ParsedTranscript, parse_named_transcript, parse_thesis_transcript, parse_transcript
@@ -33,7 +59,7 @@ from .transcripts import ParsedTranscript, parse_named_transcript, parse_thesis_
 class ImportedTurn:
     speaker: str  # as written: a code ("X"), a name ("Anna de Vries")
     text: str
-    line: int  # 1-based line where the turn starts
+    line: int  # 1-based line where the turn starts; in a Word document, its paragraph
     start: float | None = None  # seconds from the start of the recording
     end: float | None = None
 
@@ -97,7 +123,7 @@ def _seconds(groups: tuple[str | None, ...]) -> float:
 class _Cue:
     line: int  # the timing line
     start: float
-    end: float
+    end: float | None  # None: runs on to the end of the recording (a Teams .docx gives no ends)
     payload: list[str]
 
 
@@ -150,7 +176,8 @@ def _merge(cues: list[tuple[_Cue, str, str]], source: str, fmt: str) -> Imported
             continue
         if turns and turns[-1].speaker == speaker:
             last = turns[-1]
-            turns[-1] = ImportedTurn(speaker, f"{last.text} {text}", last.line, last.start, max(last.end or 0, cue.end))
+            end = None if cue.end is None else max(last.end or 0, cue.end)
+            turns[-1] = ImportedTurn(speaker, f"{last.text} {text}", last.line, last.start, end)
         else:
             turns.append(ImportedTurn(speaker, text, cue.line, cue.start, cue.end))
     if not turns:
@@ -248,6 +275,315 @@ def parse_srt(text: str, source: str) -> ImportedTranscript:
     return _merge(out, source, "srt")
 
 
+# Teams transcripts as Word documents ----------------------------------------------------------------
+
+_CLOCK = r"(?:(\d{1,2}):)?(\d{1,2}):([0-5]\d)"
+# "Anna de Vries   0:03": Teams leaves a gap (spaces or a tab) between the name and the time. A
+# single space does not count, so a sentence ending in a time ("we start at 9:30") is no header.
+_SPEAKER_TIME = re.compile(rf"^\s*(\S.*?)(?:\s{{2,}}|\t|\u00a0)\s*{_CLOCK}\s*$")
+_TIME_ONLY = re.compile(rf"^\s*{_CLOCK}\s*$")
+# The date line above the turns ("3 maart 2024, 14:00") has a name-and-time shape too.
+_DATE_LIKE = re.compile(r"\b(?:19|20)\d\d\b|,\s*$")
+# Lines Teams writes about the transcription, in English, Dutch and German; they are not speech.
+_TEAMS_EVENT = re.compile(
+    r"^\s*\S.{0,80}?\s(?:(?:started|stopped) transcription"
+    r"|(?:heeft\s+)?(?:de\s+)?transcriptie\s+(?:gestart|gestopt|beëindigd)"
+    r"|(?:hat\s+)?(?:die\s+)?transkription\s+(?:gestartet|beendet))\.?\s*$",
+    re.IGNORECASE,
+)
+_OLD_TEAMS_CLOCK = r"(\d+):(\d{1,2}):(\d{1,2}(?:[.,]\d+)?)"
+_OLD_TEAMS_TIMING = re.compile(rf"^\s*{_OLD_TEAMS_CLOCK}\s*-->\s*{_OLD_TEAMS_CLOCK}\s*$")
+# Title, date, duration, perhaps a heading: more lines than this before the first turn are not
+# Teams' header but a layout this reader does not know, and are refused rather than dropped.
+_TEAMS_PREAMBLE = 6
+_OPENING_LINES = 12
+
+
+def _clock(groups: tuple[str | None, ...]) -> float:
+    h, m, s = groups
+    return float(int(h or 0) * 3600 + int(m) * 60 + int(s))
+
+
+def _speaker_header(lines: list[str], i: int) -> tuple[str, float, str, int] | None:
+    """(name, seconds, time as written, index after the header) if a turn starts at line i."""
+    m = _SPEAKER_TIME.match(lines[i])
+    if m and not _DATE_LIKE.search(m.group(1)):
+        return " ".join(m.group(1).split()), _clock(m.groups()[1:]), lines[i].split()[-1], i + 1
+    name = lines[i].strip()
+    if not name or _TIME_ONLY.match(name) or _DATE_LIKE.search(name) or len(name.split()) > 8:
+        return None
+    j = i + 1
+    while j < len(lines) and not lines[j].strip():
+        j += 1
+    t = _TIME_ONLY.match(lines[j]) if j < len(lines) else None
+    if t:
+        return " ".join(name.split()), _clock(t.groups()), lines[j].strip(), j + 1
+    return None
+
+
+def _preamble(preamble: list[str], line: str, number: int, source: str, expected: str) -> None:
+    preamble.append(" ".join(line.split()))
+    if len(preamble) > _TEAMS_PREAMBLE:
+        raise _error(source, number, f"text before the first turn, which should start {expected}: "
+                     f"'{preamble[-1][:60]}'")
+
+
+def _with_title(parsed: ImportedTranscript, preamble: list[str]) -> ImportedTranscript:
+    return replace(parsed, title=preamble[0] if preamble else None)
+
+
+def parse_teams(text: str, source: str) -> ImportedTranscript:
+    """Teams' newer transcript download: "Speaker Name   0:03" (or the time on the next line),
+    then what was said. Each turn ends where the next starts; the last has no end."""
+    lines = _lines(text, source)
+    preamble: list[str] = []
+    heads: list[tuple[int, str, float]] = []  # (line, speaker, start)
+    said: list[list[str]] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if not line.strip() or _TEAMS_EVENT.match(line):
+            i += 1
+            continue
+        header = _speaker_header(lines, i)
+        if header:
+            name, start, written, after = header
+            if heads and start < heads[-1][2]:
+                raise _error(source, i + 1, f"the turn of {name} starts at {written}, "
+                             "before the turn above it; Teams writes turns in time order")
+            heads.append((i + 1, name, start))
+            said.append([])
+            i = after
+            continue
+        if not heads:
+            _preamble(preamble, line, i + 1, source, "with the speaker's name and a time ('Anna de Vries   0:03')")
+        else:
+            said[-1].append(line)
+        i += 1
+    if not heads:
+        raise _error(source, len(lines), "no turns found; each should start with the speaker's name and "
+                     "a time ('Anna de Vries   0:03')")
+    cues = []
+    for n, (number, name, start) in enumerate(heads):
+        end = heads[n + 1][2] if n + 1 < len(heads) else None
+        cues.append((_Cue(number, start, end, said[n]), name, " ".join(" ".join(said[n]).split())))
+    return _with_title(_merge(cues, source, "docx"), preamble)
+
+
+def _old_teams_seconds(h: str, m: str, s: str) -> float:
+    return int(h) * 3600 + int(m) * 60 + float(s.replace(",", "."))
+
+
+def parse_old_teams(text: str, source: str) -> ImportedTranscript:
+    """Teams' older transcript download: per cue "0:0:0.0 --> 0:0:3.720", the speaker's name,
+    then the text (WebVTT without its voice tags)."""
+    lines = _lines(text, source)
+    preamble: list[str] = []
+    blocks: list[tuple[int, float, float, list[tuple[int, str]]]] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or _TEAMS_EVENT.match(line):
+            continue
+        m = _OLD_TEAMS_TIMING.match(line)
+        if m:
+            start, end = _old_teams_seconds(*m.groups()[:3]), _old_teams_seconds(*m.groups()[3:])
+            if end < start:
+                raise _error(source, number, f"the cue ends ({line.split('-->')[1].strip()}) before it starts")
+            blocks.append((number, start, end, []))
+        elif not blocks:
+            _preamble(preamble, line, number, source, "with a timing ('0:0:0.0 --> 0:0:3.720')")
+        else:
+            blocks[-1][3].append((number, line))
+    cues = []
+    for number, start, end, body in blocks:
+        if len(body) < 2:
+            raise _error(source, number, "the cue should hold the speaker's name and then what was said, "
+                         f"found {'only ' + repr(body[0][1].strip()[:60]) if body else 'nothing'}")
+        name = " ".join(body[0][1].split())
+        cues.append((_Cue(number, start, end, []), name, " ".join(" ".join(t for _, t in body[1:]).split())))
+    return _with_title(_merge(cues, source, "docx"), preamble)
+
+
+def parse_word_text(text: str, source: str) -> ImportedTranscript:
+    """A Word document's text, in whichever layout it holds: Teams' older download (cue timings),
+    Teams' newer one (name-and-time lines outnumber `Name: text` lines), else a typed transcript."""
+    lines = _lines(text, source)
+    opening = [line for line in lines if line.strip()][:_OPENING_LINES]
+    if any(_OLD_TEAMS_TIMING.match(line) for line in opening):
+        return parse_old_teams(text, source)
+    headers = sum(1 for i in range(len(lines)) if lines[i].strip() and _speaker_header(lines, i))
+    named = sum(1 for line in lines if _NAME_PREFIX.match(line))
+    if headers and headers >= named:
+        return parse_teams(text, source)
+    return _from_parsed(parse_transcript(text, source), "docx")
+
+
+# Word documents -----------------------------------------------------------------------------------------
+
+_ZIP = b"PK\x03\x04"
+_OLE = bytes.fromhex("d0cf11e0a1b11ae1")  # Word 97-2003 .doc, and any password-protected Office file
+_WORD_MAIN = ("http://schemas.openxmlformats.org/wordprocessingml/2006/main",
+              "http://purl.oclc.org/ooxml/wordprocessingml/main")  # Word's "Strict Open XML Document"
+_MARKUP_COMPATIBILITY = "{http://schemas.openxmlformats.org/markup-compatibility/2006}"
+# An interview's document.xml is a few megabytes at most; this bounds what a zip bomb can take.
+_MAX_DOCUMENT_XML = 256 * 1024 * 1024
+
+
+def is_word_package(data: bytes) -> bool:
+    """Bytes that are a Word document, or a file Word wrote that fieldnote cannot read (.doc),
+    and so go to `read_word`, which says which."""
+    return data.startswith(_ZIP) or data.startswith(_OLE)
+
+
+@dataclass(frozen=True)
+class WordText:
+    """A Word document's text: a line per paragraph, more where one holds line breaks."""
+
+    lines: list[str]
+    paragraphs: list[int]  # the 1-based paragraph of each line (a table row counts as one)
+    rows: frozenset[int]  # the paragraphs that are table rows
+
+    def paragraph(self, line: int) -> int:
+        return self.paragraphs[min(max(line, 1), len(self.paragraphs)) - 1] if self.paragraphs else 1
+
+    def place(self, line: int) -> str:
+        n = self.paragraph(line)
+        return f"paragraph {n}" + (" (a table row)" if n in self.rows else "")
+
+
+def _not_word(source: str, problem: str) -> ImportFormatError:
+    return ImportFormatError(f"{source}: {problem}")
+
+
+def _main_part(package: zipfile.ZipFile) -> str:
+    """The document's main part, as the package's relationships name it."""
+    try:
+        rels = ElementTree.fromstring(package.read("_rels/.rels"))
+    except (KeyError, ElementTree.ParseError):
+        return "word/document.xml"
+    for rel in rels:
+        if rel.get("Type", "").endswith("/officeDocument") and rel.get("Target"):
+            return rel.get("Target", "").lstrip("/")
+    return "word/document.xml"
+
+
+def _paragraph_text(element, w: str, skip: set[str], out: list[str]) -> None:
+    for child in element:
+        tag = child.tag
+        if tag in skip:
+            continue
+        if tag == w + "t":
+            out.append(child.text or "")
+        elif tag in (w + "tab", w + "ptab"):
+            out.append("\t")
+        elif tag in (w + "br", w + "cr"):
+            out.append("\n")
+        elif tag == w + "noBreakHyphen":
+            out.append("-")
+        else:
+            _paragraph_text(child, w, skip, out)
+
+
+def _blocks(element, w: str, into: tuple[str, ...] = ()):
+    """Paragraphs and tables in order, through content controls and tracked insertions (and
+    through the names in `into`)."""
+    for child in element:
+        if child.tag in (w + "p", w + "tbl") and child.tag not in into:
+            yield child
+        elif child.tag in (w + "sdt", w + "sdtContent", w + "customXml", w + "ins", w + "moveTo", *into):
+            yield from _blocks(child, w, into)
+
+
+def read_word(data: bytes, path: Path) -> WordText:
+    """The text of a Word document (.docx), or one message naming the file if it is not one."""
+    source = str(path)
+    if not data:
+        raise _not_word(source, "the file is empty, not a Word document")
+    if data.startswith(_OLE):
+        raise _not_word(source, "an old Word document (.doc) or a password-protected one, which fieldnote "
+                        "cannot read; open it in Word, remove any password and save it as Word Document (.docx)")
+    if data.startswith(b"{\\rtf"):
+        raise _not_word(source, "a Rich Text (RTF) file, not a Word document; open it in Word and save it as "
+                        "Word Document (.docx)")
+    if not data.startswith(_ZIP):
+        raise _not_word(source, "not a Word document (.docx); if it is a text transcript, name it .txt or "
+                        "pass --format text")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as package:
+            names = set(package.namelist())
+            if "mimetype" in names and package.read("mimetype").startswith(b"application/vnd.oasis.opendocument"):
+                raise _not_word(source, "an OpenDocument file (.odt), not a Word document; save it as "
+                                "Word Document (.docx) and try again")
+            part = _main_part(package)
+            if part not in names:
+                raise _not_word(source, f"a zip file but not a Word document (it has no {part})")
+            size = package.getinfo(part).file_size
+            if size > _MAX_DOCUMENT_XML:
+                raise _not_word(source, f"its text ({part}, {size} bytes) is larger than any transcript")
+            # zipfile reads no more than the size declared, so the check above bounds this.
+            xml = package.read(part)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+        raise _not_word(source, f"a damaged Word document ({exc}); open it in Word and save it again") from None
+    try:
+        root = ElementTree.fromstring(xml)
+    except ElementTree.ParseError as exc:
+        raise _not_word(source, f"a damaged Word document ({part}: {exc}); open it in Word and save it again") from None
+    namespace = root.tag[1:].partition("}")[0] if root.tag.startswith("{") else ""
+    body = root.find(f"{{{namespace}}}body")
+    if namespace not in _WORD_MAIN or root.tag != f"{{{namespace}}}document" or body is None:
+        raise _not_word(source, f"not a Word document ({part} holds no Word text)")
+    w = f"{{{namespace}}}"
+    # Deleted and moved-away text, run and paragraph properties (which hold tab stops), text
+    # boxes, and the copy of a drawing kept for older readers.
+    skip = {w + "pPr", w + "rPr", w + "del", w + "moveFrom", w + "txbxContent", _MARKUP_COMPATIBILITY + "Fallback"}
+
+    def text_of(p) -> str:
+        out: list[str] = []
+        _paragraph_text(p, w, skip, out)
+        return "".join(out)
+
+    lines: list[str] = []
+    paragraphs: list[int] = []
+    rows: set[int] = set()
+    number = 0
+    for block in _blocks(body, w):
+        if block.tag == w + "p":
+            texts = [text_of(block)]
+        else:
+            texts = []
+            for tr in block.findall(w + "tr"):
+                # A cell's paragraphs, those of tables nested in it included, as one line.
+                cells = [" ".join(" ".join(text_of(p) for p in _blocks(tc, w, (w + "tbl", w + "tr", w + "tc"))).split())
+                         for tc in tr.findall(w + "tc")]
+                cells = [c for c in cells if c]
+                if len(cells) > 1 and not cells[0].endswith((":", "=")):
+                    cells[0] += ":"
+                texts.append(" ".join(cells))
+        for text in texts:
+            number += 1
+            if block.tag == w + "tbl":
+                rows.add(number)
+            # splitlines, as the parsers split: their line numbers then map back to paragraphs.
+            split = text.splitlines() or [""]
+            lines.extend(split)
+            paragraphs.extend([number] * len(split))
+    return WordText(lines, paragraphs, frozenset(rows))
+
+
+def parse_word(document: WordText, parse: Callable[[str, str], ImportedTranscript], source: str) -> ImportedTranscript:
+    """Run a text parser over a Word document's text; its errors and turns name paragraphs."""
+    if not any(line.strip() for line in document.lines):
+        raise _not_word(source, "the Word document holds no text")
+    try:
+        parsed = parse("\n".join(document.lines), source)
+    except ImportFormatError as exc:
+        message = str(exc)
+        m = re.match(rf"{re.escape(source)}, line (\d+): ", message)
+        if not m:
+            raise
+        raise ImportFormatError(f"{source}, {document.place(int(m.group(1)))}: {message[m.end():]}") from None
+    return replace(parsed, turns=[replace(t, line=document.paragraph(t.line)) for t in parsed.turns])
+
+
 # registry -----------------------------------------------------------------------------------------------
 
 FORMATS: dict[str, ImportFormat] = {
@@ -261,6 +597,8 @@ FORMATS: dict[str, ImportFormat] = {
                      lambda text, source: _from_parsed(parse_named_transcript(text, source), "named")),
         ImportFormat("vtt", (".vtt",), "WebVTT, as Microsoft Teams writes transcripts", parse_vtt),
         ImportFormat("srt", (".srt",), "SubRip subtitles with speaker names", parse_srt),
+        ImportFormat("docx", (".docx",), "Word document: thesis layout, Name: text, or Teams' transcript download",
+                     parse_word_text),
     ]
 }
 
@@ -279,11 +617,14 @@ def detect(path: Path, text: str) -> str:
     return "text"
 
 
-def read_text(path: Path) -> str:
+def _read_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise ImportFormatError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+
+
+def _decode(data: bytes, path: Path) -> str:
     for encoding in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(encoding)
@@ -293,10 +634,17 @@ def read_text(path: Path) -> str:
 
 
 def read_transcript(path: Path | str, fmt: str | None = None) -> ImportedTranscript:
-    """Read a transcript file in `fmt` (a FORMATS name) or the format `detect` finds."""
+    """Read a transcript file in `fmt` (a FORMATS name) or the format `detect` finds.
+
+    A Word document (named .docx, given as --format docx, or a Word file by its bytes whatever its
+    name) is read as its paragraphs' text; `fmt` then names the layout of that text (`docx`, the
+    default, picks it). `--format text` on a file named .docx reads it as the text it holds."""
     path = Path(path)
-    text = read_text(path)
-    name = fmt or detect(path, text)
-    if name not in FORMATS:
-        raise ImportFormatError(f"no import format {name!r} (formats: {', '.join(FORMATS)})")
-    return FORMATS[name].parse(text, str(path))
+    if fmt is not None and fmt not in FORMATS:
+        raise ImportFormatError(f"no import format {fmt!r} (formats: {', '.join(FORMATS)})")
+    data = _read_bytes(path)
+    named_word = fmt is None and path.suffix.lower() in FORMATS["docx"].extensions
+    if fmt == "docx" or named_word or is_word_package(data):
+        return parse_word(read_word(data, path), FORMATS[fmt or "docx"].parse, str(path))
+    text = _decode(data, path)
+    return FORMATS[fmt or detect(path, text)].parse(text, str(path))

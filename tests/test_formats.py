@@ -1,4 +1,5 @@
-"""The import registry: Teams WebVTT, SRT, the text layouts; malformed files name their line."""
+"""The import registry: Teams WebVTT, SRT, the text layouts; malformed files name their line.
+Word documents: tests/test_import_docx.py."""
 
 from __future__ import annotations
 
@@ -127,9 +128,13 @@ def test_detection_by_extension_then_content_and_an_explicit_format_wins(tmp_pat
     assert read_transcript(no_ext).format == "srt"
     with pytest.raises(ImportFormatError, match="WEBVTT"):
         read_transcript(no_ext, "vtt")
-    with pytest.raises(ImportFormatError, match="no import format"):
+    with pytest.raises(ImportFormatError, match="no import format 'pdf'"):
+        read_transcript(no_ext, "pdf")
+    # --format docx on a text file: one message that it is no Word document.
+    with pytest.raises(ImportFormatError, match="not a Word document"):
         read_transcript(no_ext, "docx")
-    assert set(FORMATS) == {"text", "thesis", "named", "vtt", "srt"}
+    assert detect(Path("Meeting.DOCX"), "") == "docx"
+    assert set(FORMATS) == {"text", "thesis", "named", "vtt", "srt", "docx"}
 
 
 MALFORMED = [

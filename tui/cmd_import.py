@@ -107,9 +107,11 @@ def register(sub) -> None:
         "and code suggestions run over it turn by turn, as they would have live, learning from the "
         "sessions coded before. Nothing is stored if the file cannot be read whole.",
     )
-    p.add_argument("file", metavar="FILE", help="the transcript (thesis layout, 'Name: text', Teams VTT, SRT)")
+    p.add_argument("file", metavar="FILE", help="the transcript (thesis layout, 'Name: text', Teams VTT, SRT, "
+                   "or a Word .docx holding one of those layouts or Teams' transcript download)")
     p.add_argument("--guide", required=True, metavar="NAME", help="the guide it was held with (see `fieldnote guides`)")
-    p.add_argument("--format", choices=sorted(FORMATS), help="the file's format (default: found from the file)")
+    p.add_argument("--format", choices=sorted(FORMATS), help="the file's format (default: found from the file); "
+                   "for a Word document, thesis, named or text sets the layout of its paragraphs")
     p.add_argument("--interviewer", metavar="CODES",
                    help="speaker code(s) or name(s) of the interviewer, comma-separated "
                    "(default: the speaker the header calls Interviewer)")
