@@ -24,6 +24,10 @@ next to two baselines from the same run (the dimension of the question in effect
 phrase matching alone); and the time to suggest for one segment, with this codebook and with a
 synthetic one of 500 indicators, as a ratio to a reference measured in the same run.
 
+A second table runs the same with every cue taken out of the guide, as a guide just written
+from the question list (`fieldnote guides new`) is: the tracker then has the questions' own
+text alone (`Language.clauses`).
+
 Cues and phrases were written from interviews 1-4, so figures on them measure the guide
 against what it was written from. `--cv` measures what the method does on speech it was not
 written from, within 1-4: each tuning interview in turn is left out, both models are fitted
@@ -582,6 +586,23 @@ def main(argv: list[str] | None = None) -> int:
                        ("baseline: phrases alone", "phrases")):
         row(f"{label} top-1", [f"{t.top1[key] / t.passages:.3f}" for t in totals])
         row(f"{label} top-3", [f"{t.top3[key] / t.passages:.3f}" for t in totals])
+    if not args.cv:
+        # The same guide without its cues: a new guide, its questions' text alone.
+        bare = replace(guide, questions=tuple(replace(q, cues=()) for q in guide.questions))
+        plain = run(numbers, bare)
+        print()
+        row("the guide without cues (question texts only)", [name for name, _ in groups])
+        bare_totals = []
+        for _, ns in groups:
+            t = Tally()
+            for n in ns:
+                t.add(plain[n])
+            bare_totals.append(t)
+        row("question detection precision", [f"{t.precision:.3f}" for t in bare_totals])
+        row("question detection recall", [f"{t.recall:.3f}" for t in bare_totals])
+        row("question detection F1", [f"{t.f1:.3f}" for t in bare_totals])
+        row("suggestions top-1", [f"{t.top1['method'] / t.passages:.3f}" for t in bare_totals])
+        row("suggestions top-3", [f"{t.top3['method'] / t.passages:.3f}" for t in bare_totals])
     print()
     print("per interview: QD F1, top-1, top-3")
     for n in numbers:

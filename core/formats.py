@@ -648,3 +648,13 @@ def read_transcript(path: Path | str, fmt: str | None = None) -> ImportedTranscr
         return parse_word(read_word(data, path), FORMATS[fmt or "docx"].parse, str(path))
     text = _decode(data, path)
     return FORMATS[fmt or detect(path, text)].parse(text, str(path))
+
+
+def read_lines(path: Path | str) -> list[str]:
+    """A document's lines, for readers of other lists than transcripts (an interview guide): a
+    text file's lines (UTF-8 or Windows-1252), or a Word document's paragraphs."""
+    path = Path(path)
+    data = _read_bytes(path)
+    if path.suffix.lower() in FORMATS["docx"].extensions or is_word_package(data):
+        return read_word(data, path).lines
+    return _decode(data, path).removeprefix("\ufeff").splitlines()

@@ -13,7 +13,8 @@ particular study lives in code; another study in another language is another fil
     [[question]]
     number = 1                      # 1, 2, 3 ... in guide order
     text = "..."
-    cues = ["..."]                  # optional: other ways an interviewer asks it
+    cues = ["..."]                  # optional: other ways an interviewer asks it (without
+                                    # cues, each part of the text that can be said on its own)
     probes = ["..."]                # optional: follow-up prompts to show
     minutes = 3                     # optional: planned time
 

@@ -41,6 +41,9 @@ from .errors import UserError
 _WORD = re.compile(r"\w+", re.UNICODE)
 _COMBINING = re.compile(r"[\u0300-\u036f]+")
 _CLAUSE = re.compile(r"[.,;:!…]+")
+_IN_WORD_BRACKETS = re.compile(r"\((\w+)\)(?=\w)")  # "(netwerk)samenwerking"
+_SHORT_BRACKETS = re.compile(r"\(\s*(\S+(?:\s+\S+)?)\s*\)")  # "the (network) collaboration"
+_SENTENCE_PARTS = re.compile(r"[?.;:!…]+(?=\s|$)|(?:^|\s)\(|\)(?=\s|$|[?.,;:!…])")
 _CODE = re.compile(r"^[a-z]{2,3}$")
 
 _KEYS = {"language", "name", "stopwords", "question_openers", "question_pairs", "clause_fillers",
@@ -125,6 +128,33 @@ class Language:
 
     def content_stems(self, text: str) -> list[str]:
         return self.stems_of(words(text))
+
+    def clauses(self, text: str, min_words: int = 3) -> list[str]:
+        """The parts of a written question that an interviewer may say on their own: its
+        sentences, an aside in brackets, and within a sentence the pieces between commas and
+        before a conjunction. A piece without a word of substance ("How are, or were, things
+        with trust") joins the piece after it; pieces shorter than `min_words` words are left
+        out. A text with none is its own clause."""
+        # A word or two in brackets is read as part of the sentence ("the (network)
+        # collaboration", "(netwerk)samenwerking").
+        text = _SHORT_BRACKETS.sub(r"\1", _IN_WORD_BRACKETS.sub(r"\1 ", text))
+        between = r",\s*"
+        if self.conjunctions:
+            between += r"|\s+(?:" + "|".join(map(re.escape, sorted(self.conjunctions))) + r")\s+"
+        out: list[str] = []
+        for sentence in _SENTENCE_PARTS.split(text):
+            pieces = re.split(f"({between})", sentence, flags=re.IGNORECASE)
+            held = ""
+            for k in range(0, len(pieces), 2):
+                held += pieces[k]
+                if k + 1 < len(pieces) and sum(self.is_content(w) for w in words(held)) < 1:
+                    held += pieces[k + 1]  # nothing on its own: it goes with the next piece
+                    continue
+                out.append(held)
+                held = ""
+        out = [" ".join(part.split()).strip(" ?.!,;:…") for part in out
+               if sum(len(w) > 1 for w in words(part)) >= min_words]
+        return list(dict.fromkeys(out)) or [" ".join(text.split())]
 
     def asks_something(self, text: str) -> bool:
         """Whether speech is put as a question: a question mark, a clause that opens with a

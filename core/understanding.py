@@ -285,7 +285,10 @@ class GuideTracker:
         self._vocabulary: dict[int, set[str]] = {}
         for q in guide.questions:
             self._text[q.number] = _Pattern.of(q.text, self.language)
-            self._cues[q.number] = [p for p in (_Pattern.of(c, self.language) for c in q.cues) if p is not None]
+            # A question without cues of its own (a guide just written) is followed by the parts
+            # of its own text, each of which an interviewer may say on its own.
+            cues = q.cues or self.language.clauses(q.text)
+            self._cues[q.number] = [p for p in (_Pattern.of(c, self.language) for c in cues) if p is not None]
             pats = [x for x in (self._text[q.number], *self._cues[q.number]) if x is not None]
             self._vocabulary[q.number] = {s for pat in pats for s in pat.stems}
         # A word that many questions share ("samenwerking", "organisaties") tells them apart

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+from pathlib import Path
 
 from core import paths
 from core.errors import UserError
@@ -110,6 +111,26 @@ def cmd_guides(args) -> int:
     return 2 if broken else 0
 
 
+def cmd_guides_new(args) -> int:
+    from core.guide_draft import create_guide
+    from core.language import load_language
+
+    path, guide = create_guide(Path(args.questions), args.name, language=args.language, title=args.title,
+                               planned_minutes=args.minutes, force=args.force)
+    sections = len({q.section for q in guide.questions if q.section})
+    probes = sum(len(q.probes) for q in guide.questions)
+    print(path)
+    print(f"guide {guide.id}: {len(guide.questions)} questions"
+          + (f" in {sections} sections" if sections else "") + (f", {probes} probe{'' if probes == 1 else 's'}" if probes else "")
+          + f", language {guide.language}", file=sys.stderr)
+    if not load_language(guide.language).has_word_lists:
+        print(f"fieldnote: no word lists for '{guide.language}': questions are recognised by their question "
+              "mark only (see `fieldnote doctor`)", file=sys.stderr)
+    print(f"next: add your codebook with `fieldnote codebook import FILE.qdc --guide {guide.id} --force`, "
+          f"or record with `fieldnote record --guide {guide.id}`", file=sys.stderr)
+    return 0
+
+
 def cmd_models(args) -> int:
     from core.models import available_models, resolve_model
 
@@ -153,9 +174,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_arguments(p)
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("guides", help="list the guides fieldnote knows",
-                       description=f"List guides: the bundled ones and those in {paths.guides_dir()}.")
+    p = sub.add_parser("guides", help="list the guides fieldnote knows; make a new one from your questions",
+                       description=f"List guides: the bundled ones and those in {paths.guides_dir()}. "
+                       "`fieldnote guides new` makes one from a list of interview questions.")
     p.set_defaults(func=cmd_guides)
+    actions = p.add_subparsers(dest="guides_action", metavar="ACTION")
+    new = actions.add_parser(
+        "new", help="make a guide from your interview questions (a text or Word file)",
+        description="Make a guide from the interview questions as you have them: a text file or Word "
+        "document listing them, numbered ('1. ...') or each ending with a question mark. Lines starting "
+        "with a bullet become probes of the question above; a line before a question, its section. "
+        "The guide is saved in your guides folder; add cues, probes and minutes to it as you like, and "
+        "your codebook with `fieldnote codebook import`.")
+    new.add_argument("name", metavar="NAME", help="the new guide's name (letters, digits, '-', '_', '.')")
+    new.add_argument("--questions", required=True, metavar="FILE", help="the questions: .txt, .md or .docx")
+    new.add_argument("--language", required=True, metavar="CODE",
+                     help="the language the interviews are held in, as Whisper's code (en, nl, de, fr, ...)")
+    new.add_argument("--title", help="the study's title (default: the file's first line before the questions)")
+    new.add_argument("--minutes", type=float, default=60, help="planned length of an interview (default 60)")
+    new.add_argument("--force", action="store_true", help="replace a guide of that name in your guides folder")
+    new.set_defaults(func=cmd_guides_new)
 
     p = sub.add_parser("models", help="list the Whisper models on this machine",
                        description="List the Whisper models fieldnote can load without a network.")

@@ -463,8 +463,9 @@ def _toml_table(lines: list[str], header: str | None, table: dict, prefix: str) 
             _toml_table(lines, f"[{name}]", value, name + ".")
 
 
-def dump_guide(raw: dict) -> str:
-    lines = ["# Written by fieldnote (codebook import); comments of the guide it came from are not kept."]
+def dump_guide(raw: dict, header: list[str] | None = None) -> str:
+    """A guide's TOML, under the comment lines `header`."""
+    lines = list(header or ["# Written by fieldnote (codebook import); comments of the guide it came from are not kept."])
     _toml_table(lines, None, raw, "")
     return "\n".join(lines) + "\n"
 
