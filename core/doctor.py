@@ -341,6 +341,10 @@ def check_guides() -> list[Check]:
             continue
         found = (f"{name}: {len(guide.questions)} questions, {len(guide.dimensions)} dimensions, "
                  f"{len(guide.indicators)} indicators, in {language.name}")
+        if not guide.dimensions:
+            checks.append(Check("guides", WARN, f"{name}: no codebook yet, so no codes can be suggested",
+                                f"add one with `fieldnote codebook import FILE.qdc --guide {name} --force`, "
+                                "or write its [[dimension]] tables (see core/guide.py)"))
         if language.has_word_lists:
             checks.append(Check("guides", OK, found))
         else:

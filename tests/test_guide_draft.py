@@ -110,6 +110,10 @@ def test_fieldnote_guides_new_from_a_word_document_then_a_codebook_and_an_import
     ]
     assert main(["--db", str(db), "guides"]) == 0
     assert any(line.startswith("thuiswerk ") and "3 questions" in line for line in capsys.readouterr().out.splitlines())
+    from core.doctor import WARN, check_guides
+
+    (no_codebook,) = [c for c in check_guides() if c.status == WARN and c.summary.startswith("thuiswerk")]
+    assert "no codebook yet" in no_codebook.summary and "codebook import" in no_codebook.fix
 
     # Again without --force: refused, the file as it was.
     before = target.read_bytes()
