@@ -566,12 +566,16 @@ def main(argv: list[str] | None = None) -> int:
         groups = [("tuned (1-4)", [n for n in numbers if n in TUNED]),
                   ("held-out (5-8)", [n for n in numbers if n in HELD_OUT])]
         groups = [(name, ns) for name, ns in groups if ns]
-    totals = []
-    for _, ns in groups:
-        t = Tally()
-        for n in ns:
-            t.add(tallies[n])
-        totals.append(t)
+    def summed(per_interview: dict[int, Tally]) -> list[Tally]:
+        out = []
+        for _, ns in groups:
+            t = Tally()
+            for n in ns:
+                t.add(per_interview[n])
+            out.append(t)
+        return out
+
+    totals = summed(tallies)
 
     def row(label: str, values: list[str]) -> None:
         print(f"{label:<44}" + "".join(f"{v:>16}" for v in values))
@@ -589,15 +593,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.cv:
         # The same guide without its cues: a new guide, its questions' text alone.
         bare = replace(guide, questions=tuple(replace(q, cues=()) for q in guide.questions))
-        plain = run(numbers, bare)
+        bare_totals = summed(run(numbers, bare))
         print()
         row("the guide without cues (question texts only)", [name for name, _ in groups])
-        bare_totals = []
-        for _, ns in groups:
-            t = Tally()
-            for n in ns:
-                t.add(plain[n])
-            bare_totals.append(t)
         row("question detection precision", [f"{t.precision:.3f}" for t in bare_totals])
         row("question detection recall", [f"{t.recall:.3f}" for t in bare_totals])
         row("question detection F1", [f"{t.f1:.3f}" for t in bare_totals])

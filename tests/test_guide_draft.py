@@ -217,6 +217,8 @@ async def test_the_live_screen_follows_a_guide_made_from_a_question_list(memory_
     from tui.app import make_app
     from tui.widgets import GuidePanel
 
+    from test_live_screen import _wait_until_finished
+
     demo = load_demo("en")
     script = json.loads((demo.folder / "expected.json").read_text(encoding="utf-8"))
     draft = DraftGuide("A new study", [DraftQuestion(q.text, q.number) for q in demo.guide.questions])
@@ -228,11 +230,7 @@ async def test_the_live_screen_follows_a_guide_made_from_a_question_list(memory_
     app = make_app(memory_store, session_id=session_id, pipeline=pipeline, state="replaying")
     async with app.run_test(size=(140, 40)) as pilot:
         screen = app.screen
-        for _ in range(400):
-            if screen.finished.is_set():
-                break
-            await pilot.pause(0.05)
-        assert screen.finished.is_set(), "the replay did not finish"
+        await _wait_until_finished(app, pilot, screen)
         stored = memory_store.segments(session_id)
         asked = {s["asks"] for s in stored if s["asks"]}
         # (The scripted transcriber hands out the script's turns one per utterance, and the VAD
