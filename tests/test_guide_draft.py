@@ -241,3 +241,33 @@ async def test_the_live_screen_follows_a_guide_made_from_a_question_list(memory_
         await pilot.press("q")
         await pilot.pause()
     assert memory_store.session(session_id)["status"] == "completed"
+
+
+def test_a_german_guide_written_from_its_question_list_is_followed_better_with_the_german_word_lists():
+    """tests/data/interview-de.toml: the reference guide's questions in German, no cues, and a
+    made-up German interview. The bundled de.toml (function words, question openers, stems)
+    against reading the words plainly."""
+    import tomllib
+
+    from core.guide import parse_guide
+    from core.guide_draft import DraftGuide, DraftQuestion, guide_text
+
+    data = tomllib.loads((ROOT / "tests" / "data" / "interview-de.toml").read_text(encoding="utf-8"))
+    draft = DraftGuide("Zusammenarbeit", [DraftQuestion(q, n) for n, q in enumerate(data["questions"], 1)])
+    guide = parse_guide(guide_text(draft, guide_id="de-check", title=None, language="de", planned_minutes=60))
+    german = load_language("de")
+    assert german.has_word_lists and german.name == "Deutsch"
+    results = {}
+    for name, language in (("de", german), ("plain", load_language("xx"))):
+        tracker = GuideTracker(guide, language=language)
+        right = wrong = 0
+        for turn in data["turns"]:
+            match = tracker.observe(turn["text"])
+            if match is not None:
+                right += match.number == turn["asks"]
+                wrong += match.number != turn["asks"]
+        results[name] = (right, wrong)
+    asked = sum(1 for t in data["turns"] if t["asks"])
+    assert asked == 19
+    assert results["de"][0] >= 10 and results["de"][1] == 0
+    assert results["de"][0] - results["de"][1] > results["plain"][0] - results["plain"][1]

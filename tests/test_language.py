@@ -9,9 +9,10 @@ from core.guide import load_guide, parse_guide
 from core.language import LanguageError, available_languages, load_language, parse_language
 from core.understanding import GuideTracker, Suggester
 
+# A language no file comes with: Luxembourgish (Whisper's "lb"); for the test, German words.
 GERMAN = '''
-language = "de"
-name = "Deutsch"
+language = "lb"
+name = "Lëtzebuergesch"
 stopwords = "der die das und oder ich sie es wie war ist zwischen den dem ein eine mit"
 question_openers = "wie was welche wer wo wann warum war waren gab hat haben"
 clause_fillers = "ja nein also äh ähm und aber"
@@ -27,7 +28,7 @@ GERMAN_GUIDE = '''
 [study]
 id = "zusammenarbeit"
 title = "Zusammenarbeit im Netzwerk"
-language = "de"
+language = "lb"
 
 [[question]]
 number = 1
@@ -63,7 +64,7 @@ questions = [1]
 
 
 def test_the_bundled_languages_load():
-    assert {"nl", "en"} <= set(available_languages())
+    assert {"nl", "en", "de"} <= set(available_languages())
     dutch, english = load_language("nl"), load_language("en")
     assert dutch.has_word_lists and english.has_word_lists
     assert "eigenlijk" in dutch.stopwords and "the" in english.stopwords
@@ -93,9 +94,9 @@ def test_a_language_of_the_users_own_follows_a_guide_in_that_language(tmp_path, 
 
     folder = paths.home() / "languages"
     folder.mkdir(parents=True)
-    (folder / "de.toml").write_text(GERMAN, encoding="utf-8")
+    (folder / "lb.toml").write_text(GERMAN, encoding="utf-8")
     tracker = GuideTracker(guide)
-    assert tracker.language.name == "Deutsch"
+    assert tracker.language.name == "Lëtzebuergesch"
     tracker.set_current(1)
     match = tracker.observe("also wie war eigentlich das Vertrauen zwischen den Partnern")
     assert match is not None and match.number == 2
@@ -112,7 +113,7 @@ def test_a_guide_in_a_language_without_word_lists_is_flagged_by_doctor():
     (folder / "zusammenarbeit.toml").write_text(GERMAN_GUIDE, encoding="utf-8")
     flagged = [c for c in check_guides() if c.summary.startswith("zusammenarbeit")]
     assert [c.status for c in flagged] == [WARN]
-    assert "de.toml" in flagged[0].fix
+    assert "lb.toml" in flagged[0].fix
     load_guide("zusammenarbeit")  # the guide itself is fine
 
 
@@ -140,11 +141,11 @@ def test_a_broken_language_file_stops_the_guide_that_needs_it_with_a_message():
     from core import paths
 
     (paths.home() / "languages").mkdir(parents=True)
-    (paths.home() / "languages" / "de.toml").write_text('language = "fr"\n', encoding="utf-8")
+    (paths.home() / "languages" / "lb.toml").write_text('language = "fr"\n', encoding="utf-8")
     guides = paths.guides_dir()
     guides.mkdir(parents=True)
     (guides / "zusammenarbeit.toml").write_text(GERMAN_GUIDE, encoding="utf-8")
     with pytest.raises(LanguageError, match="says it is language 'fr'"):
         GuideTracker(load_guide("zusammenarbeit"))
-    flagged = [c for c in check_guides() if "de.toml" in c.summary]
+    flagged = [c for c in check_guides() if "lb.toml" in c.summary]
     assert [c.status for c in flagged] == [FAIL]
