@@ -281,6 +281,12 @@ _CLOCK = r"(?:(\d{1,2}):)?(\d{1,2}):([0-5]\d)"
 # "Anna de Vries   0:03": Teams leaves a gap (spaces or a tab) between the name and the time. A
 # single space does not count, so a sentence ending in a time ("we start at 9:30") is no header.
 _SPEAKER_TIME = re.compile(rf"^\s*(\S.*?)(?:\s{{2,}}|\t|\u00a0)\s*{_CLOCK}\s*$")
+# Some Teams versions leave one space ("Anna de Vries 0:03"), or give the cue's end too ("Anna de
+# Vries 0:00:03.120 --> 0:00:07.400"). Then only a name's shape counts: capitalised words, name
+# particles and a bracketed note such as "(Guest)", so "We start at 9:30" is no header.
+_NAME_SPACE_TIME = re.compile(
+    rf"^\s*(\S.*?)\s+{_CLOCK}(?:[.,]\d{{1,3}}\s*-->\s*(?:\d{{1,2}}:)?\d{{1,2}}:[0-5]\d(?:[.,]\d{{1,3}})?)?\s*$")
+_NAME_PARTICLES = frozenset("van de der den von zu da di du le la ten ter del della dos das bin al el y 't".split())
 _TIME_ONLY = re.compile(rf"^\s*{_CLOCK}\s*$")
 # The date line above the turns ("3 maart 2024, 14:00") has a name-and-time shape too.
 _DATE_LIKE = re.compile(r"\b(?:19|20)\d\d\b|,\s*$")
@@ -304,11 +310,24 @@ def _clock(groups: tuple[str | None, ...]) -> float:
     return float(int(h or 0) * 3600 + int(m) * 60 + int(s))
 
 
+def _looks_like_a_name(text: str) -> bool:
+    """A person's name as Teams writes it: up to six capitalised words and name particles, with
+    perhaps a note in brackets ("Anna de Vries (Guest)")."""
+    text = re.sub(r"\s*\([^()]*\)\s*$", "", text).strip()
+    tokens = text.replace(",", " ").split()
+    if not tokens or len(tokens) > 6 or _DATE_LIKE.search(text) or not tokens[0][:1].isupper():
+        return False
+    return all(t[:1].isupper() or t.lower() in _NAME_PARTICLES for t in tokens)
+
+
 def _speaker_header(lines: list[str], i: int) -> tuple[str, float, str, int] | None:
     """(name, seconds, time as written, index after the header) if a turn starts at line i."""
     m = _SPEAKER_TIME.match(lines[i])
     if m and not _DATE_LIKE.search(m.group(1)):
         return " ".join(m.group(1).split()), _clock(m.groups()[1:]), lines[i].split()[-1], i + 1
+    m = _NAME_SPACE_TIME.match(lines[i])
+    if m and _looks_like_a_name(m.group(1)):
+        return " ".join(m.group(1).split()), _clock(m.groups()[1:4]), lines[i].split()[len(m.group(1).split())], i + 1
     name = lines[i].strip()
     if not name or _TIME_ONLY.match(name) or _DATE_LIKE.search(name) or len(name.split()) > 8:
         return None

@@ -121,6 +121,20 @@ def test_teams_newer_download_gives_turns_with_start_times(tmp_path):
     ]
 
 
+def test_teams_headers_with_one_space_or_a_cue_end_are_read_by_the_shape_of_a_name(tmp_path):
+    # Other Teams versions: one space between name and time, a "(Guest)" note, or the cue's end.
+    parsed = read_transcript(word(tmp_path / "one-space.docx", [
+        "Interview 9", "Jan de Vries 0:03", "How is your week set up?",
+        "Anna Bakker (Guest) 0:00:09.400 --> 0:00:14.000", "Three days at home.", "We start at 9:30",
+        "Jan de Vries 1:02:03", "Thanks.",
+    ]))
+    assert turns(parsed) == [
+        ("Jan de Vries", "How is your week set up?", 2, 3.0, 9.0),
+        ("Anna Bakker (Guest)", "Three days at home. We start at 9:30", 4, 9.0, 3723.0),
+        ("Jan de Vries", "Thanks.", 7, 3723.0, None),
+    ]
+
+
 def test_teams_older_download_gives_turns_with_start_and_end(tmp_path):
     parsed = read_transcript(word(tmp_path / "old.docx", OLD_TEAMS))
     assert parsed.title is None
