@@ -22,7 +22,8 @@ layout from that text: Teams' download in either of its layouts (below), else th
 named layout. `--format thesis` (or `named`, `text`) forces a layout on a Word document's text.
 
 - newer Teams: a title, a date and a duration, then per turn "Speaker Name   0:03" (the time in
-  m:ss or h:mm:ss, after a gap or on its own paragraph) and the paragraphs said. A turn ends
+  m:ss or h:mm:ss, after a gap or on its own paragraph; after one space, or with the cue's end
+  "--> 0:00:07.400", when what comes before has the shape of a name) and the paragraphs said. A turn ends
   where the next begins; the last has no end. "Anna de Vries started transcription" and the
   like are left out.
 - older Teams: per cue "0:0:0.0 --> 0:0:3.720", the speaker's name, then the text.
