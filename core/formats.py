@@ -47,7 +47,7 @@ import io
 import re
 import zipfile
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 from xml.etree import ElementTree
@@ -461,6 +461,22 @@ class WordText:
     lines: list[str]
     paragraphs: list[int]  # the 1-based paragraph of each line (a table row counts as one)
     rows: frozenset[int]  # the paragraphs that are table rows
+    # Paragraphs that are items of Word's own lists: (level from 0, numbered rather than bulleted).
+    # Word draws the number or bullet; it is not in the text.
+    list_items: dict[int, tuple[int, bool]] = field(default_factory=dict)
+
+    def marked_lines(self) -> list[str]:
+        """The lines with each list item's number or bullet written out, as typed lists have
+        them: "1. " before a numbered item at the top level, "- " before any other."""
+        out, seen = [], set()
+        for line, n in zip(self.lines, self.paragraphs):
+            item = self.list_items.get(n)
+            if item is not None and n not in seen and line.strip():
+                level, numbered = item
+                line = ("1. " if numbered and level == 0 else "- ") + line.strip()
+            seen.add(n)
+            out.append(line)
+        return out
 
     def paragraph(self, line: int) -> int:
         return self.paragraphs[min(max(line, 1), len(self.paragraphs)) - 1] if self.paragraphs else 1
@@ -541,6 +557,10 @@ def read_word(data: bytes, path: Path) -> WordText:
                 raise _not_word(source, f"its text ({part}, {size} bytes) is larger than any transcript")
             # zipfile reads no more than the size declared, so the check above bounds this.
             xml = package.read(part)
+            extra = {}
+            for name in ("word/numbering.xml", "word/styles.xml"):
+                if name in names and package.getinfo(name).file_size <= _MAX_DOCUMENT_XML:
+                    extra[name] = package.read(name)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
         raise _not_word(source, f"a damaged Word document ({exc}); open it in Word and save it again") from None
     try:
@@ -561,13 +581,18 @@ def read_word(data: bytes, path: Path) -> WordText:
         _paragraph_text(p, w, skip, out)
         return "".join(out)
 
+    lists = _ListFormats(w, extra)
     lines: list[str] = []
     paragraphs: list[int] = []
     rows: set[int] = set()
+    list_items: dict[int, tuple[int, bool]] = {}
     number = 0
     for block in _blocks(body, w):
         if block.tag == w + "p":
             texts = [text_of(block)]
+            item = lists.item(block)
+            if item is not None:
+                list_items[number + 1] = item
         else:
             texts = []
             for tr in block.findall(w + "tr"):
@@ -586,7 +611,67 @@ def read_word(data: bytes, path: Path) -> WordText:
             split = text.splitlines() or [""]
             lines.extend(split)
             paragraphs.extend([number] * len(split))
-    return WordText(lines, paragraphs, frozenset(rows))
+    return WordText(lines, paragraphs, frozenset(rows), list_items)
+
+
+class _ListFormats:
+    """Which paragraphs are items of Word's lists, at which level, numbered or bulleted: from
+    the paragraph's own numbering, or its style's (Word's "List Number" style)."""
+
+    def __init__(self, w: str, parts: dict[str, bytes]):
+        self.w = w
+        self.formats: dict[tuple[str, int], str] = {}  # (numId, level) -> numFmt
+        self.styles: dict[str, tuple[str, int]] = {}  # style id -> (numId, level)
+        try:
+            self._read(parts)
+        except (ElementTree.ParseError, ValueError, AttributeError):
+            self.formats, self.styles = {}, {}  # lists are a nicety: a damaged part leaves them out
+
+    def _read(self, parts: dict[str, bytes]) -> None:
+        w = self.w
+        if "word/numbering.xml" in parts:
+            root = ElementTree.fromstring(parts["word/numbering.xml"])
+            abstract = {}
+            for a in root.findall(w + "abstractNum"):
+                abstract[a.get(w + "abstractNumId")] = {
+                    int(lvl.get(w + "ilvl", "0")): (lvl.find(w + "numFmt").get(w + "val", "decimal")
+                                                    if lvl.find(w + "numFmt") is not None else "decimal")
+                    for lvl in a.findall(w + "lvl")
+                }
+            for num in root.findall(w + "num"):
+                ref = num.find(w + "abstractNumId")
+                for level, fmt in abstract.get(ref.get(w + "val") if ref is not None else None, {}).items():
+                    self.formats[(num.get(w + "numId"), level)] = fmt
+        if "word/styles.xml" in parts:
+            root = ElementTree.fromstring(parts["word/styles.xml"])
+            for style in root.findall(w + "style"):
+                found = self._numbering(style.find(w + "pPr"))
+                if found is not None:
+                    self.styles[style.get(w + "styleId")] = found
+
+    def _numbering(self, ppr) -> tuple[str, int] | None:
+        numpr = ppr.find(self.w + "numPr") if ppr is not None else None
+        if numpr is None:
+            return None
+        num, level = numpr.find(self.w + "numId"), numpr.find(self.w + "ilvl")
+        num_id = num.get(self.w + "val") if num is not None else None
+        if num_id in (None, "0"):  # numId 0 takes a style's numbering away
+            return None
+        value = level.get(self.w + "val", "0") if level is not None else "0"
+        return num_id, int(value) if value.isdigit() else 0
+
+    def item(self, p) -> tuple[int, bool] | None:
+        ppr = p.find(self.w + "pPr")
+        found = self._numbering(ppr)
+        own = ppr is not None and ppr.find(self.w + "numPr") is not None  # numId 0: none, whatever the style
+        if found is None and ppr is not None and not own:
+            style = ppr.find(self.w + "pStyle")
+            found = self.styles.get(style.get(self.w + "val")) if style is not None else None
+        if found is None:
+            return None
+        num_id, level = found
+        fmt = self.formats.get((num_id, level), "decimal")
+        return level, fmt not in ("bullet", "none")
 
 
 def parse_word(document: WordText, parse: Callable[[str, str], ImportedTranscript], source: str) -> ImportedTranscript:
@@ -672,9 +757,10 @@ def read_transcript(path: Path | str, fmt: str | None = None) -> ImportedTranscr
 
 def read_lines(path: Path | str) -> list[str]:
     """A document's lines, for readers of other lists than transcripts (an interview guide): a
-    text file's lines (UTF-8 or Windows-1252), or a Word document's paragraphs."""
+    text file's lines (UTF-8 or Windows-1252), or a Word document's paragraphs, each item of a
+    Word list with its number or bullet written out ("1. ", "- ")."""
     path = Path(path)
     data = _read_bytes(path)
     if path.suffix.lower() in FORMATS["docx"].extensions or is_word_package(data):
-        return read_word(data, path).lines
+        return read_word(data, path).marked_lines()
     return _decode(data, path).removeprefix("\ufeff").splitlines()

@@ -5,7 +5,8 @@ reads such a list and `create_guide` writes it as a guide in the user's guides f
 record with; cues, probes, minutes and the codebook (`fieldnote codebook import`) can be added
 to the file afterwards.
 
-How the list is read, line by line (a Word document: a line per paragraph):
+How the list is read, line by line (a Word document: a line per paragraph, the items of its
+numbered and bulleted lists with the number or bullet Word draws written out):
 
 - A question is a line that starts with its number ("1.", "2)", "Q3:", "Vraag 4:"), or, in a
   list without numbers, a line that ends with a question mark. A question wrapped over several

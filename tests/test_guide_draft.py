@@ -271,3 +271,55 @@ def test_a_german_guide_written_from_its_question_list_is_followed_better_with_t
     assert asked == 19
     assert results["de"][0] >= 10 and results["de"][1] == 0
     assert results["de"][0] - results["de"][1] > results["plain"][0] - results["plain"][1]
+
+
+def test_word_lists_number_the_questions_and_bullet_the_probes_though_the_text_has_neither(tmp_path):
+    """In Word the numbers of a numbered list are drawn, not typed: a list item's text is the
+    question alone. Items of a numbered list at the top level are questions; bulleted and
+    indented items probes; both by a style ("List Number") or by the paragraph's own numbering."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    from core.formats import read_lines
+
+    doc = docx.Document()
+    doc.add_paragraph("Remote work guide")
+    doc.add_paragraph("Introduction")
+    doc.add_paragraph("Tell me about your job", style="List Number")
+    doc.add_paragraph("Who decided on that?", style="List Bullet 2")
+    doc.add_paragraph("How has your way of working changed since the pandemic", style="List Number")
+    # Numbered with the toolbar button: the paragraph's own numbering, the style's list.
+    num_id = doc.styles["List Number"].element.pPr.numPr.numId.val
+    own = doc.add_paragraph("Describe a typical day at home.")
+    numpr = OxmlElement("w:numPr")
+    for tag, value in (("w:ilvl", "0"), ("w:numId", str(num_id))):
+        child = OxmlElement(tag)
+        child.set(qn("w:val"), value)
+        numpr.append(child)
+    own._p.get_or_add_pPr().append(numpr)
+    doc.add_paragraph("Where do you work?", style="List Bullet")
+    # numId 0 takes a style's numbering away: a plain remark.
+    plain = doc.add_paragraph("Ask about the commute as well.", style="List Number")
+    numpr = OxmlElement("w:numPr")
+    child = OxmlElement("w:numId")
+    child.set(qn("w:val"), "0")
+    numpr.append(child)
+    plain._p.get_or_add_pPr().append(numpr)
+    path = tmp_path / "guide.docx"
+    doc.save(path)
+
+    lines = read_lines(path)
+    assert lines[2:] == ["1. Tell me about your job", "- Who decided on that?",
+                         "1. How has your way of working changed since the pandemic",
+                         "1. Describe a typical day at home.", "- Where do you work?", "Ask about the commute as well."]
+    draft = draft_guide(lines, str(path))
+    assert draft.title == "Remote work guide"
+    assert [(q.section, q.text, q.probes) for q in draft.questions] == [
+        ("Introduction", "Tell me about your job", ["Who decided on that?"]),
+        ("Introduction", "How has your way of working changed since the pandemic", []),
+        ("Introduction", "Describe a typical day at home.", ["Where do you work?", "Ask about the commute as well."]),
+    ]
+    # A transcript in Word is read as its text, numbers and bullets left out as before.
+    from core.formats import _read_bytes, read_word
+
+    assert read_word(_read_bytes(path), path).lines[2] == "Tell me about your job"
