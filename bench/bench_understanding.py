@@ -354,7 +354,9 @@ def collect_question_features(guide: Guide, number: int, weights: dict, threshol
     labels = load_labels(number)
     parsed = read_transcript(TRANSCRIPTS / labels.transcript)
     roles = speaker_roles(parsed, labels.interviewer, labels.respondents)
-    tracker = GuideTracker(guide, threshold=threshold, weights=weights)
+    # One model for every question while it is fitted (the guides fitted on have cues for all
+    # questions, or, for the clause model, for none).
+    tracker = GuideTracker(guide, threshold=threshold, weights=weights, clause_weights=weights)
     rows = []
     for index, turn in enumerate(parsed.turns):
         if roles.of(turn.speaker) != "interviewer":
@@ -417,6 +419,40 @@ def fit_models(guide: Guide, numbers: list[int], heard: dict, rounds: int = 2) -
                 run(others + [n], unseen(guide, n, heard), features=rows, scored=[n])
         weights = fit(rows, FEATURES, L2)
     return qweights, weights
+
+
+def without_cues(guide: Guide) -> Guide:
+    """The guide with every cue taken out: a guide just written from the question list."""
+    return replace(guide, questions=tuple(replace(q, cues=()) for q in guide.questions))
+
+
+def fit_clause_weights(guide: Guide, numbers: list[int], rounds: int = 2) -> dict:
+    """The tracker's model for questions followed by their own clauses, fitted on these
+    interviews with every cue out of the guide (nothing there was written from them)."""
+    bare = without_cues(guide)
+    weights = dict(START_QUESTION_WEIGHTS)
+    for _ in range(rounds + 1):
+        rows = [r for n in numbers for r in collect_question_features(bare, n, weights, understanding.QUESTION_THRESHOLD)]
+        weights = fit(rows, QUESTION_FEATURES, QUESTION_L2)
+    return weights
+
+
+def cross_validate_without_cues(guide: Guide) -> dict[int, Tally]:
+    """Leave one tuning interview out, with the guide's cues all out: the clause model fitted on
+    the other three."""
+    bare = without_cues(guide)
+    out = {}
+    saved = dict(understanding.CLAUSE_QUESTION_WEIGHTS)
+    try:
+        for k in TUNED:
+            train = [n for n in TUNED if n != k]
+            understanding.CLAUSE_QUESTION_WEIGHTS.clear()
+            understanding.CLAUSE_QUESTION_WEIGHTS.update(fit_clause_weights(guide, train))
+            out.update(run(train + [k], bare, scored=[k]))
+    finally:
+        understanding.CLAUSE_QUESTION_WEIGHTS.clear()
+        understanding.CLAUSE_QUESTION_WEIGHTS.update(saved)
+    return out
 
 
 def cross_validate(guide: Guide, details: list[str] | None = None) -> dict[int, Tally]:
@@ -548,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.fit:
         qweights, weights = fit_models(guide, list(TUNED), attestations(guide))
-        for name, w in (("QUESTION_WEIGHTS", qweights), ("WEIGHTS", weights)):
+        clauses = fit_clause_weights(guide, list(TUNED))
+        for name, w in (("QUESTION_WEIGHTS", qweights), ("CLAUSE_QUESTION_WEIGHTS", clauses), ("WEIGHTS", weights)):
             print(f"{name} = {{")
             for k, v in w.items():
                 print(f'    "{k}": {v},')
@@ -590,17 +627,15 @@ def main(argv: list[str] | None = None) -> int:
                        ("baseline: phrases alone", "phrases")):
         row(f"{label} top-1", [f"{t.top1[key] / t.passages:.3f}" for t in totals])
         row(f"{label} top-3", [f"{t.top3[key] / t.passages:.3f}" for t in totals])
-    if not args.cv:
-        # The same guide without its cues: a new guide, its questions' text alone.
-        bare = replace(guide, questions=tuple(replace(q, cues=()) for q in guide.questions))
-        bare_totals = summed(run(numbers, bare))
-        print()
-        row("the guide without cues (question texts only)", [name for name, _ in groups])
-        row("question detection precision", [f"{t.precision:.3f}" for t in bare_totals])
-        row("question detection recall", [f"{t.recall:.3f}" for t in bare_totals])
-        row("question detection F1", [f"{t.f1:.3f}" for t in bare_totals])
-        row("suggestions top-1", [f"{t.top1['method'] / t.passages:.3f}" for t in bare_totals])
-        row("suggestions top-3", [f"{t.top3['method'] / t.passages:.3f}" for t in bare_totals])
+    # The same guide without its cues: a new guide, its questions' text alone.
+    bare_totals = summed(cross_validate_without_cues(guide) if args.cv else run(numbers, without_cues(guide)))
+    print()
+    row("the guide without cues (question texts only)", [name for name, _ in groups])
+    row("question detection precision", [f"{t.precision:.3f}" for t in bare_totals])
+    row("question detection recall", [f"{t.recall:.3f}" for t in bare_totals])
+    row("question detection F1", [f"{t.f1:.3f}" for t in bare_totals])
+    row("suggestions top-1", [f"{t.top1['method'] / t.passages:.3f}" for t in bare_totals])
+    row("suggestions top-3", [f"{t.top3['method'] / t.passages:.3f}" for t in bare_totals])
     print()
     print("per interview: QD F1, top-1, top-3")
     for n in numbers:

@@ -241,6 +241,19 @@ QUESTION_WEIGHTS = {
     "next": 2.423,
 }
 
+# The same model for a question that has no cues of its own and is followed by the clauses of its
+# text (a guide just written from the question list): fitted the same way on interviews 1-4 with
+# every cue taken out of the guide. It weighs a clause heard, and the likeness to the whole
+# question, more than a heard cue is weighed above: a clause is the question's own wording.
+CLAUSE_QUESTION_WEIGHTS = {
+    "bias": -3.541,
+    "cue": 2.125,
+    "whole_cue": 0.434,
+    "text": 2.126,
+    "margin": 1.794,
+    "next": 2.254,
+}
+
 # Suggestions are stored whatever their score; during a session only those from this chance up
 # are shown and offered for one-key acceptance (in cross-validation about one in four of the
 # suggestions scored 0.2-0.4 was coded, one in ten below).
@@ -267,11 +280,14 @@ class GuideTracker:
     MIN_WORDS = 4
 
     def __init__(self, guide: Guide, threshold: float | None = None, weights: dict | None = None,
-                 language: Language | None = None):
+                 language: Language | None = None, clause_weights: dict | None = None):
         self.guide = guide
         self.language = load_language(guide.language) if language is None else language
         self.threshold = QUESTION_THRESHOLD if threshold is None else threshold
         self.weights = dict(QUESTION_WEIGHTS if weights is None else weights)
+        # Questions followed by their own clauses (no cues) are weighed by their own model.
+        self.clause_weights = dict(CLAUSE_QUESTION_WEIGHTS if clause_weights is None else clause_weights)
+        self._by_clauses = {q.number for q in guide.questions if not q.cues}
         self._lock = threading.Lock()
         self.current: int | None = None
         self.asked: set[int] = set()
@@ -346,11 +362,10 @@ class GuideTracker:
     def score(self, text: str, current: int | None = None, asked: set[int] | frozenset = frozenset()
               ) -> list[QuestionMatch]:
         """The chance that this speech asks each question (0..1), best first."""
-        w = self.weights
-        out = [
-            QuestionMatch(n, _sigmoid(w.get("bias", 0.0) + sum(w.get(k, 0.0) * v for k, v in f.items())))
-            for n, f in self.features(text, current, asked).items()
-        ]
+        out = []
+        for n, f in self.features(text, current, asked).items():
+            w = self.clause_weights if n in self._by_clauses else self.weights
+            out.append(QuestionMatch(n, _sigmoid(w.get("bias", 0.0) + sum(w.get(k, 0.0) * v for k, v in f.items()))))
         out.sort(key=lambda m: -m.score)
         return out
 

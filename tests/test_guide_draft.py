@@ -202,7 +202,7 @@ def test_a_guide_without_cues_is_followed_by_its_questions_own_words():
             wrong += match.number != t["asks"]
     asked = sum(1 for t in turns if t["speaker"] == "interviewer" and t["asks"])
     # Before, a question without cues was hardly ever recognised (1 of these 13).
-    assert asked == 13 and right >= 8 and wrong == 0
+    assert asked == 13 and right >= 10 and wrong == 0
 
 
 async def test_the_live_screen_follows_a_guide_made_from_a_question_list(memory_store):
@@ -243,34 +243,34 @@ async def test_the_live_screen_follows_a_guide_made_from_a_question_list(memory_
     assert memory_store.session(session_id)["status"] == "completed"
 
 
-def test_a_german_guide_written_from_its_question_list_is_followed_better_with_the_german_word_lists():
-    """tests/data/interview-de.toml: the reference guide's questions in German, no cues, and a
-    made-up German interview. The bundled de.toml (function words, question openers, stems)
-    against reading the words plainly."""
+@pytest.mark.parametrize("code, name", [("de", "Deutsch"), ("fr", "Français")])
+def test_a_guide_written_from_its_question_list_is_followed_better_with_the_languages_word_lists(code, name):
+    """tests/data/interview-de.toml and interview-fr.toml: the reference guide's questions in
+    German and French, no cues, and a made-up interview in each. The bundled word lists (function
+    words, question openers, stems) against reading the words plainly."""
     import tomllib
 
     from core.guide import parse_guide
     from core.guide_draft import DraftGuide, DraftQuestion, guide_text
 
-    data = tomllib.loads((ROOT / "tests" / "data" / "interview-de.toml").read_text(encoding="utf-8"))
-    draft = DraftGuide("Zusammenarbeit", [DraftQuestion(q, n) for n, q in enumerate(data["questions"], 1)])
-    guide = parse_guide(guide_text(draft, guide_id="de-check", title=None, language="de", planned_minutes=60))
-    german = load_language("de")
-    assert german.has_word_lists and german.name == "Deutsch"
+    data = tomllib.loads((ROOT / "tests" / "data" / f"interview-{code}.toml").read_text(encoding="utf-8"))
+    draft = DraftGuide("Check", [DraftQuestion(q, n) for n, q in enumerate(data["questions"], 1)])
+    guide = parse_guide(guide_text(draft, guide_id=f"{code}-check", title=None, language=code, planned_minutes=60))
+    language = load_language(code)
+    assert language.has_word_lists and language.name == name
     results = {}
-    for name, language in (("de", german), ("plain", load_language("xx"))):
-        tracker = GuideTracker(guide, language=language)
+    for reading, lang in (("lists", language), ("plain", load_language("xx"))):
+        tracker = GuideTracker(guide, language=lang)
         right = wrong = 0
         for turn in data["turns"]:
             match = tracker.observe(turn["text"])
             if match is not None:
                 right += match.number == turn["asks"]
                 wrong += match.number != turn["asks"]
-        results[name] = (right, wrong)
-    asked = sum(1 for t in data["turns"] if t["asks"])
-    assert asked == 19
-    assert results["de"][0] >= 10 and results["de"][1] == 0
-    assert results["de"][0] - results["de"][1] > results["plain"][0] - results["plain"][1]
+        results[reading] = (right, wrong)
+    assert sum(1 for t in data["turns"] if t["asks"]) == 19
+    assert results["lists"][0] >= 17 and results["lists"][1] == 0
+    assert results["lists"][0] - results["lists"][1] > results["plain"][0] - results["plain"][1]
 
 
 def test_word_lists_number_the_questions_and_bullet_the_probes_though_the_text_has_neither(tmp_path):
@@ -323,3 +323,19 @@ def test_word_lists_number_the_questions_and_bullet_the_probes_though_the_text_h
     from core.formats import _read_bytes, read_word
 
     assert read_word(_read_bytes(path), path).lines[2] == "Tell me about your job"
+
+
+def test_questions_with_cues_and_without_are_each_weighed_by_their_own_model():
+    guide = load_guide(ROOT / "sample_sessions" / "demo-en" / "guide.toml")
+    mixed = replace(guide, questions=tuple(q if q.number == 6 else replace(q, cues=()) for q in guide.questions))
+    never = {"bias": -100.0}
+    # The clause model silenced: only question 6, which keeps its cues, can still be recognised.
+    tracker = GuideTracker(mixed, clause_weights=never)
+    assert tracker.observe("To start, could you tell me briefly about your work and your role?") is None
+    match = tracker.observe("How did things stand with trust between the partners?")
+    assert match is not None and match.number == 6
+    # The cue model silenced: question 6 is not, the others are.
+    tracker = GuideTracker(mixed, weights=never)
+    match = tracker.observe("To start, could you tell me briefly about your work and your role?")
+    assert match is not None and match.number == 1
+    assert tracker.observe("How did things stand with trust between the partners?") is None
