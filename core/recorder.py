@@ -389,6 +389,12 @@ class LiveRecording:
     def folder(self) -> Path:
         return self.audio.folder
 
+    @property
+    def duration(self) -> float:
+        """The session's length: its audio as saved, which is less than was captured when the
+        disk filled before the last of it was written."""
+        return min(self.source.duration, self.audio.seconds)
+
     def stop(self) -> None:
         """Stop capturing; what was captured is still written, transcribed and stored."""
         self.source.stop()

@@ -156,7 +156,7 @@ def _record_headless(store, args, mic: str, system: str) -> int:
             signal.signal(sig, handler)
         rec.source.close()
     # The session lasts as long as its audio (the clock ran on while the last words were transcribed).
-    store.end_session(rec.session_id, "completed", duration=round(rec.source.duration, 1))
+    store.end_session(rec.session_id, "completed", duration=round(rec.duration, 1))
     _say(f"session {rec.session_id}")
     if rec.source.stop_reason == "disk-full":
         _say("error: the recording stopped early because the disk is nearly full; everything until then is saved")

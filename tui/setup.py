@@ -386,7 +386,7 @@ class RecordingScreen(LiveScreen):
         self.recording.source.close()
         if self.store.session(self.session_id)["status"] == "recording":
             # The session lasts as long as its audio, not as long as the last words took to transcribe.
-            self.store.end_session(self.session_id, "completed", duration=round(self.recording.source.duration, 1))
+            self.store.end_session(self.session_id, "completed", duration=round(self.recording.duration, 1))
         self.app.exit(self.session_id)
 
 
