@@ -10,8 +10,9 @@ numbered and bulleted lists with the number or bullet Word draws written out):
 
 - A question is a line that starts with its number ("1.", "2)", "Q3:", "Vraag 4:"), or, in a
   list without numbers, a line that ends with a question mark. A question wrapped over several
-  lines (as text copied out of a PDF is) is joined up: with numbers, until the next numbered
-  line; without, until the line that ends with the question mark.
+  lines (as text copied out of a PDF is) is joined up: with numbers, a line that goes on in
+  lower case after one without end punctuation; without, up to the line that ends with the
+  question mark.
 - A line starting with a bullet ("-", "*", "•", "–", "a.", "a)") is a probe of the question above.
 - Any other line between questions is the heading of the section that follows when a question
   comes right after it, else a probe of the question above it. A Markdown heading ("## Deel 2")
@@ -101,8 +102,8 @@ def draft_guide(lines: list[str], source: str) -> DraftGuide:
                 questions.append(DraftQuestion(m.group(2), number, section))
             elif not questions:
                 preamble.append(text)
-            elif not questions[-1].text.endswith(_ENDED) and not questions[-1].probes:
-                questions[-1].text += " " + text  # wrapped
+            elif not questions[-1].text.endswith(_ENDED) and not questions[-1].probes and text[:1].islower():
+                questions[-1].text += " " + text  # wrapped: the sentence goes on
             elif is_question_start(k + 1) and not text.endswith((".", "!")):
                 section = text.rstrip(":")
             else:

@@ -44,6 +44,7 @@ Q2) What does a typical day look like?
   a) When do you stop?
 Q7. How do you keep in touch with colleagues?
 Probe on tools if they do not say.
+Q8. Describe your home office
 Closing
 Q9: Is there anything you would like to add?
 """.splitlines()
@@ -55,9 +56,11 @@ Q9: Is there anything you would like to add?
          ["Who decided on that split?"]),
         ("Working at home", "What does a typical day look like?", ["Where in the house do you work?", "When do you stop?"]),
         ("Working at home", "How do you keep in touch with colleagues?", ["Probe on tools if they do not say."]),
+        # No end punctuation, and a heading after it: the heading is not taken into the question.
+        ("Working at home", "Describe your home office", []),
         ("Closing", "Is there anything you would like to add?", []),
     ]
-    assert [q.line for q in draft.questions] == [4, 9, 12, 15]
+    assert [q.line for q in draft.questions] == [4, 9, 12, 14, 16]
 
 
 def test_a_list_without_numbers_goes_by_question_marks():
