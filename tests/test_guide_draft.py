@@ -246,10 +246,10 @@ async def test_the_live_screen_follows_a_guide_made_from_a_question_list(memory_
     assert memory_store.session(session_id)["status"] == "completed"
 
 
-@pytest.mark.parametrize("code, name", [("de", "Deutsch"), ("fr", "Français")])
+@pytest.mark.parametrize("code, name", [("de", "Deutsch"), ("fr", "Français"), ("es", "Español")])
 def test_a_guide_written_from_its_question_list_is_followed_better_with_the_languages_word_lists(code, name):
-    """tests/data/interview-de.toml and interview-fr.toml: the reference guide's questions in
-    German and French, no cues, and a made-up interview in each. The bundled word lists (function
+    """tests/data/interview-de.toml, -fr and -es: the reference guide's questions in German,
+    French and Spanish, no cues, and a made-up interview in each. The bundled word lists (function
     words, question openers, stems) against reading the words plainly."""
     import tomllib
 
