@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .errors import UserError
+from .exporters.tables import neutralised
 from .guide import Guide
 from .review import guide_of_session
 from .store import Store
@@ -396,19 +397,13 @@ def matrix_records(matrix: Matrix, indicators: bool = False) -> tuple[list[str],
     return header, body
 
 
-def _neutralised(value):
-    from .exporters.tables import neutralised
-
-    return neutralised(value)
-
-
 def matrix_csv(matrix: Matrix, indicators: bool = False) -> str:
     header, body = matrix_records(matrix, indicators)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     # Respondent and case names are the user's words: none may start a spreadsheet formula.
-    writer.writerow([_neutralised(v) for v in header])
-    writer.writerows([_neutralised(v) for v in row] for row in body)
+    writer.writerow([neutralised(v) for v in header])
+    writer.writerows([neutralised(v) for v in row] for row in body)
     return out.getvalue()
 
 

@@ -116,8 +116,10 @@ _NAME_PREFIX = re.compile(r"^\s*((?:[A-ZÀ-ÖØ-Þ0-9][\w.'’-]*)(?: [\w.'’-]
 
 
 def _seconds(groups: tuple[str | None, ...]) -> float:
-    h, m, s, frac = groups
-    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(frac.ljust(3, "0")) / 1000
+    """Hours (or None), minutes, seconds and, if given, the fraction's digits (to the millisecond)."""
+    h, m, s, *frac = groups
+    fraction = frac[0] if frac else None
+    return int(h or 0) * 3600 + int(m) * 60 + int(s) + (int(fraction[:3].ljust(3, "0")) / 1000 if fraction else 0.0)
 
 
 @dataclass
@@ -298,17 +300,12 @@ _TEAMS_EVENT = re.compile(
     r"|(?:hat\s+)?(?:die\s+)?transkription\s+(?:gestartet|beendet))\.?\s*$",
     re.IGNORECASE,
 )
-_OLD_TEAMS_CLOCK = r"(\d+):(\d{1,2}):(\d{1,2}(?:[.,]\d+)?)"
+_OLD_TEAMS_CLOCK = r"(\d+):(\d{1,2}):(\d{1,2})(?:[.,](\d+))?"
 _OLD_TEAMS_TIMING = re.compile(rf"^\s*{_OLD_TEAMS_CLOCK}\s*-->\s*{_OLD_TEAMS_CLOCK}\s*$")
 # Title, date, duration, perhaps a heading: more lines than this before the first turn are not
 # Teams' header but a layout this reader does not know, and are refused rather than dropped.
 _TEAMS_PREAMBLE = 6
 _OPENING_LINES = 12
-
-
-def _clock(groups: tuple[str | None, ...]) -> float:
-    h, m, s = groups
-    return float(int(h or 0) * 3600 + int(m) * 60 + int(s))
 
 
 def _looks_like_a_name(text: str) -> bool:
@@ -325,10 +322,10 @@ def _speaker_header(lines: list[str], i: int) -> tuple[str, float, str, int] | N
     """(name, seconds, time as written, index after the header) if a turn starts at line i."""
     m = _SPEAKER_TIME.match(lines[i])
     if m and not _DATE_LIKE.search(m.group(1)):
-        return " ".join(m.group(1).split()), _clock(m.groups()[1:]), lines[i].split()[-1], i + 1
+        return " ".join(m.group(1).split()), _seconds(m.groups()[1:]), lines[i].split()[-1], i + 1
     m = _NAME_SPACE_TIME.match(lines[i])
     if m and _looks_like_a_name(m.group(1)):
-        return " ".join(m.group(1).split()), _clock(m.groups()[1:4]), lines[i].split()[len(m.group(1).split())], i + 1
+        return " ".join(m.group(1).split()), _seconds(m.groups()[1:4]), lines[i].split()[len(m.group(1).split())], i + 1
     name = lines[i].strip()
     if not name or _TIME_ONLY.match(name) or _DATE_LIKE.search(name) or len(name.split()) > 8:
         return None
@@ -337,7 +334,7 @@ def _speaker_header(lines: list[str], i: int) -> tuple[str, float, str, int] | N
         j += 1
     t = _TIME_ONLY.match(lines[j]) if j < len(lines) else None
     if t:
-        return " ".join(name.split()), _clock(t.groups()), lines[j].strip(), j + 1
+        return " ".join(name.split()), _seconds(t.groups()), lines[j].strip(), j + 1
     return None
 
 
@@ -390,10 +387,6 @@ def parse_teams(text: str, source: str) -> ImportedTranscript:
     return _with_title(_merge(cues, source, "docx"), preamble)
 
 
-def _old_teams_seconds(h: str, m: str, s: str) -> float:
-    return int(h) * 3600 + int(m) * 60 + float(s.replace(",", "."))
-
-
 def parse_old_teams(text: str, source: str) -> ImportedTranscript:
     """Teams' older transcript download: per cue "0:0:0.0 --> 0:0:3.720", the speaker's name,
     then the text (WebVTT without its voice tags)."""
@@ -405,7 +398,7 @@ def parse_old_teams(text: str, source: str) -> ImportedTranscript:
             continue
         m = _OLD_TEAMS_TIMING.match(line)
         if m:
-            start, end = _old_teams_seconds(*m.groups()[:3]), _old_teams_seconds(*m.groups()[3:])
+            start, end = _seconds(m.groups()[:4]), _seconds(m.groups()[4:])
             if end < start:
                 raise _error(source, number, f"the cue ends ({line.split('-->')[1].strip()}) before it starts")
             blocks.append((number, start, end, []))

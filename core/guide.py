@@ -306,6 +306,20 @@ def resolve_guide_path(name_or_path: str) -> Path:
     )
 
 
+def user_guide_path(guide_id: str, *, force: bool, replaced: str = "") -> Path:
+    """Where fieldnote writes a guide made for the user (`guides new`, `codebook import`): in
+    their guides folder. Refused when `guide_id` cannot name a guide, or when a guide of that
+    name is there and `force` is not given (`replaced` says what replacing it would lose)."""
+    from .errors import UserError
+
+    if not _ID.match(guide_id):
+        raise UserError(f"{guide_id!r} cannot name a guide: use letters, digits, '-', '_' and '.'")
+    target = paths.guides_dir() / f"{guide_id}.toml"
+    if target.exists() and not force:
+        raise UserError(f"{target} exists; add --force to replace it" + (f" ({replaced})" if replaced else ""))
+    return target
+
+
 def available_guides() -> list[str]:
     names: set[str] = set()
     for folder in (paths.guides_dir(), paths.BUNDLED_GUIDES):

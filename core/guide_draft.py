@@ -31,12 +31,12 @@ from pathlib import Path
 from . import paths
 from .errors import UserError
 from .formats import read_lines
-from .guide import _ID, Guide, parse_guide
+from .guide import Guide, parse_guide, user_guide_path
+from .language import is_language_code
 
 _NUMBERED = re.compile(r"^(?:(?:vraag|question|frage|q)\s*)?(\d{1,3})\s*[.):]\s*(\S.*)$", re.IGNORECASE)
 _BULLET = re.compile(r"^(?:[-*•–·▪◦]|[a-z][.)])\s+(\S.*)$")
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+(\S.*)$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 _ENDED = ("?", ".", "!", ")", "?)", ".)", "…")
 
 
@@ -168,15 +168,11 @@ def create_guide(questions: Path, guide_id: str, *, language: str, title: str | 
     """Write a new guide from a list of interview questions to the user's guides folder."""
     from .exporters import write_atomic
 
-    if not _ID.match(guide_id):
-        raise UserError(f"{guide_id!r} cannot name a guide: use letters, digits, '-', '_' and '.'")
-    if not _LANGUAGE.match(language):
+    target = user_guide_path(guide_id, force=force)
+    if not is_language_code(language):
         raise UserError(f"{language!r} is not a language code: give Whisper's code, e.g. en, nl, de, fr")
     if not planned_minutes > 0:
         raise UserError(f"the planned length must be a positive number of minutes, not {planned_minutes:g}")
-    target = paths.guides_dir() / f"{guide_id}.toml"
-    if target.exists() and not force:
-        raise UserError(f"{target} exists; add --force to replace it")
     draft = draft_guide(read_lines(questions), str(questions))
     text = guide_text(draft, guide_id=guide_id, title=title, language=language, planned_minutes=planned_minutes)
     guide = parse_guide(text, source=f"the guide made from {questions}")

@@ -204,7 +204,7 @@ def parse_language(text: str, source: str = "<language>") -> Language:
     if unknown:
         raise LanguageError(f"{source}: unknown entries {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})")
     code = data.get("language")
-    if not isinstance(code, str) or not _CODE.match(code):
+    if not isinstance(code, str) or not is_language_code(code):
         raise LanguageError(f"{source}: 'language' must be a language code such as \"nl\" or \"en\"")
     name = data.get("name", code)
     if not isinstance(name, str):
@@ -263,6 +263,11 @@ def parse_language(text: str, source: str = "<language>") -> Language:
         single_vowels=stemming.get("single_vowels", ""),
         source=source,
     )
+
+
+def is_language_code(code: str) -> bool:
+    """Whether `code` has the shape of a Whisper language code ("nl", "haw")."""
+    return bool(_CODE.match(code))
 
 
 def language_path(code: str) -> Path | None:

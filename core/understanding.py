@@ -577,7 +577,7 @@ class Suggester:
                 dots[idx] += c * self._examples[idx].stems[s] * idf2
         pos: dict[str, float] = {}
         neg: dict[str, float] = {}
-        indicator: dict[str, _Example] = {}
+        best: dict[str, _Example] = {}
         for idx, dot in dots.items():
             ex = self._examples[idx]
             sim = dot / (norms[idx] * qnorm)
@@ -585,8 +585,8 @@ class Suggester:
             if sim > into.get(ex.dimension_id, 0.0):
                 into[ex.dimension_id] = sim
                 if ex.positive:
-                    indicator[ex.dimension_id] = ex
-        return pos, neg, indicator
+                    best[ex.dimension_id] = ex
+        return pos, neg, best
 
     def _learned_question(self, question: int | None) -> dict[str, float]:
         """What the researcher coded passages under this question with, before: shares."""

@@ -92,16 +92,23 @@ def cmd_export(args) -> int:
     return export(args)
 
 
+def _without_word_lists(code: str) -> str:
+    """A note for a guide whose language fieldnote has no word lists for; empty otherwise."""
+    from core.language import load_language
+
+    return "" if load_language(code).has_word_lists else f"no word lists for '{code}': see doctor"
+
+
 def cmd_guides(args) -> int:
     from core.errors import UserError
     from core.guide import available_guides, load_guide
-    from core.language import load_language
 
     broken = 0
     for name in available_guides():
         try:
             g = load_guide(name)
-            plain = "" if load_language(g.language).has_word_lists else f"  (no word lists for '{g.language}': see doctor)"
+            plain = _without_word_lists(g.language)
+            plain = f"  ({plain})" if plain else ""
         except UserError as exc:
             # One bad file in the guides folder does not hide the others.
             print(f"fieldnote: {exc}", file=sys.stderr)
@@ -113,7 +120,6 @@ def cmd_guides(args) -> int:
 
 def cmd_guides_new(args) -> int:
     from core.guide_draft import create_guide
-    from core.language import load_language
 
     path, guide = create_guide(Path(args.questions), args.name, language=args.language, title=args.title,
                                planned_minutes=args.minutes, force=args.force)
@@ -123,9 +129,9 @@ def cmd_guides_new(args) -> int:
     print(f"guide {guide.id}: {len(guide.questions)} questions"
           + (f" in {sections} sections" if sections else "") + (f", {probes} probe{'' if probes == 1 else 's'}" if probes else "")
           + f", language {guide.language}", file=sys.stderr)
-    if not load_language(guide.language).has_word_lists:
-        print(f"fieldnote: no word lists for '{guide.language}': questions are recognised by their question "
-              "mark only (see `fieldnote doctor`)", file=sys.stderr)
+    plain = _without_word_lists(guide.language)
+    if plain:
+        print(f"fieldnote: {plain}", file=sys.stderr)
     print(f"next: add your codebook with `fieldnote codebook import FILE.qdc --guide {guide.id} --force`, "
           f"or record with `fieldnote record --guide {guide.id}`", file=sys.stderr)
     return 0

@@ -353,6 +353,13 @@ class TranscriptList(CursorList):
         self.focus()
 
 
+def _next_of(indexes: list[int], here: int, delta: int) -> int | None:
+    """The first of the (ascending) `indexes` after `here`, or with a negative `delta` the last
+    before it; None when there is none."""
+    ahead = [i for i in indexes if i > here] if delta > 0 else [i for i in reversed(indexes) if i < here]
+    return ahead[0] if ahead else None
+
+
 class ReviewScreen(Screen):
     """One session: its transcript, the selected segment's codes and memos, playback."""
 
@@ -562,20 +569,20 @@ class ReviewScreen(Screen):
         if not open_:
             self.notify("Every suggestion in this session is accepted or rejected.", timeout=4)
             return
-        here = transcript.cursor
-        ahead = [i for i in open_ if i > here] if delta > 0 else [i for i in reversed(open_) if i < here]
-        if not ahead:
+        ahead = _next_of(open_, transcript.cursor, delta)
+        if ahead is None:
             where = "after" if delta > 0 else "before"
             self.notify(f"No open suggestion {where} this segment ({len(open_)} in the session).", severity="warning")
             return
-        transcript.cursor = ahead[0]
+        transcript.cursor = ahead
         transcript.focus()
 
     ACCEPT_FROM = (0.9, 0.8, 0.7, 0.5)
 
     def action_accept_confident(self) -> None:
         """Accept every open suggestion from a chosen score up, as one edit (one undo)."""
-        counts = {at: len(review.confident_suggestions(self.store, self.session_id, at)) for at in self.ACCEPT_FROM}
+        scores = [x["score"] for x in review.confident_suggestions(self.store, self.session_id, min(self.ACCEPT_FROM))]
+        counts = {at: sum(score >= at for score in scores) for at in self.ACCEPT_FROM}
         if not any(counts.values()):
             self.notify(f"No open suggestion scores {min(self.ACCEPT_FROM):g} or more.", severity="warning")
             return
@@ -602,12 +609,11 @@ class ReviewScreen(Screen):
         if not marked:
             self.notify("No bookmarks in this session: f adds one after the selected segment.", severity="warning")
             return
-        here = transcript.cursor
-        ahead = [i for i in marked if i > here] if delta > 0 else [i for i in reversed(marked) if i < here]
-        if not ahead:
+        ahead = _next_of(marked, transcript.cursor, delta)
+        if ahead is None:
             self.notify(f"No bookmark {'after' if delta > 0 else 'before'} this segment.", severity="warning")
             return
-        transcript.cursor = ahead[0]
+        transcript.cursor = ahead
         transcript.focus()
 
     def action_bookmark_note(self) -> None:

@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from .. import paths
 from ..errors import UserError
-from ..guide import _ID, Guide, parse_guide
+from ..guide import Guide, parse_guide, user_guide_path
 from .model import ExportSet, SessionView
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
@@ -473,12 +473,8 @@ def dump_guide(raw: dict, header: list[str] | None = None) -> str:
 def import_codebook(path: Path, *, guide_id: str, base: Guide, replace: bool = False, force: bool = False) -> Path:
     """Write the guide `guide_id` (the base guide with the codebook merged in) to the user's
     guides folder; the file is validated as a guide before it replaces anything."""
-    if not _ID.match(guide_id):
-        raise UserError(f"{guide_id!r} cannot name a guide: use letters, digits, '-', '_' and '.'")
+    target = user_guide_path(guide_id, force=force, replaced="its comments are not kept")
     imported = read_codebook(path)
-    target = paths.guides_dir() / f"{guide_id}.toml"
-    if target.exists() and not force:
-        raise UserError(f"{target} exists; add --force to replace it (its comments are not kept)")
     text = merge_codebook(base, imported, guide_id=guide_id, replace=replace)
     parse_guide(text, source=f"{path} merged into {base.id}")
     from . import write_atomic
