@@ -26,7 +26,10 @@ synthetic one of 500 indicators, as a ratio to a reference measured in the same 
 
 A second table runs the same with every cue taken out of the guide, as a guide just written
 from the question list (`fieldnote guides new`) is: the tracker then has the questions' own
-text alone (`Language.clauses`).
+text alone (`Language.clauses`). A third runs the reference study as a new study would start:
+the guide written by `guides new` from the thesis's question list, the codebook exported to a
+.qdc and imported into it (names and definitions only, question links drafted from their words,
+`core.codebook_draft`), next to the same without the drafted links.
 
 Cues and phrases were written from interviews 1-4, so figures on them measure the guide
 against what it was written from. `--cv` measures what the method does on speech it was not
@@ -437,10 +440,34 @@ def fit_clause_weights(guide: Guide, numbers: list[int], rounds: int = 2) -> dic
     return weights
 
 
-def cross_validate_without_cues(guide: Guide) -> dict[int, Tally]:
-    """Leave one tuning interview out, with the guide's cues all out: the clause model fitted on
-    the other three."""
-    bare = without_cues(guide)
+def as_new_study(guide: Guide) -> Guide:
+    """The reference study as a researcher starting it in fieldnote would have it: the guide
+    written by `fieldnote guides new` from the question list copied out of the thesis, and the
+    codebook exported to a REFI-QDA .qdc (as QDA software holds it: names, definitions and
+    colours; no phrases, no questions) and imported into that guide by `fieldnote codebook
+    import`, which drafts phrases and question links from the codebook's words."""
+    import tempfile
+
+    from core.exporters.model import codebook_only
+    from core.exporters.refi import merge_codebook, read_codebook, to_qdc
+    from core.formats import read_lines
+    from core.guide_draft import draft_guide, guide_text
+
+    questions = ROOT / "sample_sessions" / "guides" / "koers-en-kansen-questions.txt"
+    draft = draft_guide(read_lines(questions), str(questions))
+    new = parse_guide(guide_text(draft, guide_id="new-study", title=None, language=guide.language,
+                                 planned_minutes=guide.planned_minutes), "the new study's guide")
+    with tempfile.TemporaryDirectory() as tmp:
+        qdc = Path(tmp) / "codebook.qdc"
+        qdc.write_bytes(to_qdc(codebook_only(guide)))
+        merged = merge_codebook(new, read_codebook(qdc), guide_id="new-study", replace=True)
+    return parse_guide(merged.text, "the new study's guide with its codebook")
+
+
+def cross_validate_without_cues(guide: Guide, scored: Guide | None = None) -> dict[int, Tally]:
+    """Leave one tuning interview out, with the guide's cues all out (or another guide without
+    cues, `scored`): the clause model fitted on the other three."""
+    bare = without_cues(guide) if scored is None else scored
     out = {}
     saved = dict(understanding.CLAUSE_QUESTION_WEIGHTS)
     try:
@@ -636,6 +663,30 @@ def main(argv: list[str] | None = None) -> int:
     row("question detection F1", [f"{t.f1:.3f}" for t in bare_totals])
     row("suggestions top-1", [f"{t.top1['method'] / t.passages:.3f}" for t in bare_totals])
     row("suggestions top-3", [f"{t.top3['method'] / t.passages:.3f}" for t in bare_totals])
+    # A new study: the guide from the question list, the codebook from QDA software; next to it,
+    # the same without the question links drafted at the codebook's import (as before them).
+    new = as_new_study(guide)
+    undrafted = replace(new, questions=tuple(replace(q, drafted_dimension_ids=()) for q in new.questions))
+    print()
+    row("a new study: guide from the question list,", [name for name, _ in groups])
+    row("  codebook from QDA software (names only)", [])
+    for label, g in (("", new), ("no links drafted: ", undrafted)):
+        per = cross_validate_without_cues(guide, g) if args.cv else run(numbers, g)
+        got = summed(per)
+        if not label:
+            row("question detection F1", [f"{t.f1:.3f}" for t in got])
+        row(f"{label}suggestions top-1", [f"{t.top1['method'] / t.passages:.3f}" for t in got])
+        row(f"{label}suggestions top-3", [f"{t.top3['method'] / t.passages:.3f}" for t in got])
+        if not args.cv and 1 in per:  # interview 1 starts from nothing coded
+            row(f"  {label}interview 1 alone, top-1 / top-3",
+                [f"{per[1].top1['method'] / per[1].passages:.3f} / {per[1].top3['method'] / per[1].passages:.3f}"])
+
+    def links(g: Guide, q, drafted: bool) -> set[str]:
+        return {g.dimension(d).name for d in (q.drafted_dimension_ids if drafted else q.dimension_ids)}
+
+    right = sum(len(links(new, q, True) & links(guide, r, False)) for q, r in zip(new.questions, guide.questions))
+    print(f"  (question links drafted from the codebook's words: {sum(len(q.drafted_dimension_ids) for q in new.questions)}, "
+          f"{right} of them as the guide has them; the guide has {sum(len(q.dimension_ids) for q in guide.questions)})")
     print()
     print("per interview: QD F1, top-1, top-3")
     for n in numbers:

@@ -88,8 +88,9 @@ def coverage(store: Store, session_id: int, *, elapsed: float | None = None,
             colour=d.colour,
             coded=len(coded.get(d.id, ())),
             suggested=len(suggested.get(d.id, set()) - coded.get(d.id, set())),
-            questions=d.questions,
-            asked=any(q in asked for q in d.questions),
+            # Links drafted from shared words count until the researcher checks them.
+            questions=d.questions + d.drafted_questions,
+            asked=any(q in asked for q in d.questions + d.drafted_questions),
         )
         for d in guide.dimensions
     ]

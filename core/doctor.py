@@ -341,6 +341,10 @@ def check_guides() -> list[Check]:
             continue
         found = (f"{name}: {len(guide.questions)} questions, {len(guide.dimensions)} dimensions, "
                  f"{len(guide.indicators)} indicators, in {language.name}")
+        drafted = sum(len(d.drafted_questions) for d in guide.dimensions)
+        if drafted:
+            found += (f"; {drafted} question links drafted from shared words and not checked yet "
+                      f"(`drafted_questions` in {guide.source})")
         if not guide.dimensions:
             checks.append(Check("guides", WARN, f"{name}: no codebook yet, so no codes can be suggested",
                                 f"add one with `fieldnote codebook import FILE.qdc --guide {name} --force`, "

@@ -24,6 +24,10 @@ particular study lives in code; another study in another language is another fil
     definition = "..."
     colour = "#2ca02c"
     questions = [6, 7]              # the questions that ask about it
+    drafted_questions = [8]         # optional: questions fieldnote linked to it by their words
+                                    # (`codebook import` into a guide with no links); each counts
+                                    # until passages coded under the question say otherwise.
+                                    # Move a number to `questions` once checked.
 
       [[dimension.indicator]]
       id = "vertrouwen-verdeling"
@@ -47,7 +51,7 @@ _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 _STUDY_KEYS = {"id", "title", "language", "planned_minutes", "description"}
 _QUESTION_KEYS = {"number", "text", "cues", "probes", "minutes", "section"}
-_DIMENSION_KEYS = {"id", "name", "definition", "colour", "questions", "indicator"}
+_DIMENSION_KEYS = {"id", "name", "definition", "colour", "questions", "drafted_questions", "indicator"}
 _INDICATOR_KEYS = {"id", "name", "description", "phrases"}
 _TOP_KEYS = {"study", "question", "dimension"}
 
@@ -61,6 +65,7 @@ class Question:
     minutes: float | None = None
     section: str | None = None
     dimension_ids: tuple[str, ...] = ()
+    drafted_dimension_ids: tuple[str, ...] = ()  # linked by fieldnote from shared words, unchecked
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,7 @@ class Dimension:
     colour: str
     questions: tuple[int, ...]
     indicators: tuple[Indicator, ...]
+    drafted_questions: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,7 @@ def parse_guide(text: str, source: str = "<guide>") -> Guide:
     seen_dims: set[str] = set()
     seen_inds: set[str] = set()
     asked_by: dict[int, list[str]] = {}
+    drafted_by: dict[int, list[str]] = {}
     for n, d in enumerate(raw_dimensions, 1):
         where = f"{source} dimension #{n}"
         _check_keys(where, d, _DIMENSION_KEYS)
@@ -209,15 +216,16 @@ def parse_guide(text: str, source: str = "<guide>") -> Guide:
         colour = _str(where, d, "colour")
         if not _COLOUR.match(colour):
             raise _fail(where, f"colour {colour!r} is not of the form #RRGGBB")
-        qs = d.get("questions", [])
-        if not isinstance(qs, list) or not all(
-            isinstance(x, int) and not isinstance(x, bool) for x in qs
-        ):
-            raise _fail(where, "'questions' must be a list of question numbers")
-        for x in qs:
-            if x not in numbers:
-                raise _fail(where, f"refers to question {x}, which the guide does not have")
-            asked_by.setdefault(x, []).append(dim_id)
+        links = {}
+        for key, into in (("questions", asked_by), ("drafted_questions", drafted_by)):
+            qs = d.get(key, [])
+            if not isinstance(qs, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in qs):
+                raise _fail(where, f"'{key}' must be a list of question numbers")
+            for x in qs:
+                if x not in numbers:
+                    raise _fail(where, f"'{key}' refers to question {x}, which the guide does not have")
+                into.setdefault(x, []).append(dim_id)
+            links[key] = tuple(qs)
         raw_inds = d.get("indicator", [])
         if not isinstance(raw_inds, list) or not raw_inds:
             raise _fail(where, "a dimension needs at least one [[dimension.indicator]]")
@@ -250,8 +258,9 @@ def parse_guide(text: str, source: str = "<guide>") -> Guide:
                 name=_str(where, d, "name"),
                 definition=_str(where, d, "definition", required=False),
                 colour=colour.lower(),
-                questions=tuple(qs),
+                questions=links["questions"],
                 indicators=tuple(indicators),
+                drafted_questions=links["drafted_questions"],
             )
         )
 
@@ -273,6 +282,7 @@ def parse_guide(text: str, source: str = "<guide>") -> Guide:
                 minutes=minutes,
                 section=section,
                 dimension_ids=tuple(asked_by.get(q["number"], ())),
+                drafted_dimension_ids=tuple(drafted_by.get(q["number"], ())),
             )
         )
 

@@ -157,7 +157,8 @@ def guide_text(draft: DraftGuide, *, guide_id: str, title: str | None, language:
         "#   help it follow you when you ask differently;",
         "# - probes = [...]: follow-up prompts shown under the current question; minutes = N: time planned;",
         "# - the codebook: `fieldnote codebook import FILE.qdc --guide " + guide_id + " --force` adds the codes",
-        "#   of a REFI-QDA codebook (from ATLAS.ti, NVivo, MAXQDA, QualCoder) as dimensions and indicators.",
+        "#   of a REFI-QDA codebook (from ATLAS.ti, NVivo, MAXQDA, QualCoder) as dimensions and indicators,",
+        "#   and links each question to the dimension it shares the rarest words with, for you to check;",
         "# The format is described at the top of core/guide.py.",
     ]
     return dump_guide({"study": study, "question": raw_questions}, header=header)

@@ -480,6 +480,9 @@ class Suggester:
         self.weights = dict(WEIGHTS if weights is None else weights)
         self._lock = threading.Lock()
         self._asked_by = {q.number: set(q.dimension_ids) for q in guide.questions}
+        # Links fieldnote drafted from shared words (a new study's codebook import), not checked
+        # by the researcher: each counts until passages coded under its question say otherwise.
+        self._drafted_by = {q.number: set(q.drafted_dimension_ids) for q in guide.questions if q.drafted_dimension_ids}
         self._phrases: list[tuple[_Pattern, Indicator]] = []
         for ind in guide.indicators:
             for p in ind.phrases:
@@ -588,6 +591,19 @@ class Suggester:
                     best[ex.dimension_id] = ex
         return pos, neg, best
 
+    def _asked(self, question: int | None) -> set[str]:
+        """The dimensions the question in effect asks about: as the guide links them, and as
+        drafted, while the codings under the question do not contradict the draft (nothing
+        coded under it yet, or this dimension among what was)."""
+        if question is None:
+            return set()
+        asked = self._asked_by.get(question, set())
+        drafted = self._drafted_by.get(question)
+        if drafted:
+            coded = self._by_question.get(question)
+            asked = asked | {d for d in drafted if not coded or coded.get(d, 0) > 0}
+        return asked
+
     def _learned_question(self, question: int | None) -> dict[str, float]:
         """What the researcher coded passages under this question with, before: shares."""
         counts = self._by_question.get(question)
@@ -646,7 +662,7 @@ class Suggester:
         with self._lock:
             similar, rejected, similar_ind = self._similar(stems)
             learned_q = self._learned_question(question)
-        asked = self._asked_by.get(question, set()) if question is not None else set()
+            asked = self._asked(question)
         best_phrase = max(phrase_score.values(), default=0.0)
         length = math.log1p(len(stems))
         out = []

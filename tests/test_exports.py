@@ -462,7 +462,8 @@ def test_qdc_round_trip_into_a_guide(study, tmp_path):
     dims = read_codebook(path)
     assert [(d.name, d.colour, d.definition) for d in dims] == [(d.name, d.colour, d.definition) for d in guide.dimensions]
     assert [[i.name for i in d.indicators] for d in dims] == [[i.name for i in d.indicators] for d in guide.dimensions]
-    target = import_codebook(path, guide_id="kk-copy", base=guide)
+    target, merged = import_codebook(path, guide_id="kk-copy", base=guide)
+    assert merged.drafted_links == {}  # the guide links its questions already
     copy = load_guide("kk-copy")
     assert target.stat().st_mode & 0o777 == 0o600
     assert copy.questions == guide.questions

@@ -195,11 +195,16 @@ def cmd_codebook_import(args) -> int:
             f"no guide named {args.guide!r} to merge the codebook into: a guide needs its interview "
             "questions, so give --from GUIDE whose questions to keep (see `fieldnote guides`)"
         ) from None
-    target = import_codebook(Path(args.file), guide_id=args.guide, base=base, replace=args.replace,
-                             force=args.force)
+    target, merged = import_codebook(Path(args.file), guide_id=args.guide, base=base, replace=args.replace,
+                                     force=args.force)
     guide = load_guide(str(target))
     print(f"wrote {target}: {len(guide.questions)} questions from {base.id}, "
           f"{len(guide.dimensions)} dimensions, {len(guide.indicators)} indicators", file=sys.stderr)
+    if merged.drafted_links:
+        print(f"linked {len(merged.drafted_links)} questions to the dimension they share the rarest words with, "
+              f"for code suggestions to start from; check them (`drafted_questions` in {target}):", file=sys.stderr)
+        for n, name in sorted(merged.drafted_links.items()):
+            print(f"  question {n} -> {name}", file=sys.stderr)
     return 0
 
 
@@ -250,7 +255,10 @@ def register(sub) -> None:
     a = book.add_parser("import", help="make a guide with the codebook of a .qdc (or .qdpx) file",
                         description="Merge a REFI-QDA codebook into a copy of a guide and save it as NAME in "
                         "your guides folder. Top-level codes become dimensions, the codes under them "
-                        "indicators (each with its name as its first phrase). The guide's questions are kept.")
+                        "indicators (each with its name as its first phrase). The guide's questions are kept. "
+                        "When none of them is linked to a dimension yet (a guide just made with `guides new`), "
+                        "each is linked to the dimension it shares the rarest words with, as "
+                        "`drafted_questions` for you to check.")
     a.add_argument("file", metavar="FILE", help="a .qdc codebook or a .qdpx project")
     a.add_argument("--guide", required=True, metavar="NAME", help="the guide to write")
     a.add_argument("--from", dest="base", metavar="GUIDE",

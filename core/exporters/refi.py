@@ -29,7 +29,9 @@ from typing import BinaryIO
 
 from .. import paths
 from ..errors import UserError
+from ..codebook_draft import draft_links
 from ..guide import Guide, parse_guide, user_guide_path
+from ..language import load_language
 from .model import ExportSet, SessionView
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
@@ -381,14 +383,24 @@ def _unique(base: str, taken: set[str]) -> str:
     return candidate
 
 
-def merge_codebook(base: Guide, imported: list[ImportedDimension], *, guide_id: str, replace: bool) -> str:
+@dataclass
+class MergedCodebook:
+    text: str  # the new guide's TOML
+    drafted_links: dict[int, str]  # question number -> name of the dimension linked by its words
+
+
+def merge_codebook(base: Guide, imported: list[ImportedDimension], *, guide_id: str, replace: bool) -> MergedCodebook:
     """The base guide's TOML with the imported codebook merged in, as a new guide `guide_id`.
 
     Questions and study facts are the base guide's. A code matches a dimension or indicator of
     the base by id or by name (ignoring case); a match keeps its phrases and question links and
-    takes the file's name, colour and definition. New indicators get their name as their only
-    phrase, which code suggestions start from. With `replace`, what the file lacks is dropped.
+    takes the file's name, colour and definition. With `replace`, what the file lacks is dropped.
+    New indicators get their name as their only phrase, which code suggestions start from. When
+    no question of the guide is linked to a dimension yet (a guide just written from the
+    question list), each is linked to the dimension that shares its rarest words, if any
+    (`core.codebook_draft`), as `drafted_questions`, for the researcher to check.
     """
+    language = load_language(base.language)
     raw = tomllib.loads(base.text)
     raw.setdefault("study", {})["id"] = guide_id
     dims: list[dict] = raw.get("dimension", [])
@@ -423,7 +435,24 @@ def merge_codebook(base: Guide, imported: list[ImportedDimension], *, guide_id: 
         entry["indicator"] = merged_inds
         kept.append(entry)
     raw["dimension"] = kept if replace else kept + [d for d in dims if d not in kept]
-    return dump_guide(raw)
+    # Only a guide with no question linked yet (one just written from the question list): in
+    # a guide with links, a question without one (an opening, a closing question) is meant so.
+    linked = any(d.get("questions") or d.get("drafted_questions") for d in raw["dimension"])
+    unlinked = [] if linked else [(q["number"], q["text"]) for q in raw.get("question", [])]
+    words_of = [(d["id"], " ".join([d["name"], d.get("definition", ""), *(i["name"] for i in d.get("indicator", []))]))
+                for d in raw["dimension"]]
+    drafted = draft_links(unlinked, words_of, language)
+    by_id = {d["id"]: d for d in raw["dimension"]}
+    for number, dim_id in sorted(drafted.items()):
+        by_id[dim_id].setdefault("drafted_questions", []).append(number)
+    header = ["# Written by fieldnote (codebook import); comments of the guide it came from are not kept."]
+    if drafted:
+        header += [
+            "# `drafted_questions`: questions fieldnote linked to a dimension by the words they share, for",
+            "# code suggestions to start from. Each counts until passages coded under the question say",
+            "# otherwise. Check them: move a number to `questions` where it is right, delete it where not.",
+        ]
+    return MergedCodebook(dump_guide(raw, header), {n: by_id[d]["name"] for n, d in drafted.items()})
 
 
 # A guide's TOML: tables first, then arrays of tables, as guide.py documents the format.
@@ -470,15 +499,16 @@ def dump_guide(raw: dict, header: list[str] | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def import_codebook(path: Path, *, guide_id: str, base: Guide, replace: bool = False, force: bool = False) -> Path:
+def import_codebook(path: Path, *, guide_id: str, base: Guide, replace: bool = False, force: bool = False
+                    ) -> tuple[Path, MergedCodebook]:
     """Write the guide `guide_id` (the base guide with the codebook merged in) to the user's
     guides folder; the file is validated as a guide before it replaces anything."""
     target = user_guide_path(guide_id, force=force, replaced="its comments are not kept")
     imported = read_codebook(path)
-    text = merge_codebook(base, imported, guide_id=guide_id, replace=replace)
-    parse_guide(text, source=f"{path} merged into {base.id}")
+    merged = merge_codebook(base, imported, guide_id=guide_id, replace=replace)
+    parse_guide(merged.text, source=f"{path} merged into {base.id}")
     from . import write_atomic
 
     paths.ensure_private_dir(target.parent)
-    write_atomic(target, text.encode("utf-8"))
-    return target
+    write_atomic(target, merged.text.encode("utf-8"))
+    return target, merged
