@@ -165,3 +165,16 @@ def test_a_drafted_link_to_a_question_the_guide_lacks_is_refused():
         parse_guide(bad, "drafted.toml")
     with pytest.raises(GuideError, match=r"'drafted_questions' must be a list of question numbers"):
         parse_guide(GUIDE.replace("drafted_questions = [1]", 'drafted_questions = ["1"]'), "drafted.toml")
+
+
+def test_coverage_counts_a_dimension_asked_by_its_drafted_question(memory_store):
+    from core.coverage import coverage
+    from core.store import NewSegment
+
+    guide = parse_guide(GUIDE, "drafted.toml")
+    sid = memory_store.create_session(guide, origin="live")
+    by_id = {d.dimension_id: d for d in coverage(memory_store, sid).dimensions}
+    assert by_id["trust"].questions == (1,) and not by_id["trust"].asked
+    memory_store.add_segment(sid, NewSegment("interviewer", "How much did the partners trust each other?", 0, 4, asks=1))
+    by_id = {d.dimension_id: d for d in coverage(memory_store, sid).dimensions}
+    assert by_id["trust"].asked and not by_id["information"].asked
