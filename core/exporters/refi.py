@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .. import paths
-from ..errors import UserError
 from ..codebook_draft import draft_links
+from ..errors import UserError
 from ..guide import Guide, parse_guide, user_guide_path
 from ..language import load_language
 from .model import ExportSet, SessionView
