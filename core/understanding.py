@@ -715,7 +715,10 @@ class Suggester:
             if c.phrases:
                 reasons.append("said " + ", ".join(f"'{p}'" for p in c.phrases))
             if c.features["asked"]:
-                reasons.append(f"question {question} asks about it")
+                if c.dimension_id in self._asked_by.get(question, ()):
+                    reasons.append(f"question {question} asks about it")
+                else:
+                    reasons.append(f"question {question} may ask about it (a drafted link)")
             elif c.features["prompt"] > 0.3:
                 reasons.append("the interviewer asked about it")
             if c.features["learned_question"] >= 0.2 and not c.features["asked"]:

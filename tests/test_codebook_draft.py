@@ -142,7 +142,7 @@ def test_a_drafted_link_counts_until_the_codings_under_its_question_say_otherwis
     fresh = Suggester(guide)
     assert _asked(fresh, 1) == {"trust"}
     (first, *_) = fresh.suggest("We met every week and talked it all through.", question=1)
-    assert first.dimension_id == "trust" and "question 1 asks about it" in first.reason
+    assert first.dimension_id == "trust" and "question 1 may ask about it (a drafted link)" in first.reason
 
     # Coded under question 1 with the dimension drafted: the link holds.
     confirmed = Suggester(guide)
@@ -157,6 +157,8 @@ def test_a_drafted_link_counts_until_the_codings_under_its_question_say_otherwis
     # A link the researcher wrote counts whatever was coded under its question.
     contradicted.learn("They relied on each other completely.", "reliance", question=2)
     assert _asked(contradicted, 2) == {"information"}
+    (firm,) = [x for x in contradicted.suggest("We met every week.", question=2) if x.dimension_id == "information"]
+    assert "question 2 asks about it" in firm.reason and "drafted" not in firm.reason
 
 
 def test_a_drafted_link_to_a_question_the_guide_lacks_is_refused():
