@@ -464,21 +464,45 @@ def as_new_study(guide: Guide) -> Guide:
     return parse_guide(merged.text, "the new study's guide with its codebook")
 
 
+@contextmanager
+def weights_of(table: dict, weights: dict):
+    """Run with these weights in one of core/understanding.py's weight tables."""
+    saved = dict(table)
+    table.clear()
+    table.update(weights)
+    try:
+        yield
+    finally:
+        table.clear()
+        table.update(saved)
+
+
+def fit_names_only_weights(new: Guide, numbers: list[int], rounds: int = 2) -> dict:
+    """The suggester's model for a codebook of names alone, fitted on these interviews of the
+    reference study started as a new study (`as_new_study`), each learning from the codings of
+    the others, as for the main model."""
+    weights = dict(START_WEIGHTS)
+    for _ in range(rounds):  # what is rejected, and so learned from, follows the weights
+        rows: list = []
+        with weights_of(understanding.NAMES_ONLY_WEIGHTS, weights):
+            for n in numbers:
+                run([m for m in numbers if m != n] + [n], new, features=rows, scored=[n])
+        weights = fit(rows, FEATURES, L2)
+    return weights
+
+
 def cross_validate_without_cues(guide: Guide, scored: Guide | None = None) -> dict[int, Tally]:
     """Leave one tuning interview out, with the guide's cues all out (or another guide without
-    cues, `scored`): the clause model fitted on the other three."""
+    cues, `scored`): the clause model fitted on the other three, and for a codebook of names
+    alone, its model too."""
     bare = without_cues(guide) if scored is None else scored
     out = {}
-    saved = dict(understanding.CLAUSE_QUESTION_WEIGHTS)
-    try:
-        for k in TUNED:
-            train = [n for n in TUNED if n != k]
-            understanding.CLAUSE_QUESTION_WEIGHTS.clear()
-            understanding.CLAUSE_QUESTION_WEIGHTS.update(fit_clause_weights(guide, train))
+    for k in TUNED:
+        train = [n for n in TUNED if n != k]
+        names = fit_names_only_weights(bare, train) if understanding.names_only(bare) else understanding.NAMES_ONLY_WEIGHTS
+        with weights_of(understanding.CLAUSE_QUESTION_WEIGHTS, fit_clause_weights(guide, train)), \
+                weights_of(understanding.NAMES_ONLY_WEIGHTS, names):
             out.update(run(train + [k], bare, scored=[k]))
-    finally:
-        understanding.CLAUSE_QUESTION_WEIGHTS.clear()
-        understanding.CLAUSE_QUESTION_WEIGHTS.update(saved)
     return out
 
 
@@ -612,7 +636,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit:
         qweights, weights = fit_models(guide, list(TUNED), attestations(guide))
         clauses = fit_clause_weights(guide, list(TUNED))
-        for name, w in (("QUESTION_WEIGHTS", qweights), ("CLAUSE_QUESTION_WEIGHTS", clauses), ("WEIGHTS", weights)):
+        names = fit_names_only_weights(as_new_study(guide), list(TUNED))
+        for name, w in (("QUESTION_WEIGHTS", qweights), ("CLAUSE_QUESTION_WEIGHTS", clauses), ("WEIGHTS", weights),
+                        ("NAMES_ONLY_WEIGHTS", names)):
             print(f"{name} = {{")
             for k, v in w.items():
                 print(f'    "{k}": {v},')
@@ -664,16 +690,26 @@ def main(argv: list[str] | None = None) -> int:
     row("suggestions top-1", [f"{t.top1['method'] / t.passages:.3f}" for t in bare_totals])
     row("suggestions top-3", [f"{t.top3['method'] / t.passages:.3f}" for t in bare_totals])
     # A new study: the guide from the question list, the codebook from QDA software; next to it,
-    # the same without the question links drafted at the codebook's import (as before them).
+    # the same as before this was built for: no question links drafted, the main model's weights.
     new = as_new_study(guide)
     undrafted = replace(new, questions=tuple(replace(q, drafted_dimension_ids=()) for q in new.questions))
     print()
     row("a new study: guide from the question list,", [name for name, _ in groups])
     row("  codebook from QDA software (names only)", [])
-    for label, g in (("", new), ("no links drafted: ", undrafted)):
-        per = cross_validate_without_cues(guide, g) if args.cv else run(numbers, g)
+    new_totals = []
+    for label, g, names in (("", new, None), ("before: ", undrafted, understanding.WEIGHTS)):
+        with weights_of(understanding.NAMES_ONLY_WEIGHTS, dict(names or understanding.NAMES_ONLY_WEIGHTS)):
+            if args.cv and names is not None:
+                per = {}
+                for k in TUNED:
+                    train = [n for n in TUNED if n != k]
+                    with weights_of(understanding.CLAUSE_QUESTION_WEIGHTS, fit_clause_weights(guide, train)):
+                        per.update(run(train + [k], g, scored=[k]))
+            else:
+                per = cross_validate_without_cues(guide, g) if args.cv else run(numbers, g)
         got = summed(per)
         if not label:
+            new_totals = got
             row("question detection F1", [f"{t.f1:.3f}" for t in got])
         row(f"{label}suggestions top-1", [f"{t.top1['method'] / t.passages:.3f}" for t in got])
         row(f"{label}suggestions top-3", [f"{t.top3['method'] / t.passages:.3f}" for t in got])
@@ -685,6 +721,7 @@ def main(argv: list[str] | None = None) -> int:
         return {g.dimension(d).name for d in (q.drafted_dimension_ids if drafted else q.dimension_ids)}
 
     right = sum(len(links(new, q, True) & links(guide, r, False)) for q, r in zip(new.questions, guide.questions))
+    print("  (before: no question links drafted, and the main model's weights)")
     print(f"  (question links drafted from the codebook's words: {sum(len(q.drafted_dimension_ids) for q in new.questions)}, "
           f"{right} of them as the guide has them; the guide has {sum(len(q.dimension_ids) for q in guide.questions)})")
     print()
@@ -694,9 +731,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  interview {n}: {t.f1:.3f}  {t.top1['method'] / t.passages:.3f}  {t.top3['method'] / t.passages:.3f}")
     print()
     print("calibration: suggestions on respondent passages by score, and the share the labels code")
-    for name, t in zip([name for name, _ in groups], totals):
-        for lo, hi, n, mean, share in t.calibration():
-            print(f"  {name:<16} score {lo:.1f}-{hi:.1f}: {n:>5} suggestions, mean score {mean:.2f}, coded {share:.2f}")
+    for study, all_totals in (("", totals), ("new study, ", new_totals)):
+        for name, t in zip([name for name, _ in groups], all_totals):
+            for lo, hi, n, mean, share in t.calibration():
+                print(f"  {study + name:<28} score {lo:.1f}-{hi:.1f}: {n:>5} suggestions, mean score {mean:.2f}, "
+                      f"coded {share:.2f}")
 
     if not args.no_timing:
         print()

@@ -15,10 +15,10 @@ otherwise (`Suggester`).
 
 Measured on the reference study made new this way (`bench/bench_understanding.py`, third table:
 its question list read by `guides new`, its codebook exported to .qdc and imported again): 21
-links drafted, 13 of them as the guide has them (it has 20). Suggestions on interviews 1-4, where
-the choices were made: top-1 / top-3 0.604 / 0.711 against 0.465 / 0.585 without the links, and
-on the first interview, with nothing coded before, 0.583 / 0.722 against 0.111 / 0.222. Once
-coded interviews teach the suggester, the links matter less (figures in bench/devset/README.md).
+links drafted, 13 of them as the guide has them (it has 20). On the first interview, with nothing
+coded before, suggestions reach top-1 / top-3 0.583 / 0.722 against 0.111 / 0.222 without the
+links. Once coded interviews teach the suggester, the links matter less (the figures, and how
+the design was chosen, are in bench/devset/README.md).
 """
 
 from __future__ import annotations

@@ -180,3 +180,24 @@ def test_coverage_counts_a_dimension_asked_by_its_drafted_question(memory_store)
     memory_store.add_segment(sid, NewSegment("interviewer", "How much did the partners trust each other?", 0, 4, asks=1))
     by_id = {d.dimension_id: d for d in coverage(memory_store, sid).dimensions}
     assert by_id["trust"].asked and not by_id["information"].asked
+
+
+def test_a_codebook_of_names_alone_is_weighed_by_its_own_model_until_it_has_phrases():
+    from core.understanding import NAMES_ONLY_WEIGHTS, WEIGHTS
+
+    names = parse_guide(GUIDE, "drafted.toml")
+    assert Suggester(names).weights == NAMES_ONLY_WEIGHTS
+    # What was coded under the question weighs more in it than in the main model, which was
+    # fitted on a codebook whose phrases carry much of the evidence.
+    scores = []
+    for suggester in (Suggester(names), Suggester(names, weights=WEIGHTS)):
+        for text in ("We sent each other the case files.", "Everything went by mail.", "They told us what they knew."):
+            suggester.learn(text, "sharing", question=2)
+        (top, *_) = suggester.suggest("We met every week and talked it all through.", question=2)
+        assert top.dimension_id == "information"
+        scores.append(top.score)
+    assert scores[0] > 2 * scores[1]  # 0.33 against 0.12
+
+    with_phrases = parse_guide(GUIDE.replace('phrases = ["Sharing"]', 'phrases = ["Sharing", "case files"]'), "p.toml")
+    assert Suggester(with_phrases).weights == WEIGHTS
+    assert Suggester(load_guide("koers-en-kansen")).weights == WEIGHTS
