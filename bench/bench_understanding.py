@@ -479,14 +479,16 @@ def weights_of(table: dict, weights: dict):
 
 def fit_names_only_weights(new: Guide, numbers: list[int], rounds: int = 2) -> dict:
     """The suggester's model for a codebook of names alone, fitted on these interviews of the
-    reference study started as a new study (`as_new_study`), each learning from the codings of
-    the others, as for the main model."""
+    reference study started as a new study (`as_new_study`): each learning from the codings of
+    the others, as for the main model, and each alone, with nothing coded before, as a new
+    study's first interview is."""
     weights = dict(START_WEIGHTS)
     for _ in range(rounds):  # what is rejected, and so learned from, follows the weights
         rows: list = []
         with weights_of(understanding.NAMES_ONLY_WEIGHTS, weights):
             for n in numbers:
                 run([m for m in numbers if m != n] + [n], new, features=rows, scored=[n])
+                run([n], new, features=rows)
         weights = fit(rows, FEATURES, L2)
     return weights
 

@@ -462,20 +462,21 @@ REJECTED_WEIGHT = -4.0
 
 # The same model for a codebook whose indicators listen for nothing but their names (one just
 # brought in from QDA software): fitted the same way on interviews 1-4 with the reference study
-# started as such a study would be (`bench_understanding.py`, third table). Names are seldom said,
+# started as such a study would be (`bench_understanding.py`, third table), and on each of them
+# alone too, as a new study's first interview has nothing coded before it. Names are seldom said,
 # so phrases weigh nothing here and the question in effect, what was coded under it and the most
 # alike coded passage weigh more; with the main model's weights such a study's scores were far
 # too low (a mean score of 0.26 where two in three were coded). Once the researcher writes
 # phrases of their own, the main model applies.
 NAMES_ONLY_WEIGHTS = {
-    "bias": -6.003,
-    "asked": 2.282,
-    "learned_question": 3.598,
-    "prompt": 0.487,
+    "bias": -5.629,
+    "asked": 3.012,
+    "learned_question": 2.201,
+    "prompt": 0.982,
     "phrase": 0.0,
     "phrase_best": 0.0,
-    "similar": 2.568,
-    "length": 0.759,
+    "similar": 1.66,
+    "length": 0.706,
 }
 
 
