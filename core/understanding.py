@@ -469,14 +469,14 @@ REJECTED_WEIGHT = -4.0
 # too low (a mean score of 0.26 where two in three were coded). Once the researcher writes
 # phrases of their own, the main model applies.
 NAMES_ONLY_WEIGHTS = {
-    "bias": -5.629,
-    "asked": 3.012,
-    "learned_question": 2.201,
-    "prompt": 0.982,
+    "bias": -5.718,
+    "asked": 3.157,
+    "learned_question": 1.824,
+    "prompt": 0.964,
     "phrase": 0.0,
     "phrase_best": 0.0,
-    "similar": 1.66,
-    "length": 0.706,
+    "similar": 1.801,
+    "length": 0.722,
 }
 
 

@@ -137,6 +137,48 @@ def cmd_guides_new(args) -> int:
     return 0
 
 
+def cmd_guides_show(args) -> int:
+    """A guide as the researcher checks it: each question with what fieldnote follows it by and
+    the dimensions it asks about, then the codebook."""
+    from core.guide import load_guide
+    from core.understanding import names_only
+
+    g = load_guide(args.name)
+    print(f"{g.id}: {g.title}")
+    print(f"language {g.language}, {g.planned_minutes:g} minutes planned, from {g.source}")
+    print()
+    section = None
+    for q in g.questions:
+        if q.section and q.section != section:
+            section = q.section
+            print(f"  {section}")
+        print(f"  {q.number:>3}  {q.text}")
+        follows = f"{len(q.cues)} cue{'' if len(q.cues) == 1 else 's'}" if q.cues else "its own words (no cues)"
+        minutes = f", {q.minutes:g} min" if q.minutes else ""
+        probes = f", {len(q.probes)} probe{'' if len(q.probes) == 1 else 's'}" if q.probes else ""
+        print(f"       followed by {follows}{probes}{minutes}")
+        about = [g.dimension(d).name for d in q.dimension_ids]
+        about += [f"{g.dimension(d).name} (drafted)" for d in q.drafted_dimension_ids if d not in q.dimension_ids]
+        if about:
+            print(f"       asks about {', '.join(about)}")
+    print()
+    for d in g.dimensions:
+        phrases = sum(len(i.phrases) for i in d.indicators)
+        asked = ", ".join([str(n) for n in d.questions] + [f"{n} (drafted)" for n in d.drafted_questions])
+        print(f"  {d.name}: {len(d.indicators)} indicator{'' if len(d.indicators) == 1 else 's'}, "
+              f"{phrases} phrase{'' if phrases == 1 else 's'}; " + (f"asked by {asked}" if asked else "no question asks about it"))
+    drafted = sum(len(d.drafted_questions) for d in g.dimensions)
+    if drafted:
+        print()
+        print(f"{drafted} question link{'s' if drafted != 1 else ''} drafted from shared words, not checked yet: in "
+              f"{g.source}, move a number from a dimension's `drafted_questions` to its `questions` where it is "
+              "right, and delete it where not.")
+    if names_only(g):
+        print("The indicators listen for their names alone: phrases of your own (what a respondent would say "
+              "about each) make code suggestions better.")
+    return 0
+
+
 def cmd_models(args) -> int:
     from core.models import available_models, resolve_model
 
@@ -200,6 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--minutes", type=float, default=60, help="planned length of an interview (default 60)")
     new.add_argument("--force", action="store_true", help="replace a guide of that name in your guides folder")
     new.set_defaults(func=cmd_guides_new)
+    show = actions.add_parser(
+        "show", help="a guide's questions, the dimensions each asks about, and its codebook",
+        description="Show a guide as you check it: each question with what fieldnote follows it by (cues, "
+        "or its own words) and the dimensions it asks about, links drafted at codebook import marked, "
+        "then each dimension with its indicators and the questions that ask about it.")
+    show.add_argument("name", metavar="NAME", help="a guide's name (see `fieldnote guides`) or a path")
+    show.set_defaults(func=cmd_guides_show)
 
     p = sub.add_parser("models", help="list the Whisper models on this machine",
                        description="List the Whisper models fieldnote can load without a network.")
