@@ -86,6 +86,15 @@ def test_the_reference_study_made_new_gets_its_links_drafted_for_checking(tmp_pa
     (note,) = [c for c in check_guides() if c.summary.startswith("scriptie")]
     assert "21 question links drafted" in note.summary and "not checked yet" in note.summary
 
+    # `guides show` is where the researcher checks them.
+    assert main(["--db", str(db), "guides", "show", "scriptie"]) == 0
+    shown = capsys.readouterr().out
+    assert "    6  Hoe staat/stond het met het vertrouwen" in shown
+    assert "       asks about Vertrouwen (drafted)\n" in shown
+    assert "  Vertrouwen: 1 indicator, 1 phrase; asked by 6 (drafted), 7 (drafted)\n" in shown
+    assert "21 question links drafted from shared words, not checked yet" in shown
+    assert "listen for their names alone" in shown
+
     # Imported into it again: its links are there now, so nothing more is drafted.
     assert main(["--db", str(db), "codebook", "import", str(qdc), "--guide", "scriptie", "--force"]) == 0
     assert "linked" not in capsys.readouterr().err
@@ -201,3 +210,13 @@ def test_a_codebook_of_names_alone_is_weighed_by_its_own_model_until_it_has_phra
     with_phrases = parse_guide(GUIDE.replace('phrases = ["Sharing"]', 'phrases = ["Sharing", "case files"]'), "p.toml")
     assert Suggester(with_phrases).weights == WEIGHTS
     assert Suggester(load_guide("koers-en-kansen")).weights == WEIGHTS
+
+
+def test_guides_show_a_guide_with_cues_and_links_of_its_own(capsys, fieldnote_home):
+    assert main(["guides", "show", "remote-work-en"]) == 0
+    shown = capsys.readouterr().out
+    assert "    1  Could you tell me a little about your job" in shown
+    assert "       followed by 6 cues, 1 probe, 3 min\n       asks about Autonomy\n" in shown
+    assert "drafted" not in shown and "names alone" not in shown
+    assert main(["guides", "show", "no-such-guide"]) == 2
+    assert "no guide named 'no-such-guide'" in capsys.readouterr().err
