@@ -323,7 +323,8 @@ def test_word_lists_number_the_questions_and_bullet_the_probes_though_the_text_h
         ("Introduction", "Describe a typical day at home.", ["Where do you work?", "Ask about the commute as well."]),
     ]
     # A transcript in Word is read as its text, numbers and bullets left out as before.
-    from core.formats import _read_bytes, read_word
+    from core.formats import _read_bytes
+    from core.word import read_word
 
     assert read_word(_read_bytes(path), path).lines[2] == "Tell me about your job"
 
