@@ -202,7 +202,8 @@ def cmd_codebook_import(args) -> int:
           f"{len(guide.dimensions)} dimensions, {len(guide.indicators)} indicators", file=sys.stderr)
     if merged.drafted_links:
         print(f"linked {len(merged.drafted_links)} questions to the dimension they share the rarest words with, "
-              f"for code suggestions to start from; check them (`drafted_questions` in {target}):", file=sys.stderr)
+              f"for code suggestions to start from; check them (`fieldnote guides show {guide.id}`; "
+              f"`drafted_questions` in {target}):", file=sys.stderr)
         for n, name in sorted(merged.drafted_links.items()):
             print(f"  question {n} -> {name}", file=sys.stderr)
     return 0
