@@ -301,20 +301,13 @@ def unseen(guide: Guide, number: int, heard: dict[tuple[str, str], set[int]]) ->
 @contextmanager
 def model(question_weights: dict, weights: dict, threshold: float):
     """Run the import with these models, as if they were the ones in core/understanding.py."""
-    saved = dict(understanding.QUESTION_WEIGHTS), dict(understanding.WEIGHTS), understanding.QUESTION_THRESHOLD
-    understanding.QUESTION_WEIGHTS.clear()
-    understanding.QUESTION_WEIGHTS.update(question_weights)
-    understanding.WEIGHTS.clear()
-    understanding.WEIGHTS.update(weights)
+    saved = understanding.QUESTION_THRESHOLD
     understanding.QUESTION_THRESHOLD = threshold
     try:
-        yield
+        with weights_of(understanding.QUESTION_WEIGHTS, question_weights), weights_of(understanding.WEIGHTS, weights):
+            yield
     finally:
-        understanding.QUESTION_WEIGHTS.clear()
-        understanding.QUESTION_WEIGHTS.update(saved[0])
-        understanding.WEIGHTS.clear()
-        understanding.WEIGHTS.update(saved[1])
-        understanding.QUESTION_THRESHOLD = saved[2]
+        understanding.QUESTION_THRESHOLD = saved
 
 
 # fitting the models ----------------------------------------------------------------------------
@@ -493,15 +486,16 @@ def fit_names_only_weights(new: Guide, numbers: list[int], rounds: int = 2) -> d
     return weights
 
 
-def cross_validate_without_cues(guide: Guide, scored: Guide | None = None) -> dict[int, Tally]:
+def cross_validate_without_cues(guide: Guide, scored: Guide | None = None, fit_names: bool = True) -> dict[int, Tally]:
     """Leave one tuning interview out, with the guide's cues all out (or another guide without
     cues, `scored`): the clause model fitted on the other three, and for a codebook of names
-    alone, its model too."""
+    alone, its model too (unless `fit_names` is off: then the names-only weights in force)."""
     bare = without_cues(guide) if scored is None else scored
     out = {}
     for k in TUNED:
         train = [n for n in TUNED if n != k]
-        names = fit_names_only_weights(bare, train) if understanding.names_only(bare) else understanding.NAMES_ONLY_WEIGHTS
+        fitted = fit_names and understanding.names_only(bare)
+        names = fit_names_only_weights(bare, train) if fitted else dict(understanding.NAMES_ONLY_WEIGHTS)
         with weights_of(understanding.CLAUSE_QUESTION_WEIGHTS, fit_clause_weights(guide, train)), \
                 weights_of(understanding.NAMES_ONLY_WEIGHTS, names):
             out.update(run(train + [k], bare, scored=[k]))
@@ -701,14 +695,7 @@ def main(argv: list[str] | None = None) -> int:
     new_totals = []
     for label, g, names in (("", new, None), ("before: ", undrafted, understanding.WEIGHTS)):
         with weights_of(understanding.NAMES_ONLY_WEIGHTS, dict(names or understanding.NAMES_ONLY_WEIGHTS)):
-            if args.cv and names is not None:
-                per = {}
-                for k in TUNED:
-                    train = [n for n in TUNED if n != k]
-                    with weights_of(understanding.CLAUSE_QUESTION_WEIGHTS, fit_clause_weights(guide, train)):
-                        per.update(run(train + [k], g, scored=[k]))
-            else:
-                per = cross_validate_without_cues(guide, g) if args.cv else run(numbers, g)
+            per = cross_validate_without_cues(guide, g, fit_names=names is None) if args.cv else run(numbers, g)
         got = summed(per)
         if not label:
             new_totals = got
