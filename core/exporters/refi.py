@@ -400,7 +400,6 @@ def merge_codebook(base: Guide, imported: list[ImportedDimension], *, guide_id: 
     question list), each is linked to the dimension that shares its rarest words, if any
     (`core.codebook_draft`), as `drafted_questions`, for the researcher to check.
     """
-    language = load_language(base.language)
     raw = tomllib.loads(base.text)
     raw.setdefault("study", {})["id"] = guide_id
     dims: list[dict] = raw.get("dimension", [])
@@ -437,11 +436,12 @@ def merge_codebook(base: Guide, imported: list[ImportedDimension], *, guide_id: 
     raw["dimension"] = kept if replace else kept + [d for d in dims if d not in kept]
     # Only a guide with no question linked yet (one just written from the question list): in
     # a guide with links, a question without one (an opening, a closing question) is meant so.
-    linked = any(d.get("questions") or d.get("drafted_questions") for d in raw["dimension"])
-    unlinked = [] if linked else [(q["number"], q["text"]) for q in raw.get("question", [])]
-    words_of = [(d["id"], " ".join([d["name"], d.get("definition", ""), *(i["name"] for i in d.get("indicator", []))]))
-                for d in raw["dimension"]]
-    drafted = draft_links(unlinked, words_of, language)
+    drafted: dict[int, str] = {}
+    if not any(d.get("questions") or d.get("drafted_questions") for d in raw["dimension"]):
+        words_of = [(d["id"], " ".join([d["name"], d.get("definition", ""), *(i["name"] for i in d.get("indicator", []))]))
+                    for d in raw["dimension"]]
+        questions = [(q["number"], q["text"]) for q in raw.get("question", [])]
+        drafted = draft_links(questions, words_of, load_language(base.language))
     by_id = {d["id"]: d for d in raw["dimension"]}
     for number, dim_id in sorted(drafted.items()):
         by_id[dim_id].setdefault("drafted_questions", []).append(number)
