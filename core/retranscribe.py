@@ -40,7 +40,7 @@ from .models import ModelRef, resolve_model
 from .review import guide_of_session, recorded, remap_codings
 from .session_audio import session_tracks
 from .store import NewSegment, Store, now_iso
-from .transcriber import _HALLUCINATIONS, LOGPROB_MIN, NO_SPEECH_MAX
+from .transcriber import LOGPROB_MIN, NO_SPEECH_MAX, _invented, loop_free, seed_sampling
 from .understanding import GuideTracker, Suggester
 
 # Verbatim transcripts keep hesitations: a prompt written that way makes Whisper write them.
@@ -120,6 +120,7 @@ class Result:
 def load_model(ref: ModelRef, language: str | None, threads: int | None = None):
     from faster_whisper import WhisperModel
 
+    seed_sampling()
     if language and language != "en" and not ref.multilingual:
         raise UserError(
             f"model {ref.name} ({ref.path}) understands English only, and this session is in "
@@ -186,9 +187,10 @@ def transcribe_track(
             on_segment(seg.end)
         if seg.no_speech_prob > NO_SPEECH_MAX and seg.avg_logprob < LOGPROB_MIN:
             continue
-        if seg.text.strip().lower() in _HALLUCINATIONS:
+        if _invented(seg.text.strip()):
             continue
-        words.extend(Word(float(w.start), float(w.end), w.word) for w in (seg.words or []) if w.word.strip())
+        heard = [w for w in (seg.words or []) if w.word.strip()]
+        words.extend(Word(float(heard[k].start), float(heard[k].end), heard[k].word) for k in loop_free([w.word for w in heard]))
     return words
 
 

@@ -52,6 +52,62 @@ def _invented(text: str) -> bool:
     return bare in _HALLUCINATIONS_BARE or bare in _SOUND_TAGS
 
 
+# Whisper sometimes loops on a word or phrase until its token limit ("m'n m'n m'n m'n ..."): a
+# phrase of up to LOOP_PHRASE_MAX words said LOOP_MIN times or more in a row is such a loop, never
+# speech (people repeat themselves, but a few times: "nee nee nee", "ja, ja, ja, ja, ja"), and is
+# kept once.
+LOOP_MIN = 6
+LOOP_PHRASE_MAX = 8
+
+# The seed of CTranslate2's sampling, used when a hard utterance falls back to a higher temperature:
+# the same recording, transcribed in the same order, gives the same transcript.
+SAMPLING_SEED = 1
+
+
+def _loop_at(bare: list[str], i: int) -> tuple[int, int]:
+    """(phrase length, copies) of the shortest loop starting at word i, or (1, 1) for none."""
+    for n in range(1, LOOP_PHRASE_MAX + 1):
+        phrase = bare[i : i + n]
+        if len(phrase) < n:
+            break
+        copies = 1
+        while bare[i + copies * n : i + (copies + 1) * n] == phrase:
+            copies += 1
+        if copies >= LOOP_MIN:
+            return n, copies
+    return 1, 1
+
+
+def loop_free(words: list[str]) -> list[int]:
+    """The indices of the words to keep: every copy after the first of a phrase Whisper looped on
+    is dropped. Words are compared by their letters alone ("m'n," and "M'n" are the same)."""
+    bare = [_bare(w) or w for w in words]
+    keep: list[int] = []
+    i = 0
+    while i < len(words):
+        n, copies = _loop_at(bare, i)
+        keep.extend(range(i, i + n))
+        i += n * copies
+    return keep
+
+
+def without_loops(text: str) -> str:
+    """The text with Whisper's repetition loops kept once."""
+    words = text.split()
+    kept = loop_free(words)
+    if len(kept) == len(words):
+        return text
+    return " ".join(words[k] for k in kept)
+
+
+def seed_sampling() -> None:
+    """Seed CTranslate2's sampling before a model is loaded. Its generator is made per worker
+    thread on first use, so each loaded model samples the same way for the same audio in order."""
+    import ctranslate2
+
+    ctranslate2.set_random_seed(SAMPLING_SEED)
+
+
 @dataclass(frozen=True)
 class Transcript:
     text: str
@@ -81,6 +137,7 @@ class WhisperTranscriber:
     ):
         from faster_whisper import WhisperModel
 
+        seed_sampling()
         if language and language != "en" and not model.multilingual:
             raise UserError(
                 f"model {model.name} ({model.path}) understands English only, and this guide is in "
@@ -117,7 +174,7 @@ class WhisperTranscriber:
             for s in segments:
                 if s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN:
                     continue
-                text = s.text.strip()
+                text = without_loops(s.text.strip())
                 if not text or _invented(text):
                     continue
                 kept.append(text)

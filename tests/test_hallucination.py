@@ -9,6 +9,7 @@ without the VAD, as a re-transcription or a VAD fooled by a noisy room would.
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -103,3 +104,86 @@ def test_the_filter_still_lets_speech_through(base_transcriber_factory):
     audio = load_audio(SAMPLE_SESSIONS / "demo-nl" / "interviewer.flac")[: 12 * SR]
     text = base_transcriber_factory("base", "nl").transcribe(audio).text
     assert len(text.split()) >= 5
+
+
+# --- repetition loops ---------------------------------------------------------------------------
+
+# One of the Dutch demo's respondent turns, as base once heard it at its fallback temperature.
+LOOPED = "Ik merk, als ik las even smerk in m'n m'n m'n m'n m'n m'n m'n m'n m'n m'n m'n m'n meestal"
+
+
+@pytest.mark.parametrize(
+    "heard, kept",
+    [
+        (LOOPED, "Ik merk, als ik las even smerk in m'n meestal"),
+        ("En toen, en toen, en toen, en toen, en toen. En toen ging het", "En toen, ging het"),
+        ("we we we we we we", "we"),
+        # People repeat themselves two or three times; that is speech and stays.
+        ("nee nee nee, dat niet", "nee nee nee, dat niet"),
+        ("heel heel heel erg, heel heel erg", "heel heel heel erg, heel heel erg"),
+        ("ja, ja, ja, ja, ja. Precies.", "ja, ja, ja, ja, ja. Precies."),
+    ],
+)
+def test_a_repetition_loop_is_kept_once(heard, kept):
+    from core.transcriber import without_loops
+
+    assert without_loops(heard) == kept
+
+
+class _Segment:
+    def __init__(self, text, words=None):
+        self.text, self.words = text, words
+        self.no_speech_prob, self.avg_logprob, self.end = 0.01, -0.2, 5.0
+
+
+class _Word:
+    def __init__(self, start, word):
+        self.start, self.end, self.word = start, start + 0.2, word
+
+
+class _LoopingModel:
+    """A Whisper model as faster-whisper gives it, that looped on one of its segments."""
+
+    def transcribe(self, audio, **options):
+        words = [_Word(0.2 * i, f" {w}") for i, w in enumerate(LOOPED.split())]
+        return iter([_Segment(" " + LOOPED, words)]), type("Info", (), {"language": "nl"})()
+
+
+def test_the_live_transcriber_keeps_a_loop_once():
+    from core.transcriber import WhisperTranscriber
+
+    transcriber = WhisperTranscriber.__new__(WhisperTranscriber)
+    transcriber._model, transcriber.language, transcriber.beam_size = _LoopingModel(), "nl", 1
+    transcriber.verbatim, transcriber._lock = False, threading.Lock()
+    assert transcriber.transcribe(np.zeros(SR, dtype=np.float32)).text == "Ik merk, als ik las even smerk in m'n meestal"
+
+
+def test_re_transcription_keeps_a_loop_once_with_its_first_words_times(tmp_path):
+    from core.retranscribe import transcribe_track
+
+    track = tmp_path / "respondent.wav"
+    sf.write(track, np.zeros(5 * SR, dtype=np.float32), SR)
+    words = transcribe_track(_LoopingModel(), track, language="nl", verbatim=False, batched=False)
+    assert "".join(w.text for w in words).split() == "Ik merk, als ik las even smerk in m'n meestal".split()
+    kept_mn, meestal = words[-2], words[-1]
+    assert (kept_mn.text, kept_mn.start) == (" m'n", pytest.approx(0.2 * 8))
+    assert (meestal.text, meestal.start) == (" meestal", pytest.approx(0.2 * 20))
+
+
+def test_a_hard_utterance_is_heard_the_same_way_each_time_a_model_is_loaded():
+    """Hard audio falls back to sampling at a higher temperature; the sampling is seeded, so the
+    same recording transcribed in the same order gives the same transcript."""
+    from core.audio import load_audio
+    from core.models import resolve_model
+    from core.paths import SAMPLE_SESSIONS
+    from core.transcriber import WhisperTranscriber
+
+    # The Dutch demo's respondent: espeak-ng's Dutch, which base mis-hears (it falls back on most turns).
+    folder = SAMPLE_SESSIONS / "demo-nl"
+    audio = load_audio(folder / "respondent.flac")
+    turns = [t for t in json.loads((folder / "expected.json").read_text()) if t["speaker"] == "respondent"][:6]
+    heard = []
+    for _ in range(2):
+        transcriber = WhisperTranscriber(resolve_model("base"), language="nl")
+        heard.append([transcriber.transcribe(audio[int(t["start"] * SR) : int(t["end"] * SR)]).text for t in turns])
+    assert all(heard[0]) and heard[0] == heard[1]
