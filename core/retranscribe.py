@@ -40,7 +40,7 @@ from .models import ModelRef, resolve_model
 from .review import guide_of_session, recorded, remap_codings
 from .session_audio import session_tracks
 from .store import NewSegment, Store, now_iso
-from .transcriber import LOGPROB_MIN, NO_SPEECH_MAX, _invented, loop_free, seed_sampling
+from .transcriber import LOGPROB_MIN, NO_SPEECH_MAX, invented, loop_free, seed_sampling
 from .understanding import GuideTracker, Suggester
 
 # Verbatim transcripts keep hesitations: a prompt written that way makes Whisper write them.
@@ -187,10 +187,11 @@ def transcribe_track(
             on_segment(seg.end)
         if seg.no_speech_prob > NO_SPEECH_MAX and seg.avg_logprob < LOGPROB_MIN:
             continue
-        if _invented(seg.text.strip()):
+        if invented(seg.text.strip()):
             continue
         heard = [w for w in (seg.words or []) if w.word.strip()]
-        words.extend(Word(float(heard[k].start), float(heard[k].end), heard[k].word) for k in loop_free([w.word for w in heard]))
+        for k in loop_free([w.word for w in heard]):  # a repetition loop's copies dropped
+            words.append(Word(float(heard[k].start), float(heard[k].end), heard[k].word))
     return words
 
 

@@ -40,7 +40,7 @@ def _bare(text: str) -> str:
 _HALLUCINATIONS_BARE = {_bare(h) for h in _HALLUCINATIONS}
 
 
-def _invented(text: str) -> bool:
+def invented(text: str) -> bool:
     """Text Whisper is known to make up from silence or noise rather than hear."""
     if text[:1] in "[(*♪" and text.rstrip(".!")[-1:] in "])*♪":
         return True  # a description of a sound, never words someone said
@@ -175,7 +175,7 @@ class WhisperTranscriber:
                 if s.no_speech_prob > NO_SPEECH_MAX and s.avg_logprob < LOGPROB_MIN:
                     continue
                 text = without_loops(s.text.strip())
-                if not text or _invented(text):
+                if not text or invented(text):
                     continue
                 kept.append(text)
                 logprobs.append(s.avg_logprob)
