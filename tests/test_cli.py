@@ -155,3 +155,13 @@ def test_guides_lists_each_guide_and_names_a_broken_one(capsys):
     assert "koers-en-kansen" in out and "remote-work-en" in out
     assert "no word lists for 'fy'" in next(line for line in out.splitlines() if line.startswith("thuiswerk"))
     assert "broken.toml" in err and "Traceback" not in err
+
+
+def test_sessions_cuts_a_long_case_name_visibly_and_keeps_the_columns(tmp_path, capsys):
+    db = tmp_path / "study.db"
+    assert main(["--db", str(db), "import-samples"]) == 0
+    capsys.readouterr()
+    assert main(["--db", str(db), "sessions"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert "Doorontwikkeling nazorg…" in "\n".join(rows)  # the case "Doorontwikkeling nazorgaanpak ..."
+    assert len(rows) == 8 and {row.index("koers-en-kansen") for row in rows} == {header.index("guide")}
