@@ -165,3 +165,21 @@ def test_sessions_cuts_a_long_case_name_visibly_and_keeps_the_columns(tmp_path, 
     header, *rows = capsys.readouterr().out.splitlines()
     assert "Doorontwikkeling nazorg…" in "\n".join(rows)  # the case "Doorontwikkeling nazorgaanpak ..."
     assert len(rows) == 8 and {row.index("koers-en-kansen") for row in rows} == {header.index("guide")}
+
+
+@pytest.mark.parametrize("target", ["study.db", "study.db-wal", "sessions/1/respondent.wav", "sessions/x.md"])
+def test_an_export_never_overwrites_the_database_or_a_recording(tmp_path, capsys, monkeypatch, target):
+    db = tmp_path / "study.db"
+    assert main(["--db", str(db), "import-samples"]) == 0
+    recording = tmp_path / "sessions" / "1" / "respondent.wav"
+    recording.parent.mkdir(parents=True)
+    recording.write_bytes(b"RIFF recorded audio")
+    before = db.read_bytes()
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    assert main(["--db", str(db), "export", "1", "-o", target]) == 2
+    assert main(["--db", str(db), "codebook", "export", "1", "-o", target]) == 2
+    err = capsys.readouterr().err
+    assert err.count(f"error: {target} is ") == 2 and ("study's database" in err or "study's recordings" in err)
+    assert db.read_bytes() == before and recording.read_bytes() == b"RIFF recorded audio"
+    assert not (tmp_path / "sessions" / "x.md").exists()

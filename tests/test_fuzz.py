@@ -378,7 +378,7 @@ def command_lines(draw) -> list[str]:
     token = st.one_of(
         st.sampled_from(vocab or ["--help"]),
         st.sampled_from(["1", "2", "0", "-1", "999", "all", "1.5", "--all", "md", "jsonl", "csv", "x.md",
-                         "out", "--yes", "--", "-"]),
+                         "out", "--yes", "--", "-", "study.db", "study.db-wal", "sessions/1/x.md"]),
         JUNK,
     )
     return [command, *draw(st.lists(token, max_size=6))]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -285,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader stopped early (`fieldnote agreement ... | head`): not a failure. Standard
+        # output goes to /dev/null so that Python's flush at exit does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except Exception:
         # The log keeps where it failed, never what was said (core/log.py withholds the text).
         logging.getLogger("fieldnote").exception("command %s failed", Plain(args.command))

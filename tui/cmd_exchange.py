@@ -6,6 +6,7 @@ attributes, and REFI-QDA codebooks.
     fieldnote respondents list | set NUMBER [--organisation TEXT] [--role TEXT]
     fieldnote codebook export (--guide NAME | SESSION) -o FILE.qdc
     fieldnote codebook import FILE.qdc --guide NAME [--from GUIDE] [--replace] [--force]
+    fieldnote agreement FILE.qdpx [SESSION ...] [--coder NAME] [--disagreements]
 
 `codebook import` never invents interview questions: the codebook is merged into a copy of an
 existing guide (its questions and study facts kept), written as NAME to the user's guides
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 
 from core.errors import UserError
-from tui.args import open_store as _store, session_id as _session_id
+from tui.args import open_store as _store, output_path, session_id as _session_id
 
 
 
@@ -46,11 +47,11 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
                    help="show respondents and speakers as recorded instead of by number")
     p.add_argument("--audio", action="store_true",
                    help="qdpx: add each session's recording, with the transcript synced to it")
+    p.add_argument("--no-codings", dest="codings", action="store_false",
+                   help="the transcripts without codings and open suggestions: for a second coder to code "
+                   "without seeing yours (then `fieldnote agreement` on what they bring back)")
 
 
-def _output(path: str | None) -> Path | None:
-    """An -o argument: None for standard output (no path, or '-', as other tools take it)."""
-    return Path(path) if path and path != "-" else None
 
 
 def cmd_export(args) -> int:
@@ -63,14 +64,14 @@ def cmd_export(args) -> int:
     if not ids:
         raise UserError("no sessions to export: give session ids or --all (see `fieldnote sessions`)")
     options = ExportOptions(pseudonymise=args.pseudonymise, respondent_names=args.respondent_names,
-                            audio=args.audio)
+                            audio=args.audio, codings=args.codings)
     if args.pseudonymise:
         from core.pseudonymise import pseudonyms
 
         if not pseudonyms(store):
             raise UserError("the study's list of names is empty: add names with `fieldnote names add NAME`")
     notes: list[str] = []
-    written = write_export(store, ids, args.format, _output(args.output), options, notes)
+    written = write_export(store, ids, args.format, output_path(args, args.output), options, notes)
     for note in notes:
         print(f"fieldnote: {note}", file=sys.stderr)
     for path in written:
@@ -173,7 +174,7 @@ def cmd_codebook_export(args) -> int:
     else:
         export = build(_store(args), [args.session])
     data = to_qdc(export)
-    if _output(args.output):
+    if output_path(args, args.output):
         write_atomic(Path(args.output), data)
         print(f"wrote {args.output}", file=sys.stderr)
     else:
@@ -206,6 +207,52 @@ def cmd_codebook_import(args) -> int:
               f"`drafted_questions` in {target}):", file=sys.stderr)
         for n, name in sorted(merged.drafted_links.items()):
             print(f"  question {n} -> {name}", file=sys.stderr)
+    return 0
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _kappa(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def cmd_agreement(args) -> int:
+    from core.agreement import compare
+
+    store = _store(args)
+    result = compare(store, Path(args.file), coder=args.coder,
+                     sessions=list(dict.fromkeys(args.sessions)) or None)
+    print(f"Agreement between the codings here and {result.coder}'s in {result.path.name}, turn by turn")
+    print("sessions: " + ", ".join(f"{sid} ({name})" for sid, name in result.sessions))
+    turns = result.dimensions[0].turns if result.dimensions else 0
+    print(f"turns counted: {turns} (respondent turns, and any other turn either coder coded)\n")
+    width = max([len("dimension")] + [len(d.dimension) for d in result.dimensions])
+    print(f"{'dimension':<{width}} {'here':>5} {'there':>6} {'both':>5} {'agree':>6} {'kappa':>6}")
+    for d in result.dimensions:
+        print(f"{d.dimension:<{width}} {d.here:>5} {d.there:>6} {d.both:>5} {_share(d.agreement):>6} {_kappa(d.kappa):>6}")
+    here, there = sum(d.here for d in result.dimensions), sum(d.there for d in result.dimensions)
+    both = sum(d.both for d in result.dimensions)
+    print(f"{'all (pooled)':<{width}} {here:>5} {there:>6} {both:>5} {_share(result.pooled_agreement):>6} "
+          f"{_kappa(result.pooled_kappa):>6}")
+    print("\nagree: of the turns either coder coded with the dimension, the share both did. kappa: Cohen's, "
+          "over all turns counted (pooled: De Vries et al. 2008); '-' where it is undefined.")
+    if result.unmatched:
+        print(f"left out, no session's text here (edited since the export?): {', '.join(result.unmatched)}",
+              file=sys.stderr)
+    if result.unknown_codes:
+        print(f"left out, codes that are no dimension or indicator of the codebook: {', '.join(result.unknown_codes)}",
+              file=sys.stderr)
+    if args.disagreements:
+        print(f"\n{len(result.disagreements)} disagreements (coded by one coder only):")
+        for x in result.disagreements:
+            text = " ".join(x.text.split())
+            text = text if len(text) <= 90 else text[:89] + "…"
+            who = "here" if x.coded_by == "here" else f"by {x.coded_by}"
+            at = f", {x.time}" if x.time != "--:--" else ""
+            print(f"  session {x.session_id}, turn {x.turn}{at}, {x.speaker}: {x.dimension}, coded {who} only")
+            print(f"      {text}")
     return 0
 
 
@@ -268,3 +315,17 @@ def register(sub) -> None:
                    help="drop dimensions and indicators the file does not have (default: keep them)")
     a.add_argument("--force", action="store_true", help="overwrite NAME if it is already in your guides folder")
     a.set_defaults(func=cmd_codebook_import)
+
+    a = sub.add_parser("agreement", help="how far a second coder's codings (a .qdpx project) agree with yours",
+                       description="Compare the codings here with a colleague's, brought back as a REFI-QDA "
+                       "project (.qdpx) from fieldnote, ATLAS.ti, NVivo, MAXQDA or QualCoder: turn by turn, per "
+                       "dimension, the turns each coded, the share of agreement and Cohen's kappa. Give them "
+                       "the transcripts with `fieldnote export --all --format qdpx --no-codings -o FILE`. "
+                       "Sources are matched to sessions by their text, codes to dimensions by GUID or name.")
+    a.add_argument("file", metavar="FILE", help="the colleague's .qdpx project")
+    a.add_argument("sessions", type=_session_id, nargs="*", metavar="SESSION",
+                   help="only these sessions (default: every session the project holds)")
+    a.add_argument("--coder", metavar="NAME",
+                   help="whose codings in the project to compare (needed when it holds several coders')")
+    a.add_argument("--disagreements", action="store_true", help="list each turn only one coder coded, by dimension")
+    a.set_defaults(func=cmd_agreement)

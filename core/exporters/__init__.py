@@ -31,6 +31,9 @@ class ExportOptions:
     pseudonymise: bool = False
     respondent_names: bool = False  # show respondents and speakers as recorded, not by number
     audio: bool = False  # REFI-QDA: add each session's recording with the transcript synced
+    # False: the transcripts alone, without codings and open suggestions, for a second coder to
+    # code without seeing the first coder's codes (see core/agreement.py)
+    codings: bool = True
 
 
 @dataclass(frozen=True)

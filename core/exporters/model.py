@@ -254,8 +254,8 @@ def build(store: Store, session_ids: list[int], options: ExportOptions = ExportO
         numbers = numbers_of.get(sid, ())
         segments = store.segments(sid)
         ids = [s["id"] for s in segments]
-        codings = store.codings_for(ids)
-        suggestions = store.suggestions_for(ids)
+        codings = store.codings_for(ids) if options.codings else {i: [] for i in ids}
+        suggestions = store.suggestions_for(ids) if options.codings else {i: [] for i in ids}
         memos = [m for m in store.memos(sid) if m["target"] != "dimension"]
         memos_on: dict[tuple[str, str], list[MemoView]] = {}
         for m in memos:

@@ -1,0 +1,366 @@
+"""How far two coders agree: the codings in this database, and a colleague's in a REFI-QDA project.
+
+The usual check of a codebook: a second coder codes the same transcripts without seeing the
+first coder's codes (`fieldnote export --format qdpx --no-codings` gives them that), in fieldnote
+or in ATLAS.ti, NVivo, MAXQDA or QualCoder, and brings back a `.qdpx` project. fieldnote then
+compares the two, turn by turn:
+
+- A source in the project is this database's session whose exported text it is: the text
+  fieldnote wrote for it, with or without pseudonyms and respondent names. A source whose text
+  was changed (or that fieldnote never wrote) is named and left out: positions in it cannot be
+  laid onto the turns.
+- A code in the project counts for the dimension it belongs to: its top-level code is the
+  dimension (by GUID, as fieldnote exports it, or by name), or it carries an indicator's name.
+  Codes of neither kind are named and left out.
+- The unit is a turn (segment). The colleague coded a turn with a dimension when one of their
+  selections with that dimension's codes covers at least half of the turn or at least half of
+  the selection lies in it; this database coded it when a coding of the turn has the dimension.
+- Turns counted: every respondent turn of the compared sessions, and any other turn either coder
+  coded.
+
+Per dimension: the turns each coder coded, both, the share of agreement among turns either one
+coded, and Cohen's kappa over all turns counted (agreement beyond chance: 1 is full agreement,
+0 no more than chance; undefined when neither coder, or both, coded every turn alike). Over all
+dimensions: the same shares pooled, and the pooled kappa (the mean observed agreement against the
+mean chance agreement, De Vries et al. 2008).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+from .export import clock
+from .exporters import ExportOptions
+from .exporters.model import ExportSet, SessionView, build
+from .exporters.refi import PROJECT_NS, code_guid, guid, source_text
+from .store import Store
+
+_NS = f"{{{PROJECT_NS}}}"
+EXPORT_USER = "fieldnote"  # the user fieldnote's own exports write their codings as
+COLLEAGUE = "the colleague"  # how a coder is named whose project came from fieldnote
+
+
+@dataclass(frozen=True)
+class Selection:
+    start: int
+    end: int
+    code: str  # the code's GUID
+    user: str | None  # the user's GUID
+
+
+@dataclass
+class Source:
+    guid: str
+    name: str
+    text: str | None  # None: the project does not hold the text
+    selections: list[Selection]
+
+
+@dataclass
+class Project:
+    path: Path
+    sources: list[Source]
+    codes: dict[str, tuple[str, str | None]]  # GUID -> (name, parent GUID)
+    users: dict[str, str]  # GUID -> name
+
+
+def _read_zip(path: Path) -> tuple[bytes, dict[str, bytes]]:
+    try:
+        with zipfile.ZipFile(path) as z:
+            project = z.read("project.qde")
+            texts = {n[len("sources/"):]: z.read(n) for n in z.namelist()
+                     if n.startswith("sources/") and n.lower().endswith(".txt")}
+    except KeyError:
+        raise UserError(f"{path}: not a REFI-QDA project: it has no project.qde") from None
+    except zipfile.BadZipFile:
+        raise UserError(f"{path}: not a REFI-QDA project (.qdpx): not a zip file") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the project ({exc.strerror or exc})") from None
+    return project, texts
+
+
+def _position(path: Path, el: ET.Element, attribute: str) -> int:
+    value = el.get(attribute)
+    try:
+        number = int(value or "")
+    except ValueError:
+        raise UserError(f"{path}: the selection {el.get('guid')} has no whole number as its {attribute} "
+                        f"({value!r})") from None
+    if number < 0:
+        raise UserError(f"{path}: the selection {el.get('guid')} has a negative {attribute} ({number})")
+    return number
+
+
+def read_project(path: Path) -> Project:
+    """The text sources, their coded selections, the codes and the users of a .qdpx project."""
+    data, texts = _read_zip(path)
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise UserError(f"{path}, project.qde line {exc.position[0]}: not valid XML ({exc})") from None
+    if root.tag != f"{_NS}Project":
+        raise UserError(f"{path}: not a REFI-QDA project: project.qde holds no Project")
+
+    users = {u.get("guid", ""): " ".join((u.get("name") or "").split()) or u.get("guid", "")
+             for u in root.iter(f"{_NS}User")}
+    codes: dict[str, tuple[str, str | None]] = {}
+
+    def walk(el: ET.Element, parent: str | None) -> None:
+        for code in el.findall(f"{_NS}Code"):
+            g = code.get("guid", "")
+            codes[g] = (" ".join((code.get("name") or "").split()), parent)
+            walk(code, g)
+
+    book = root.find(f"{_NS}CodeBook/{_NS}Codes")
+    if book is not None:
+        walk(book, None)
+
+    sources = []
+    for src in root.iter(f"{_NS}TextSource"):
+        name = src.get("name") or src.get("guid", "")
+        text = None
+        inline = src.find(f"{_NS}PlainTextContent")
+        if inline is not None:
+            text = inline.text or ""
+        elif (src.get("plainTextPath") or "").startswith("internal://"):
+            raw = texts.get(src.get("plainTextPath")[len("internal://"):])
+            if raw is not None:
+                try:
+                    text = raw.decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    raise UserError(f"{path}: the text of source '{name}' is not UTF-8") from None
+        selections = []
+        for sel in src.findall(f"{_NS}PlainTextSelection"):
+            start, end = _position(path, sel, "startPosition"), _position(path, sel, "endPosition")
+            for coding in sel.findall(f"{_NS}Coding"):
+                ref = coding.find(f"{_NS}CodeRef")
+                if ref is not None and ref.get("targetGUID"):
+                    user = coding.get("creatingUser") or sel.get("creatingUser")
+                    selections.append(Selection(min(start, end), max(start, end), ref.get("targetGUID"), user))
+        sources.append(Source(src.get("guid", ""), name, text, selections))
+    if not sources:
+        raise UserError(f"{path}: the project holds no text sources to compare")
+    return Project(path, sources, codes, users)
+
+
+@dataclass
+class DimensionAgreement:
+    dimension: str
+    here: int  # turns this database coded with it
+    there: int  # turns the colleague coded with it
+    both: int
+    turns: int  # turns counted
+
+    @property
+    def either(self) -> int:
+        return self.here + self.there - self.both
+
+    @property
+    def agreement(self) -> float | None:
+        """The share of the turns either coder coded with it that both coded with it."""
+        return self.both / self.either if self.either else None
+
+    @property
+    def observed(self) -> float:
+        return (self.turns - self.either + self.both) / self.turns if self.turns else 1.0
+
+    @property
+    def chance(self) -> float:
+        if not self.turns:
+            return 1.0
+        p, q = self.here / self.turns, self.there / self.turns
+        return p * q + (1 - p) * (1 - q)
+
+    @property
+    def kappa(self) -> float | None:
+        return kappa(self.observed, self.chance)
+
+
+def kappa(observed: float, chance: float) -> float | None:
+    return None if chance >= 1 else (observed - chance) / (1 - chance)
+
+
+@dataclass
+class Disagreement:
+    session_id: int
+    segment_id: int
+    turn: int  # 1-based, in the session
+    time: str
+    speaker: str
+    text: str
+    dimension: str
+    coded_by: str  # "here" or the colleague's name
+
+
+@dataclass
+class Agreement:
+    path: Path
+    coder: str  # the colleague's name in the project
+    sessions: list[tuple[int, str]]  # (session id, source name) compared
+    unmatched: list[str]  # sources left out: no session's text
+    unknown_codes: list[str]  # codes of the colleague's left out: no dimension
+    dimensions: list[DimensionAgreement]
+    disagreements: list[Disagreement] = field(default_factory=list)
+
+    @property
+    def pooled_agreement(self) -> float | None:
+        either = sum(d.either for d in self.dimensions)
+        return sum(d.both for d in self.dimensions) / either if either else None
+
+    @property
+    def pooled_kappa(self) -> float | None:
+        if not self.dimensions:
+            return None
+        n = len(self.dimensions)
+        return kappa(sum(d.observed for d in self.dimensions) / n, sum(d.chance for d in self.dimensions) / n)
+
+
+def _coder(project: Project, study_keys: set[str], asked: str | None) -> tuple[str, set[str | None]]:
+    """The colleague's name and the user GUIDs whose codings are theirs."""
+    coding_users = {s.user for src in project.sources for s in src.selections}
+    names = {u: project.users.get(u, u) if u else "(no user)" for u in coding_users}
+    if asked is not None:
+        chosen = {u for u, n in names.items() if n.casefold() == asked.casefold()}
+        if not chosen:
+            known = ", ".join(sorted(set(names.values()))) or "none"
+            raise UserError(f"{project.path}: no codings by '{asked}' in the project (its coders: {known})")
+        return asked, chosen
+    ours = {guid(key, "user", EXPORT_USER) for key in study_keys}
+    others = {u for u in coding_users if u not in ours and names[u] != EXPORT_USER}
+    if not others:
+        # Only fieldnote's own user: a colleague who coded in fieldnote and exported.
+        return COLLEAGUE, coding_users
+    if len({names[u] for u in others}) > 1:
+        listed = ", ".join(sorted({names[u] for u in others}))
+        raise UserError(f"{project.path}: the project holds codings by several coders ({listed}); "
+                        "choose one with --coder NAME")
+    return names[next(iter(others))], others
+
+
+def _variants(store: Store, session_ids: list[int]) -> list[ExportSet]:
+    """The sessions as each export could have written them: plain, with respondent names, and
+    both pseudonymised (when the study has names to pseudonymise)."""
+    from .pseudonymise import pseudonyms
+
+    combos = [(False, False), (False, True)]
+    if pseudonyms(store):
+        combos += [(True, False), (True, True)]
+    return [build(store, session_ids, ExportOptions(pseudonymise=p, respondent_names=r)) for p, r in combos]
+
+
+def _dimension_of(project: Project, export: ExportSet) -> dict[str, str | None]:
+    """Each of the project's codes -> the id of the dimension it counts for, or None."""
+    key = export.study_id or "fieldnote"
+    by_guid = {code_guid(key, d.id): d.id for d in export.dimensions}
+    by_guid.update({code_guid(key, d.id, i.id): d.id for d in export.dimensions for i in d.indicators})
+    dim_names = {d.name.casefold(): d.id for d in export.dimensions}
+    ind_names: dict[str, set[str]] = {}
+    for d in export.dimensions:
+        for i in d.indicators:
+            ind_names.setdefault(i.name.casefold(), set()).add(d.id)
+
+    def top(g: str) -> str:
+        seen = set()
+        while project.codes.get(g, ("", None))[1] and g not in seen:
+            seen.add(g)
+            g = project.codes[g][1]
+        return g
+
+    out: dict[str, str | None] = {}
+    for g, (name, _) in project.codes.items():
+        if g in by_guid:
+            out[g] = by_guid[g]
+            continue
+        head = top(g)
+        head_name = project.codes[head][0].casefold()
+        if head in by_guid:
+            out[g] = by_guid[head]
+        elif head_name in dim_names:
+            out[g] = dim_names[head_name]
+        elif len(ind_names.get(name.casefold(), ())) == 1:
+            out[g] = next(iter(ind_names[name.casefold()]))
+        else:
+            out[g] = None
+    return out
+
+
+def _covers(sel: Selection, start: int, end: int) -> bool:
+    overlap = min(sel.end, end) - max(sel.start, start)
+    if overlap <= 0:
+        return False
+    return overlap * 2 >= (end - start) or overlap * 2 >= (sel.end - sel.start)
+
+
+def compare(store: Store, path: Path, *, coder: str | None = None, sessions: list[int] | None = None) -> Agreement:
+    """The agreement between this database's codings and the colleague's in the project."""
+    project = read_project(path)
+    ids = sessions if sessions is not None else [r["id"] for r in store.sessions()]
+    for i in ids:
+        store.session(i)  # an unknown session id is the user's mistake, named
+    if not ids:
+        raise UserError("no sessions in this database to compare with")
+
+    variants = _variants(store, ids)
+    texts: dict[str, tuple[SessionView, dict[int, int]]] = {}
+    for export in variants:
+        for view in export.sessions:
+            st = source_text(view)
+            texts.setdefault(st.text, (view, st.starts))
+    plain = variants[0]
+    matched: list[tuple[Source, SessionView, dict[int, int]]] = []
+    unmatched = []
+    for src in project.sources:
+        hit = texts.get(src.text) if src.text is not None else None
+        if hit is None:
+            unmatched.append(src.name)
+        else:
+            matched.append((src, *hit))
+    if not matched:
+        raise UserError(f"{path}: none of its {len(project.sources)} sources is the text of a session here "
+                        "(a transcript edited since it was exported no longer lines up)")
+
+    name, users = _coder(project, {e.study_id or "fieldnote" for e in variants}, coder)
+    dimension_of = _dimension_of(project, plain)
+    unknown = sorted({project.codes.get(s.code, (s.code, None))[0] or s.code
+                      for src, _, _ in matched for s in src.selections
+                      if s.user in users and dimension_of.get(s.code) is None})
+    dim_names = {d.id: d.name for d in plain.dimensions}
+
+    here_sets: dict[str, set[int]] = {d: set() for d in dim_names}
+    there_sets: dict[str, set[int]] = {d: set() for d in dim_names}
+    counted: set[int] = set()
+    where: dict[int, tuple[SessionView, int]] = {}
+    for src, view, starts in matched:
+        for index, seg in enumerate(view.segments):
+            where[seg.id] = (view, index)
+            start = starts[seg.id]
+            end = start + len(seg.text)
+            for c in seg.codings:
+                here_sets.setdefault(c.dimension_id, set()).add(seg.id)
+            for s in src.selections:
+                d = dimension_of.get(s.code)
+                if s.user in users and d is not None and _covers(s, start, end):
+                    there_sets.setdefault(d, set()).add(seg.id)
+            if seg.speaker == "respondent":
+                counted.add(seg.id)
+    for d in list(here_sets) + list(there_sets):
+        counted |= here_sets.get(d, set()) | there_sets.get(d, set())
+
+    dims, disagreements = [], []
+    for d in dict.fromkeys(list(dim_names) + list(here_sets) + list(there_sets)):
+        here, there = here_sets.get(d, set()), there_sets.get(d, set())
+        dims.append(DimensionAgreement(dim_names.get(d, d), len(here), len(there), len(here & there), len(counted)))
+        for seg_id, by in sorted([(s, "here") for s in here - there] + [(s, name) for s in there - here],
+                                 key=lambda x: (where[x[0]][0].id, where[x[0]][1])):
+            view, index = where[seg_id]
+            seg = view.segments[index]
+            disagreements.append(Disagreement(view.id, seg.id, index + 1, clock(seg.start), seg.name, seg.text,
+                                              dim_names.get(d, d), by))
+    disagreements.sort(key=lambda x: (x.session_id, x.turn, x.dimension))
+    return Agreement(path, name, [(view.id, src.name) for src, view, _ in matched], unmatched, unknown,
+                     dims, disagreements)
+

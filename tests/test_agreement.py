@@ -1,0 +1,261 @@
+"""Agreement between two coders: this database's codings against a colleague's .qdpx project.
+
+Two databases with the same sample interviews stand for the two coders; the colleague's project
+is either their fieldnote export, or that export as a QDA program would give it back (its own
+GUIDs, a coder of its own beside fieldnote's codings, codes matched by name).
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from core.agreement import compare
+from core.exporters import ExportOptions
+from core.exporters.model import build
+from core.exporters.refi import PROJECT_NS, source_text
+from core.guide import load_guide
+from core.review import add_coding, edit_text
+from core.store import Store
+from tui.cli import main
+
+NS = f"{{{PROJECT_NS}}}"
+GUIDE = load_guide("koers-en-kansen")
+X, Y = GUIDE.dimensions[0], GUIDE.dimensions[5]
+
+
+def _study(path: Path) -> Store:
+    assert main(["--db", str(path), "import-samples"]) == 0
+    return Store(path)
+
+
+def _respondent_turns(store: Store, session_id: int = 1) -> list[int]:
+    return [s["id"] for s in store.segments(session_id) if s["speaker"] == "respondent"]
+
+
+def _code(store: Store, plan: dict) -> None:
+    turns = _respondent_turns(store)
+    for dimension, indices in plan.items():
+        for i in indices:
+            add_coding(store, turns[i], dimension.indicators[0].id)
+
+
+@pytest.fixture
+def coders(tmp_path, capsys):
+    """Here coded turns 0 and 1 with X and 2 with Y; the colleague 0 with X and 2, 3 with Y."""
+    here, there = _study(tmp_path / "here.db"), _study(tmp_path / "there.db")
+    _code(here, {X: [0, 1], Y: [2]})
+    _code(there, {X: [0], Y: [2, 3]})
+    project = tmp_path / "colleague.qdpx"
+    assert main(["--db", str(tmp_path / "there.db"), "export", "1", "--format", "qdpx", "-o", str(project)]) == 0
+    capsys.readouterr()
+    return here, there, project
+
+
+def _kappa(n: int, both: int, here_only: int, there_only: int) -> float:
+    observed = (n - here_only - there_only) / n
+    p, q = (both + here_only) / n, (both + there_only) / n
+    chance = p * q + (1 - p) * (1 - q)
+    return (observed - chance) / (1 - chance)
+
+
+def test_a_colleague_who_coded_in_fieldnote(coders):
+    here, _, project = coders
+    result = compare(here, project)
+    n = len(_respondent_turns(here))
+    assert result.coder == "the colleague" and [sid for sid, _ in result.sessions] == [1]
+    assert result.unmatched == [] and result.unknown_codes == []
+    by_name = {d.dimension: d for d in result.dimensions}
+    x, y = by_name[X.name], by_name[Y.name]
+    assert (x.here, x.there, x.both, x.turns) == (2, 1, 1, n)
+    assert (y.here, y.there, y.both) == (1, 2, 1)
+    assert x.agreement == 0.5 and y.agreement == 0.5
+    assert x.kappa == pytest.approx(_kappa(n, 1, 1, 0)) and y.kappa == pytest.approx(_kappa(n, 1, 0, 1))
+    # A dimension neither coded: full agreement, kappa undefined.
+    other = by_name[GUIDE.dimensions[1].name]
+    assert (other.here, other.there, other.agreement, other.kappa) == (0, 0, None, None)
+    assert result.pooled_agreement == pytest.approx(2 / 4)
+    turns = _respondent_turns(here)
+    assert [(d.segment_id, d.dimension, d.coded_by) for d in result.disagreements] == [
+        (turns[1], X.name, "here"), (turns[3], Y.name, "the colleague")]
+    assert result.disagreements[0].turn == [s["id"] for s in here.segments(1)].index(turns[1]) + 1
+
+
+def test_the_command_prints_the_table_and_the_disagreements(coders, tmp_path, capsys):
+    _, _, project = coders
+    assert main(["--db", str(tmp_path / "here.db"), "agreement", str(project), "--disagreements"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith(X.name + " "))
+    assert row.split()[-5:-1] == ["2", "1", "1", "50%"]
+    assert "2 disagreements" in out and f"{Y.name}, coded by the colleague only" in out
+
+
+def _as_a_qda_program_gives_it_back(src: Path, out: Path, *, extra_coder: str = "Jan", span_turns=None) -> None:
+    """fieldnote's export (with its codings, by user 'fieldnote') as ATLAS.ti or MAXQDA might
+    return it: new GUIDs for the sources and the codes, and a second coder's selections with
+    codes known by name (one of them spanning two turns), plus a code of their own."""
+    with zipfile.ZipFile(src) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    ET.register_namespace("", PROJECT_NS)
+    root = ET.fromstring(files["project.qde"])
+    ET.SubElement(root.find(f"{NS}Users"), f"{NS}User", guid="u-jan", name=extra_coder)
+    codes = root.find(f"{NS}CodeBook/{NS}Codes")
+    renamed = {}
+    for n, code in enumerate(codes.iter(f"{NS}Code")):
+        renamed[code.get("guid")] = f"code-{n}"
+        code.set("guid", f"code-{n}")
+    for ref in root.iter(f"{NS}CodeRef"):
+        ref.set("targetGUID", renamed[ref.get("targetGUID")])
+    ET.SubElement(codes, f"{NS}Code", guid="own", name="Eigen code", isCodable="true")
+    by_name = {c.get("name"): c.get("guid") for c in codes.iter(f"{NS}Code")}
+    source = root.find(f"{NS}Sources/{NS}TextSource")
+    source.set("guid", "a-new-guid")
+    for start, end, code in span_turns:
+        sel = ET.SubElement(source, f"{NS}PlainTextSelection", guid=f"s-{start}", startPosition=str(start),
+                            endPosition=str(end), creatingUser="u-jan")
+        coding = ET.SubElement(sel, f"{NS}Coding", guid=f"c-{start}-{code}", creatingUser="u-jan")
+        ET.SubElement(coding, f"{NS}CodeRef", targetGUID=by_name[code])
+    files["project.qde"] = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    with zipfile.ZipFile(out, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+
+
+def test_a_second_coder_in_a_qda_programs_project(coders, tmp_path):
+    here, there, project = coders
+    view = build(there, [1]).sessions[0]
+    st = source_text(view)
+    turns = _respondent_turns(there)
+    seg = {s.id: s for s in view.segments}
+
+    def span(segment_id: int) -> tuple[int, int]:
+        return st.starts[segment_id], st.starts[segment_id] + len(seg[segment_id].text)
+
+    # Jan: X on turn 1 (an indicator, by name) and on turns 4 to 5 (one selection, by the
+    # dimension's name), Y on a few words inside turn 2 (an indicator, by name), and a code of
+    # his own on turn 0.
+    y_indicator = Y.indicators[-1].name
+    a, b = span(turns[1])
+    four, five = span(turns[4]), span(turns[5])
+    mid = span(turns[2])
+    plan = [(a, b, X.indicators[0].name), (four[0], five[1], X.name), (mid[0] + 3, mid[0] + 20, y_indicator),
+            (span(turns[0])[0], span(turns[0])[1], "Eigen code")]
+    returned = tmp_path / "returned.qdpx"
+    _as_a_qda_program_gives_it_back(project, returned, span_turns=plan)
+
+    result = compare(here, returned)
+    assert result.coder == "Jan" and result.unknown_codes == ["Eigen code"]
+    by_name = {d.dimension: d for d in result.dimensions}
+    # Here: X on 0, 1; Y on 2. Jan: X on 1, on 4 and 5 and any interviewer turn between them, Y on 2.
+    between = [s.id for s in view.segments if span(turns[4])[0] <= st.starts[s.id] <= span(turns[5])[0]]
+    x_there = {turns[1]} | set(between)
+    assert by_name[X.name].there == len(x_there) and by_name[X.name].both == 1
+    assert (by_name[Y.name].there, by_name[Y.name].both) == (1, 1)
+    # fieldnote's own codings in the file (the colleague's, exported) are not Jan's.
+    assert compare(here, returned, coder="fieldnote").dimensions == compare(here, project).dimensions
+
+
+def test_several_coders_need_a_choice_and_an_unknown_one_is_named(coders, tmp_path, capsys):
+    here, there, project = coders
+    returned = tmp_path / "returned.qdpx"
+    _as_a_qda_program_gives_it_back(project, returned, span_turns=[(0, 5, X.name)])
+    with zipfile.ZipFile(returned) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    # A program that gives every user a GUID of its own, and the first coder a name.
+    qde = files["project.qde"]
+    fieldnote_user = re.search(rb'<User guid="([^"]+)" name="fieldnote"', qde).group(1)
+    files["project.qde"] = qde.replace(fieldnote_user, b"u-anna").replace(b'name="fieldnote"', b'name="Anna"')
+    with zipfile.ZipFile(returned, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    db = str(tmp_path / "here.db")
+    assert main(["--db", db, "agreement", str(returned)]) == 2
+    assert "several coders (Anna, Jan); choose one with --coder" in capsys.readouterr().err
+    assert main(["--db", db, "agreement", str(returned), "--coder", "Piet"]) == 2
+    assert "no codings by 'Piet' in the project (its coders: Anna, Jan)" in capsys.readouterr().err
+    assert main(["--db", db, "agreement", str(returned), "--coder", "anna"]) == 0
+    assert compare(Store(tmp_path / "here.db"), returned, coder="Anna").dimensions == compare(here, project).dimensions
+
+
+def test_a_transcript_edited_since_the_export_no_longer_lines_up(coders, tmp_path, capsys):
+    here, _, project = coders
+    edit_text(here, _respondent_turns(here)[0], "Iets heel anders.")
+    assert main(["--db", str(tmp_path / "here.db"), "agreement", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert "none of its 1 sources is the text of a session here" in err and "colleague.qdpx" in err
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not a zip", "not a zip file"),
+    (None, "it has no project.qde"),
+    (b"<Project", "not valid XML"),
+])
+def test_a_file_that_is_no_project_is_refused(tmp_path, capsys, content, message):
+    _study(tmp_path / "here.db")
+    bad = tmp_path / "bad.qdpx"
+    if content == b"not a zip":
+        bad.write_bytes(content)
+    else:
+        with zipfile.ZipFile(bad, "w") as z:
+            z.writestr("project.qde" if content else "other.txt", content or b"x")
+    capsys.readouterr()
+    assert main(["--db", str(tmp_path / "here.db"), "agreement", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "bad.qdpx" in err and "Traceback" not in err
+
+
+def test_the_transcripts_for_a_second_coder_hold_no_codes_and_line_up(coders, tmp_path, capsys):
+    _, there, project = coders
+    blind = tmp_path / "blind.qdpx"
+    assert main(["--db", str(tmp_path / "there.db"), "export", "1", "--format", "qdpx", "--no-codings",
+                 "-o", str(blind)]) == 0
+    md = tmp_path / "blind.md"
+    assert main(["--db", str(tmp_path / "there.db"), "export", "1", "--no-codings", "-o", str(md)]) == 0
+
+    def texts(path: Path) -> tuple[list[bytes], bytes]:
+        with zipfile.ZipFile(path) as z:
+            return sorted(z.read(n) for n in z.namelist() if n.startswith("sources/")), z.read("project.qde")
+
+    from test_exports import check_refi
+
+    check_refi(blind)  # it opens in the QDA programs
+    blind_texts, blind_project = texts(blind)
+    coded_texts, coded_project = texts(project)
+    assert blind_texts == coded_texts
+    assert b"<Coding " in coded_project and b"Coding" not in blind_project.replace(b"CodeBook", b"")
+    assert not any(d.name in md.read_text() for d in GUIDE.dimensions)  # no coding, no suggestion
+    assert main(["--db", str(tmp_path / "there.db"), "export", "1", "-o", str(tmp_path / "coded.md")]) == 0
+    assert X.name in (tmp_path / "coded.md").read_text()
+    assert build(there, [1], ExportOptions(codings=False)).sessions[0].segments[0].codings == []
+
+
+def test_a_pseudonymised_export_is_matched_too(coders, tmp_path, capsys):
+    here, there, _ = coders
+    for db in ("here.db", "there.db"):
+        assert main(["--db", str(tmp_path / db), "names", "add", "Zwolle", "[stad]"]) == 0
+    project = tmp_path / "pseudonymised.qdpx"
+    assert main(["--db", str(tmp_path / "there.db"), "export", "1", "--format", "qdpx", "--pseudonymise",
+                 "-o", str(project)]) == 0
+    with zipfile.ZipFile(project) as z:
+        assert any(b"[stad]" in z.read(n) for n in z.namelist() if n.startswith("sources/"))
+    result = compare(here, project)
+    assert [sid for sid, _ in result.sessions] == [1]
+    by_name = {d.dimension: d for d in result.dimensions}
+    assert (by_name[X.name].here, by_name[X.name].there, by_name[X.name].both) == (2, 1, 1)
+
+
+def test_a_reader_that_stops_early_is_no_error(coders, tmp_path):
+    import os
+    import subprocess
+
+    _, _, project = coders
+    read, write = os.pipe()
+    os.close(read)
+    done = subprocess.run(["fieldnote", "--db", str(tmp_path / "here.db"), "agreement", str(project),
+                           "--disagreements"], stdout=write, stderr=subprocess.PIPE, text=True)
+    os.close(write)
+    assert done.returncode == 0 and "Traceback" not in done.stderr
