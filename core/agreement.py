@@ -305,20 +305,24 @@ def compare(store: Store, path: Path, *, coder: str | None = None, sessions: lis
         raise UserError("no sessions in this database to compare with")
 
     variants = _variants(store, ids)
-    texts: dict[str, tuple[SessionView, dict[int, int]]] = {}
+    texts: dict[str, list[tuple[str, SessionView, dict[int, int]]]] = {}
     for export in variants:
         for view in export.sessions:
             st = source_text(view)
-            texts.setdefault(st.text, (view, st.starts))
+            source_guid = guid(export.study_id or "fieldnote", "source", view.id)
+            texts.setdefault(st.text, []).append((source_guid, view, st.starts))
     plain = variants[0]
     matched: list[tuple[Source, SessionView, dict[int, int]]] = []
     unmatched = []
     for src in project.sources:
-        hit = texts.get(src.text) if src.text is not None else None
-        if hit is None:
+        hits = texts.get(src.text, []) if src.text is not None else []
+        if not hits:
             unmatched.append(src.name)
-        else:
-            matched.append((src, *hit))
+            continue
+        # A transcript imported twice has the same text twice: the source fieldnote wrote for a
+        # session keeps that session's GUID (QDA programs keep it too); else the first session.
+        _, view, starts = next((h for h in hits if h[0] == src.guid), hits[0])
+        matched.append((src, view, starts))
     if not matched:
         raise UserError(f"{path}: none of its {len(project.sources)} sources is the text of a session here "
                         "(a transcript edited since it was exported no longer lines up)")
@@ -354,8 +358,7 @@ def compare(store: Store, path: Path, *, coder: str | None = None, sessions: lis
     for d in dict.fromkeys(list(dim_names) + list(here_sets) + list(there_sets)):
         here, there = here_sets.get(d, set()), there_sets.get(d, set())
         dims.append(DimensionAgreement(dim_names.get(d, d), len(here), len(there), len(here & there), len(counted)))
-        for seg_id, by in sorted([(s, "here") for s in here - there] + [(s, name) for s in there - here],
-                                 key=lambda x: (where[x[0]][0].id, where[x[0]][1])):
+        for seg_id, by in [(s, "here") for s in here - there] + [(s, name) for s in there - here]:
             view, index = where[seg_id]
             seg = view.segments[index]
             disagreements.append(Disagreement(view.id, seg.id, index + 1, clock(seg.start), seg.name, seg.text,

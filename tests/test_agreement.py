@@ -259,3 +259,25 @@ def test_a_reader_that_stops_early_is_no_error(coders, tmp_path):
                            "--disagreements"], stdout=write, stderr=subprocess.PIPE, text=True)
     os.close(write)
     assert done.returncode == 0 and "Traceback" not in done.stderr
+
+
+def test_a_transcript_imported_twice_is_matched_to_the_session_exported(tmp_path, capsys):
+    dbs = {name: tmp_path / f"{name}.db" for name in ("here", "there")}
+    for db in dbs.values():
+        _study(db)
+        assert main(["--db", str(db), "import-samples", "--again"]) == 0  # sessions 9-16: the same texts
+    here, there = Store(dbs["here"]), Store(dbs["there"])
+    for store in (here, there):
+        add_coding(store, _respondent_turns(store, 9)[0], X.indicators[0].id)
+    project = tmp_path / "colleague.qdpx"
+    assert main(["--db", str(dbs["there"]), "export", "9", "--format", "qdpx", "-o", str(project)]) == 0
+    result = compare(here, project)
+    assert [sid for sid, _ in result.sessions] == [9]
+    x = next(d for d in result.dimensions if d.dimension == X.name)
+    assert (x.here, x.there, x.both) == (1, 1, 1)
+
+
+def test_an_unknown_session_is_named(coders, tmp_path, capsys):
+    _, _, project = coders
+    assert main(["--db", str(tmp_path / "here.db"), "agreement", str(project), "77"]) == 2
+    assert "no session 77" in capsys.readouterr().err
