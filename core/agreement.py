@@ -6,9 +6,9 @@ or in ATLAS.ti, NVivo, MAXQDA or QualCoder, and brings back a `.qdpx` project. f
 compares the two, turn by turn:
 
 - A source in the project is this database's session whose exported text it is: the text
-  fieldnote wrote for it, with or without pseudonyms and respondent names. A source whose text
-  was changed (or that fieldnote never wrote) is named and left out: positions in it cannot be
-  laid onto the turns.
+  fieldnote wrote for it, with or without pseudonyms and respondent names, and with Windows line
+  ends if a program gave it back so. A source whose text was changed (or that fieldnote never
+  wrote) is named and left out: positions in it cannot be laid onto the turns.
 - A code in the project counts for the dimension it belongs to: its top-level code is the
   dimension (by GUID, as fieldnote exports it, or by name), or it carries an indicator's name.
   Codes of neither kind are named and left out.
@@ -27,6 +27,7 @@ mean chance agreement, De Vries et al. 2008).
 
 from __future__ import annotations
 
+import bisect
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field
@@ -133,9 +134,19 @@ def read_project(path: Path) -> Project:
                     text = raw.decode("utf-8-sig")
                 except UnicodeDecodeError:
                     raise UserError(f"{path}: the text of source '{name}' is not UTF-8") from None
+        # A program on Windows may give the text back with CRLF line ends: positions then count
+        # each CR, which the text fieldnote wrote does not have.
+        returns = [i for i in range(len(text)) if text.startswith("\r\n", i)] if text and "\r\n" in text else []
+        if returns:
+            text = text.replace("\r\n", "\n")
+
+        def at(position: int) -> int:
+            return position - bisect.bisect_left(returns, position)
+
         selections = []
         for sel in src.findall(f"{_NS}PlainTextSelection"):
             start, end = _position(path, sel, "startPosition"), _position(path, sel, "endPosition")
+            start, end = at(start), at(end)
             for coding in sel.findall(f"{_NS}Coding"):
                 ref = coding.find(f"{_NS}CodeRef")
                 if ref is not None and ref.get("targetGUID"):

@@ -281,3 +281,25 @@ def test_an_unknown_session_is_named(coders, tmp_path, capsys):
     _, _, project = coders
     assert main(["--db", str(tmp_path / "here.db"), "agreement", str(project), "77"]) == 2
     assert "no session 77" in capsys.readouterr().err
+
+
+def test_a_source_given_back_with_windows_line_ends_still_lines_up(coders, tmp_path):
+    here, _, project = coders
+    with zipfile.ZipFile(project) as z:
+        files = {n: z.read(n) for n in z.namelist()}
+    (name,) = [n for n in files if n.startswith("sources/")]
+    text = files[name].decode("utf-8")
+    files[name] = text.replace("\n", "\r\n").encode("utf-8")
+
+    def crlf(match: re.Match) -> bytes:
+        position = int(match.group(2))
+        return match.group(1) + str(position + text.count("\n", 0, position)).encode() + b'"'
+
+    files["project.qde"] = re.sub(rb'((?:start|end)Position=")(\d+)"', crlf, files["project.qde"])
+    windows = tmp_path / "windows.qdpx"
+    with zipfile.ZipFile(windows, "w") as z:
+        for n, data in files.items():
+            z.writestr(n, data)
+    assert b"\r\n" in zipfile.ZipFile(windows).read(name)
+    assert compare(here, windows).dimensions == compare(here, project).dimensions
+    assert compare(here, windows).disagreements == compare(here, project).disagreements
