@@ -11,6 +11,7 @@ compares the two, turn by turn:
   wrote) is named and left out: positions in it cannot be laid onto the turns.
 - A code in the project counts for the dimension it belongs to: its top-level code is the
   dimension (by GUID, as fieldnote exports it, or by name), or it carries an indicator's name.
+  It counts for an indicator by GUID, or by the indicator's name.
   Codes of neither kind are named and left out.
 - The unit is a turn (segment). The colleague coded a turn with a dimension when one of their
   selections with that dimension's codes covers at least half of the turn or at least half of
@@ -18,7 +19,8 @@ compares the two, turn by turn:
 - Turns counted: every respondent turn of the compared sessions, and any other turn either coder
   coded.
 
-Per dimension: the turns each coder coded, both, the share of agreement among turns either one
+Per dimension (or per indicator, where a code for a dimension alone counts for none of its
+indicators): the turns each coder coded, both, the share of agreement among turns either one
 coded, and Cohen's kappa over all turns counted (agreement beyond chance: 1 is full agreement,
 0 no more than chance; undefined when neither coder, or both, coded every turn alike). Over all
 dimensions: the same shares pooled, and the pooled kappa (the mean observed agreement against the
@@ -263,16 +265,16 @@ def _variants(store: Store, session_ids: list[int]) -> list[ExportSet]:
     return [build(store, session_ids, ExportOptions(pseudonymise=p, respondent_names=r)) for p, r in combos]
 
 
-def _dimension_of(project: Project, export: ExportSet) -> dict[str, str | None]:
-    """Each of the project's codes -> the id of the dimension it counts for, or None."""
+def _code_map(project: Project, export: ExportSet) -> dict[str, tuple[str, str | None] | None]:
+    """Each of the project's codes -> (dimension id, indicator id or None) it counts for, or None."""
     key = export.study_id or "fieldnote"
-    by_guid = {code_guid(key, d.id): d.id for d in export.dimensions}
-    by_guid.update({code_guid(key, d.id, i.id): d.id for d in export.dimensions for i in d.indicators})
+    by_guid: dict[str, tuple[str, str | None]] = {code_guid(key, d.id): (d.id, None) for d in export.dimensions}
+    by_guid.update({code_guid(key, d.id, i.id): (d.id, i.id) for d in export.dimensions for i in d.indicators})
     dim_names = {d.name.casefold(): d.id for d in export.dimensions}
-    ind_names: dict[str, set[str]] = {}
+    indicators: dict[str, list[tuple[str, str]]] = {}  # name -> (dimension id, indicator id)
     for d in export.dimensions:
         for i in d.indicators:
-            ind_names.setdefault(i.name.casefold(), set()).add(d.id)
+            indicators.setdefault(i.name.casefold(), []).append((d.id, i.id))
 
     def top(g: str) -> str:
         seen = set()
@@ -281,19 +283,19 @@ def _dimension_of(project: Project, export: ExportSet) -> dict[str, str | None]:
             g = project.codes[g][1]
         return g
 
-    out: dict[str, str | None] = {}
+    out: dict[str, tuple[str, str | None] | None] = {}
     for g, (name, _) in project.codes.items():
         if g in by_guid:
             out[g] = by_guid[g]
             continue
         head = top(g)
-        head_name = project.codes[head][0].casefold()
-        if head in by_guid:
-            out[g] = by_guid[head]
-        elif head_name in dim_names:
-            out[g] = dim_names[head_name]
-        elif len(ind_names.get(name.casefold(), ())) == 1:
-            out[g] = next(iter(ind_names[name.casefold()]))
+        dimension = by_guid[head][0] if head in by_guid else dim_names.get(project.codes[head][0].casefold())
+        named = indicators.get(name.casefold(), [])
+        if dimension is not None:
+            # The indicator of that dimension with the code's name, if there is one.
+            out[g] = (dimension, next((i for d, i in named if d == dimension), None))
+        elif len(named) == 1:
+            out[g] = named[0]
         else:
             out[g] = None
     return out
@@ -306,8 +308,10 @@ def _covers(sel: Selection, start: int, end: int) -> bool:
     return overlap * 2 >= (end - start) or overlap * 2 >= (sel.end - sel.start)
 
 
-def compare(store: Store, path: Path, *, coder: str | None = None, sessions: list[int] | None = None) -> Agreement:
-    """The agreement between this database's codings and the colleague's in the project."""
+def compare(store: Store, path: Path, *, coder: str | None = None, sessions: list[int] | None = None,
+            level: str = "dimension") -> Agreement:
+    """The agreement between this database's codings and the colleague's in the project, per
+    dimension, or per indicator (`level="indicator"`)."""
     project = read_project(path)
     ids = sessions if sessions is not None else [r["id"] for r in store.sessions()]
     for i in ids:
@@ -339,14 +343,17 @@ def compare(store: Store, path: Path, *, coder: str | None = None, sessions: lis
                         "(a transcript edited since it was exported no longer lines up)")
 
     name, users = _coder(project, {e.study_id or "fieldnote" for e in variants}, coder)
-    dimension_of = _dimension_of(project, plain)
+    code_of = _code_map(project, plain)
     unknown = sorted({project.codes.get(s.code, (s.code, None))[0] or s.code
                       for src, _, _ in matched for s in src.selections
-                      if s.user in users and dimension_of.get(s.code) is None})
-    dim_names = {d.id: d.name for d in plain.dimensions}
+                      if s.user in users and code_of.get(s.code) is None})
+    labels: dict = {d.id: d.name for d in plain.dimensions}
+    if level == "indicator":
+        labels = {(d.id, i.id): f"{d.name} / {i.name}" for d in plain.dimensions for i in d.indicators}
 
-    here_sets: dict[str, set[int]] = {d: set() for d in dim_names}
-    there_sets: dict[str, set[int]] = {d: set() for d in dim_names}
+    # Per category (a dimension id, or a (dimension id, indicator id)), the turns each coder coded.
+    here_sets: dict = {k: set() for k in labels}
+    there_sets: dict = {k: set() for k in labels}
     counted: set[int] = set()
     where: dict[int, tuple[SessionView, int]] = {}
     for src, view, starts in matched:
@@ -354,26 +361,28 @@ def compare(store: Store, path: Path, *, coder: str | None = None, sessions: lis
             where[seg.id] = (view, index)
             start = starts[seg.id]
             end = start + len(seg.text)
-            for c in seg.codings:
-                here_sets.setdefault(c.dimension_id, set()).add(seg.id)
-            for s in src.selections:
-                d = dimension_of.get(s.code)
-                if s.user in users and d is not None and _covers(s, start, end):
-                    there_sets.setdefault(d, set()).add(seg.id)
-            if seg.speaker == "respondent":
+            here = {(c.dimension_id, c.indicator_id) for c in seg.codings}
+            there = {code_of[s.code] for s in src.selections
+                     if s.user in users and code_of.get(s.code) is not None and _covers(s, start, end)}
+            if seg.speaker == "respondent" or here or there:
                 counted.add(seg.id)
-    for d in list(here_sets) + list(there_sets):
-        counted |= here_sets.get(d, set()) | there_sets.get(d, set())
+            for coded, sets in ((here, here_sets), (there, there_sets)):
+                for d, i in coded:
+                    if level == "dimension":
+                        sets.setdefault(d, set()).add(seg.id)
+                    elif i is not None:  # a code for the dimension alone names no indicator
+                        sets.setdefault((d, i), set()).add(seg.id)
 
     dims, disagreements = [], []
-    for d in dict.fromkeys(list(dim_names) + list(here_sets) + list(there_sets)):
-        here, there = here_sets.get(d, set()), there_sets.get(d, set())
-        dims.append(DimensionAgreement(dim_names.get(d, d), len(here), len(there), len(here & there), len(counted)))
+    for k in dict.fromkeys(list(labels) + list(here_sets) + list(there_sets)):
+        here, there = here_sets.get(k, set()), there_sets.get(k, set())
+        label = labels.get(k, k if isinstance(k, str) else " / ".join(k))
+        dims.append(DimensionAgreement(label, len(here), len(there), len(here & there), len(counted)))
         for seg_id, by in [(s, "here") for s in here - there] + [(s, name) for s in there - here]:
             view, index = where[seg_id]
             seg = view.segments[index]
             disagreements.append(Disagreement(view.id, seg.id, index + 1, clock(seg.start), seg.name, seg.text,
-                                              dim_names.get(d, d), by))
+                                              label, by))
     disagreements.sort(key=lambda x: (x.session_id, x.turn, x.dimension))
     return Agreement(path, name, [(view.id, src.name) for src, view, _ in matched], unmatched, unknown,
                      dims, disagreements)

@@ -303,3 +303,35 @@ def test_a_source_given_back_with_windows_line_ends_still_lines_up(coders, tmp_p
     assert b"\r\n" in zipfile.ZipFile(windows).read(name)
     assert compare(here, windows).dimensions == compare(here, project).dimensions
     assert compare(here, windows).disagreements == compare(here, project).disagreements
+
+
+def test_per_indicator_a_code_for_the_dimension_alone_counts_for_none(tmp_path, capsys):
+    here, there = _study(tmp_path / "here.db"), _study(tmp_path / "there.db")
+    turns = _respondent_turns(here)
+    first, second = X.indicators[0], X.indicators[1]
+    add_coding(here, turns[0], first.id)
+    add_coding(here, turns[1], second.id)
+    add_coding(there, turns[0], first.id)
+    add_coding(there, turns[1], first.id)  # the same dimension, another indicator
+    project = tmp_path / "colleague.qdpx"
+    assert main(["--db", str(tmp_path / "there.db"), "export", "1", "--format", "qdpx", "-o", str(project)]) == 0
+    # A second coder who also put the dimension's own code (its folder) on turn 2.
+    view = build(there, [1]).sessions[0]
+    st, seg = source_text(view), {s.id: s for s in view.segments}
+    start = st.starts[turns[2]]
+    returned = tmp_path / "returned.qdpx"
+    _as_a_qda_program_gives_it_back(project, returned, span_turns=[(start, start + len(seg[turns[2]].text), X.name)])
+
+    by_dimension = {d.dimension: d for d in compare(here, returned, coder="Jan").dimensions}
+    assert (by_dimension[X.name].here, by_dimension[X.name].there, by_dimension[X.name].both) == (2, 1, 0)
+    by_dimension = {d.dimension: d for d in compare(here, project).dimensions}
+    assert (by_dimension[X.name].here, by_dimension[X.name].there, by_dimension[X.name].both) == (2, 2, 2)
+
+    by_indicator = {d.dimension: d for d in compare(here, project, level="indicator").dimensions}
+    one, two = by_indicator[f"{X.name} / {first.name}"], by_indicator[f"{X.name} / {second.name}"]
+    assert (one.here, one.there, one.both) == (1, 2, 1) and (two.here, two.there, two.both) == (1, 0, 0)
+    jan = {d.dimension: d for d in compare(here, returned, coder="Jan", level="indicator").dimensions}
+    assert sum(d.there for d in jan.values()) == 0  # the dimension's own code names no indicator
+    capsys.readouterr()
+    assert main(["--db", str(tmp_path / "here.db"), "agreement", str(project), "--indicators"]) == 0
+    assert f"{X.name} / {first.name}"[:59] in capsys.readouterr().out

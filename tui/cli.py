@@ -62,15 +62,10 @@ def cmd_demo(args) -> int:
     return 0
 
 
-def _cell(text: str | None, width: int) -> str:
-    """A table cell: the text padded to the width, or cut with an ellipsis so a cut shows."""
-    text = text or "-"
-    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
-
-
 def cmd_sessions(args) -> int:
     from core.export import clock
     from core.recorder import recover_interrupted
+    from tui.args import cell
 
     store = _store(args)
     # A recording whose process died shows as interrupted, its audio repaired, before listing.
@@ -82,8 +77,8 @@ def cmd_sessions(args) -> int:
     print(f"{'id':>4}  {'started':<20} {'status':<11} {'respondent':<10} {'case':<24} {'guide':<20} {'length':>7} {'segments':>8} {'codings':>7}")
     for r in rows:
         print(
-            f"{r['id']:>4}  {r['started_at'][:19]:<20} {r['status']:<11} {_cell(r['respondent'], 10)} "
-            f"{_cell(r['case_name'], 24)} {_cell(r['guide_id'], 20)} {clock(r['duration']):>7} "
+            f"{r['id']:>4}  {r['started_at'][:19]:<20} {r['status']:<11} {cell(r['respondent'], 10)} "
+            f"{cell(r['case_name'], 24)} {cell(r['guide_id'], 20)} {clock(r['duration']):>7} "
             f"{r['segment_count']:>8} {r['coding_count']:>7}"
         )
     if interrupted:

@@ -6,7 +6,7 @@ attributes, and REFI-QDA codebooks.
     fieldnote respondents list | set NUMBER [--organisation TEXT] [--role TEXT]
     fieldnote codebook export (--guide NAME | SESSION) -o FILE.qdc
     fieldnote codebook import FILE.qdc --guide NAME [--from GUIDE] [--replace] [--force]
-    fieldnote agreement FILE.qdpx [SESSION ...] [--coder NAME] [--disagreements]
+    fieldnote agreement FILE.qdpx [SESSION ...] [--coder NAME] [--indicators] [--disagreements]
 
 `codebook import` never invents interview questions: the codebook is merged into a copy of an
 existing guide (its questions and study facts kept), written as NAME to the user's guides
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from core.errors import UserError
-from tui.args import open_store as _store, output_path, session_id as _session_id
+from tui.args import cell, open_store as _store, output_path, session_id as _session_id
 
 
 
@@ -222,21 +222,22 @@ def cmd_agreement(args) -> int:
     from core.agreement import compare
 
     store = _store(args)
-    result = compare(store, Path(args.file), coder=args.coder,
-                     sessions=list(dict.fromkeys(args.sessions)) or None)
+    result = compare(store, Path(args.file), coder=args.coder, sessions=list(dict.fromkeys(args.sessions)) or None,
+                     level="indicator" if args.indicators else "dimension")
     print(f"Agreement between the codings here and {result.coder}'s in {result.path.name}, turn by turn")
     print("sessions: " + ", ".join(f"{sid} ({name})" for sid, name in result.sessions))
     turns = result.dimensions[0].turns if result.dimensions else 0
     print(f"turns counted: {turns} (respondent turns, and any other turn either coder coded)\n")
-    width = max([len("dimension")] + [len(d.dimension) for d in result.dimensions])
-    print(f"{'dimension':<{width}} {'here':>5} {'there':>6} {'both':>5} {'agree':>6} {'kappa':>6}")
+    head = "indicator" if args.indicators else "dimension"
+    width = min(60, max([len(head)] + [len(d.dimension) for d in result.dimensions]))
+    print(f"{head:<{width}} {'here':>5} {'there':>6} {'both':>5} {'agree':>6} {'kappa':>6}")
     for d in result.dimensions:
-        print(f"{d.dimension:<{width}} {d.here:>5} {d.there:>6} {d.both:>5} {_share(d.agreement):>6} {_kappa(d.kappa):>6}")
+        print(f"{cell(d.dimension, width)} {d.here:>5} {d.there:>6} {d.both:>5} {_share(d.agreement):>6} {_kappa(d.kappa):>6}")
     here, there = sum(d.here for d in result.dimensions), sum(d.there for d in result.dimensions)
     both = sum(d.both for d in result.dimensions)
     print(f"{'all (pooled)':<{width}} {here:>5} {there:>6} {both:>5} {_share(result.pooled_agreement):>6} "
           f"{_kappa(result.pooled_kappa):>6}")
-    print("\nagree: of the turns either coder coded with the dimension, the share both did. kappa: Cohen's, "
+    print(f"\nagree: of the turns either coder coded with the {head}, the share both did. kappa: Cohen's, "
           "over all turns counted (pooled: De Vries et al. 2008); '-' where it is undefined.")
     if result.unmatched:
         print(f"left out, no session's text here (edited since the export?): {', '.join(result.unmatched)}",
@@ -327,5 +328,7 @@ def register(sub) -> None:
                    help="only these sessions (default: every session the project holds)")
     a.add_argument("--coder", metavar="NAME",
                    help="whose codings in the project to compare (needed when it holds several coders')")
+    a.add_argument("--indicators", action="store_true",
+                   help="per indicator instead of per dimension (a code for a dimension alone counts for none)")
     a.add_argument("--disagreements", action="store_true", help="list each turn only one coder coded, by dimension")
     a.set_defaults(func=cmd_agreement)
