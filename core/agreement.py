@@ -161,8 +161,8 @@ def read_project(path: Path) -> Project:
 
 
 @dataclass
-class DimensionAgreement:
-    dimension: str
+class CategoryAgreement:
+    label: str  # the dimension's name, or "dimension / indicator"
     here: int  # turns this database coded with it
     there: int  # turns the colleague coded with it
     both: int
@@ -205,7 +205,7 @@ class Disagreement:
     time: str
     speaker: str
     text: str
-    dimension: str
+    category: str  # as CategoryAgreement.label
     coded_by: str  # "here" or the colleague's name
 
 
@@ -216,25 +216,28 @@ class Agreement:
     sessions: list[tuple[int, str]]  # (session id, source name) compared
     unmatched: list[str]  # sources left out: no session's text
     unknown_codes: list[str]  # codes of the colleague's left out: no dimension
-    dimensions: list[DimensionAgreement]
+    categories: list[CategoryAgreement]  # per dimension, or per indicator
     disagreements: list[Disagreement] = field(default_factory=list)
 
     @property
     def pooled_agreement(self) -> float | None:
-        either = sum(d.either for d in self.dimensions)
-        return sum(d.both for d in self.dimensions) / either if either else None
+        either = sum(d.either for d in self.categories)
+        return sum(d.both for d in self.categories) / either if either else None
 
     @property
     def pooled_kappa(self) -> float | None:
-        if not self.dimensions:
+        if not self.categories:
             return None
-        n = len(self.dimensions)
-        return kappa(sum(d.observed for d in self.dimensions) / n, sum(d.chance for d in self.dimensions) / n)
+        n = len(self.categories)
+        return kappa(sum(d.observed for d in self.categories) / n, sum(d.chance for d in self.categories) / n)
 
 
 def _coder(project: Project, study_keys: set[str], asked: str | None) -> tuple[str, set[str | None]]:
     """The colleague's name and the user GUIDs whose codings are theirs."""
     coding_users = {s.user for src in project.sources for s in src.selections}
+    if not coding_users:
+        raise UserError(f"{project.path}: the project holds no codings to compare (an export made with "
+                        "--no-codings that nobody has coded yet?)")
     names = {u: project.users.get(u, u) if u else "(no user)" for u in coding_users}
     if asked is not None:
         chosen = {u for u, n in names.items() if n.casefold() == asked.casefold()}
@@ -377,13 +380,13 @@ def compare(store: Store, path: Path, *, coder: str | None = None, sessions: lis
     for k in dict.fromkeys(list(labels) + list(here_sets) + list(there_sets)):
         here, there = here_sets.get(k, set()), there_sets.get(k, set())
         label = labels.get(k, k if isinstance(k, str) else " / ".join(k))
-        dims.append(DimensionAgreement(label, len(here), len(there), len(here & there), len(counted)))
+        dims.append(CategoryAgreement(label, len(here), len(there), len(here & there), len(counted)))
         for seg_id, by in [(s, "here") for s in here - there] + [(s, name) for s in there - here]:
             view, index = where[seg_id]
             seg = view.segments[index]
             disagreements.append(Disagreement(view.id, seg.id, index + 1, clock(seg.start), seg.name, seg.text,
                                               label, by))
-    disagreements.sort(key=lambda x: (x.session_id, x.turn, x.dimension))
+    disagreements.sort(key=lambda x: (x.session_id, x.turn, x.category))
     return Agreement(path, name, [(view.id, src.name) for src, view, _ in matched], unmatched, unknown,
                      dims, disagreements)
 

@@ -69,7 +69,7 @@ def test_a_colleague_who_coded_in_fieldnote(coders):
     n = len(_respondent_turns(here))
     assert result.coder == "the colleague" and [sid for sid, _ in result.sessions] == [1]
     assert result.unmatched == [] and result.unknown_codes == []
-    by_name = {d.dimension: d for d in result.dimensions}
+    by_name = {d.label: d for d in result.categories}
     x, y = by_name[X.name], by_name[Y.name]
     assert (x.here, x.there, x.both, x.turns) == (2, 1, 1, n)
     assert (y.here, y.there, y.both) == (1, 2, 1)
@@ -80,7 +80,7 @@ def test_a_colleague_who_coded_in_fieldnote(coders):
     assert (other.here, other.there, other.agreement, other.kappa) == (0, 0, None, None)
     assert result.pooled_agreement == pytest.approx(2 / 4)
     turns = _respondent_turns(here)
-    assert [(d.segment_id, d.dimension, d.coded_by) for d in result.disagreements] == [
+    assert [(d.segment_id, d.category, d.coded_by) for d in result.disagreements] == [
         (turns[1], X.name, "here"), (turns[3], Y.name, "the colleague")]
     assert result.disagreements[0].turn == [s["id"] for s in here.segments(1)].index(turns[1]) + 1
 
@@ -149,14 +149,14 @@ def test_a_second_coder_in_a_qda_programs_project(coders, tmp_path):
 
     result = compare(here, returned)
     assert result.coder == "Jan" and result.unknown_codes == ["Eigen code"]
-    by_name = {d.dimension: d for d in result.dimensions}
+    by_name = {d.label: d for d in result.categories}
     # Here: X on 0, 1; Y on 2. Jan: X on 1, on 4 and 5 and any interviewer turn between them, Y on 2.
     between = [s.id for s in view.segments if span(turns[4])[0] <= st.starts[s.id] <= span(turns[5])[0]]
     x_there = {turns[1]} | set(between)
     assert by_name[X.name].there == len(x_there) and by_name[X.name].both == 1
     assert (by_name[Y.name].there, by_name[Y.name].both) == (1, 1)
     # fieldnote's own codings in the file (the colleague's, exported) are not Jan's.
-    assert compare(here, returned, coder="fieldnote").dimensions == compare(here, project).dimensions
+    assert compare(here, returned, coder="fieldnote").categories == compare(here, project).categories
 
 
 def test_several_coders_need_a_choice_and_an_unknown_one_is_named(coders, tmp_path, capsys):
@@ -178,7 +178,7 @@ def test_several_coders_need_a_choice_and_an_unknown_one_is_named(coders, tmp_pa
     assert main(["--db", db, "agreement", str(returned), "--coder", "Piet"]) == 2
     assert "no codings by 'Piet' in the project (its coders: Anna, Jan)" in capsys.readouterr().err
     assert main(["--db", db, "agreement", str(returned), "--coder", "anna"]) == 0
-    assert compare(Store(tmp_path / "here.db"), returned, coder="Anna").dimensions == compare(here, project).dimensions
+    assert compare(Store(tmp_path / "here.db"), returned, coder="Anna").categories == compare(here, project).categories
 
 
 def test_a_transcript_edited_since_the_export_no_longer_lines_up(coders, tmp_path, capsys):
@@ -244,7 +244,7 @@ def test_a_pseudonymised_export_is_matched_too(coders, tmp_path, capsys):
         assert any(b"[stad]" in z.read(n) for n in z.namelist() if n.startswith("sources/"))
     result = compare(here, project)
     assert [sid for sid, _ in result.sessions] == [1]
-    by_name = {d.dimension: d for d in result.dimensions}
+    by_name = {d.label: d for d in result.categories}
     assert (by_name[X.name].here, by_name[X.name].there, by_name[X.name].both) == (2, 1, 1)
 
 
@@ -273,7 +273,7 @@ def test_a_transcript_imported_twice_is_matched_to_the_session_exported(tmp_path
     assert main(["--db", str(dbs["there"]), "export", "9", "--format", "qdpx", "-o", str(project)]) == 0
     result = compare(here, project)
     assert [sid for sid, _ in result.sessions] == [9]
-    x = next(d for d in result.dimensions if d.dimension == X.name)
+    x = next(d for d in result.categories if d.label == X.name)
     assert (x.here, x.there, x.both) == (1, 1, 1)
 
 
@@ -301,7 +301,7 @@ def test_a_source_given_back_with_windows_line_ends_still_lines_up(coders, tmp_p
         for n, data in files.items():
             z.writestr(n, data)
     assert b"\r\n" in zipfile.ZipFile(windows).read(name)
-    assert compare(here, windows).dimensions == compare(here, project).dimensions
+    assert compare(here, windows).categories == compare(here, project).categories
     assert compare(here, windows).disagreements == compare(here, project).disagreements
 
 
@@ -322,16 +322,25 @@ def test_per_indicator_a_code_for_the_dimension_alone_counts_for_none(tmp_path, 
     returned = tmp_path / "returned.qdpx"
     _as_a_qda_program_gives_it_back(project, returned, span_turns=[(start, start + len(seg[turns[2]].text), X.name)])
 
-    by_dimension = {d.dimension: d for d in compare(here, returned, coder="Jan").dimensions}
+    by_dimension = {d.label: d for d in compare(here, returned, coder="Jan").categories}
     assert (by_dimension[X.name].here, by_dimension[X.name].there, by_dimension[X.name].both) == (2, 1, 0)
-    by_dimension = {d.dimension: d for d in compare(here, project).dimensions}
+    by_dimension = {d.label: d for d in compare(here, project).categories}
     assert (by_dimension[X.name].here, by_dimension[X.name].there, by_dimension[X.name].both) == (2, 2, 2)
 
-    by_indicator = {d.dimension: d for d in compare(here, project, level="indicator").dimensions}
+    by_indicator = {d.label: d for d in compare(here, project, level="indicator").categories}
     one, two = by_indicator[f"{X.name} / {first.name}"], by_indicator[f"{X.name} / {second.name}"]
     assert (one.here, one.there, one.both) == (1, 2, 1) and (two.here, two.there, two.both) == (1, 0, 0)
-    jan = {d.dimension: d for d in compare(here, returned, coder="Jan", level="indicator").dimensions}
+    jan = {d.label: d for d in compare(here, returned, coder="Jan", level="indicator").categories}
     assert sum(d.there for d in jan.values()) == 0  # the dimension's own code names no indicator
     capsys.readouterr()
     assert main(["--db", str(tmp_path / "here.db"), "agreement", str(project), "--indicators"]) == 0
     assert f"{X.name} / {first.name}"[:59] in capsys.readouterr().out
+
+
+def test_a_project_nobody_coded_yet_is_named(coders, tmp_path, capsys):
+    blind = tmp_path / "blind.qdpx"
+    assert main(["--db", str(tmp_path / "there.db"), "export", "1", "--format", "qdpx", "--no-codings",
+                 "-o", str(blind)]) == 0
+    capsys.readouterr()
+    assert main(["--db", str(tmp_path / "here.db"), "agreement", str(blind)]) == 2
+    assert "blind.qdpx: the project holds no codings to compare" in capsys.readouterr().err

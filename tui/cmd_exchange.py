@@ -226,15 +226,15 @@ def cmd_agreement(args) -> int:
                      level="indicator" if args.indicators else "dimension")
     print(f"Agreement between the codings here and {result.coder}'s in {result.path.name}, turn by turn")
     print("sessions: " + ", ".join(f"{sid} ({name})" for sid, name in result.sessions))
-    turns = result.dimensions[0].turns if result.dimensions else 0
+    turns = result.categories[0].turns if result.categories else 0
     print(f"turns counted: {turns} (respondent turns, and any other turn either coder coded)\n")
     head = "indicator" if args.indicators else "dimension"
-    width = min(60, max([len(head)] + [len(d.dimension) for d in result.dimensions]))
+    width = min(60, max([len(head)] + [len(d.label) for d in result.categories]))
     print(f"{head:<{width}} {'here':>5} {'there':>6} {'both':>5} {'agree':>6} {'kappa':>6}")
-    for d in result.dimensions:
-        print(f"{cell(d.dimension, width)} {d.here:>5} {d.there:>6} {d.both:>5} {_share(d.agreement):>6} {_kappa(d.kappa):>6}")
-    here, there = sum(d.here for d in result.dimensions), sum(d.there for d in result.dimensions)
-    both = sum(d.both for d in result.dimensions)
+    for d in result.categories:
+        print(f"{cell(d.label, width)} {d.here:>5} {d.there:>6} {d.both:>5} {_share(d.agreement):>6} {_kappa(d.kappa):>6}")
+    here, there = sum(d.here for d in result.categories), sum(d.there for d in result.categories)
+    both = sum(d.both for d in result.categories)
     print(f"{'all (pooled)':<{width}} {here:>5} {there:>6} {both:>5} {_share(result.pooled_agreement):>6} "
           f"{_kappa(result.pooled_kappa):>6}")
     print(f"\nagree: of the turns either coder coded with the {head}, the share both did. kappa: Cohen's, "
@@ -252,7 +252,7 @@ def cmd_agreement(args) -> int:
             text = text if len(text) <= 90 else text[:89] + "…"
             who = "here" if x.coded_by == "here" else f"by {x.coded_by}"
             at = f", {x.time}" if x.time != "--:--" else ""
-            print(f"  session {x.session_id}, turn {x.turn}{at}, {x.speaker}: {x.dimension}, coded {who} only")
+            print(f"  session {x.session_id}, turn {x.turn}{at}, {x.speaker}: {x.category}, coded {who} only")
             print(f"      {text}")
     return 0
 
