@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import Protocol
@@ -40,9 +41,14 @@ def _bare(text: str) -> str:
 _HALLUCINATIONS_BARE = {_bare(h) for h in _HALLUCINATIONS}
 
 
+# "[MUZIEK]", "(applaus)", "*zucht*", "♪ la la ♪": the whole text one description of a sound.
+# "(lacht) Ja, zeker (lacht)" holds words someone said, and is kept.
+_SOUND_DESCRIPTION = re.compile(r"\[[^\[\]]*\]|\([^()]*\)|\*[^*]*\*|♪[^♪]*♪?")
+
+
 def invented(text: str) -> bool:
     """Text Whisper is known to make up from silence or noise rather than hear."""
-    if text[:1] in "[(*♪" and text.rstrip(".!")[-1:] in "])*♪":
+    if _SOUND_DESCRIPTION.fullmatch(text.strip().rstrip(".!")):
         return True  # a description of a sound, never words someone said
     bare = _bare(text)
     if "amara org" in bare or bare.startswith(("ondertiteling", "ondertiteld", "subtitles by")):

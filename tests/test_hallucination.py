@@ -187,3 +187,25 @@ def test_a_hard_utterance_is_heard_the_same_way_each_time_a_model_is_loaded():
         transcriber = WhisperTranscriber(resolve_model("base"), language="nl")
         heard.append([transcriber.transcribe(audio[int(t["start"] * SR) : int(t["end"] * SR)]).text for t in turns])
     assert all(heard[0]) and heard[0] == heard[1]
+
+
+@pytest.mark.parametrize(
+    "text, made_up",
+    [
+        ("[MUZIEK]", True),
+        ("(applaus)", True),
+        ("*zucht*", True),
+        ("♪ la la ♪", True),
+        ("[Music].", True),
+        ("Ondertiteling door de Amara.org gemeenschap", True),
+        ("TV GELDERLAND 2020.", True),
+        # Words someone said, with a sound noted around them, stay.
+        ("(lacht) Ja, zeker (lacht)", False),
+        ("[muziek] En toen zei ik: [muziek]", False),
+        ("2020.", False),
+    ],
+)
+def test_what_counts_as_made_up(text, made_up):
+    from core.transcriber import invented
+
+    assert invented(text) is made_up
