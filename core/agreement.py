@@ -30,6 +30,8 @@ mean chance agreement, De Vries et al. 2008).
 from __future__ import annotations
 
 import bisect
+import csv
+import io
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ from .export import clock
 from .exporters import ExportOptions
 from .exporters.model import ExportSet, SessionView, build
 from .exporters.refi import PROJECT_NS, code_guid, guid, source_text
+from .exporters.tables import neutralised
 from .store import Store
 
 _NS = f"{{{PROJECT_NS}}}"
@@ -218,6 +221,11 @@ class Agreement:
     unknown_codes: list[str]  # codes of the colleague's left out: no dimension
     categories: list[CategoryAgreement]  # per dimension, or per indicator
     disagreements: list[Disagreement] = field(default_factory=list)
+    level: str = "dimension"  # or "indicator"
+
+    @property
+    def turns(self) -> int:
+        return self.categories[0].turns if self.categories else 0
 
     @property
     def pooled_agreement(self) -> float | None:
@@ -388,5 +396,85 @@ def compare(store: Store, path: Path, *, coder: str | None = None, sessions: lis
                                               label, by))
     disagreements.sort(key=lambda x: (x.session_id, x.turn, x.category))
     return Agreement(path, name, [(view.id, src.name) for src, view, _ in matched], unmatched, unknown,
-                     dims, disagreements)
+                     dims, disagreements, level)
 
+
+
+# --- as text and as CSV ---------------------------------------------------------------------------
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _kappa(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _cut(text: str, width: int) -> str:
+    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
+
+
+def _pooled(result: Agreement) -> tuple[int, int, int]:
+    rows = result.categories
+    return sum(d.here for d in rows), sum(d.there for d in rows), sum(d.both for d in rows)
+
+
+def agreement_table(result: Agreement) -> str:
+    head = result.level
+    width = min(60, max([len(head), len("all (pooled)")] + [len(d.label) for d in result.categories]))
+    lines = [
+        f"Agreement between the codings here and {result.coder}'s in {result.path.name}, turn by turn",
+        "sessions: " + ", ".join(f"{sid} ({name})" for sid, name in result.sessions),
+        f"turns counted: {result.turns} (respondent turns, and any other turn either coder coded)",
+        "",
+        f"{head:<{width}} {'here':>5} {'there':>6} {'both':>5} {'agree':>6} {'kappa':>6}",
+    ]
+    for d in result.categories:
+        lines.append(f"{_cut(d.label, width)} {d.here:>5} {d.there:>6} {d.both:>5} {_share(d.agreement):>6} "
+                     f"{_kappa(d.kappa):>6}")
+    here, there, both = _pooled(result)
+    lines.append(f"{'all (pooled)':<{width}} {here:>5} {there:>6} {both:>5} {_share(result.pooled_agreement):>6} "
+                 f"{_kappa(result.pooled_kappa):>6}")
+    lines += ["", f"agree: of the turns either coder coded with the {head}, the share both did. kappa: Cohen's, "
+              "over all turns counted (pooled: De Vries et al. 2008); '-' where it is undefined."]
+    return "\n".join(lines) + "\n"
+
+
+def disagreements_text(result: Agreement) -> str:
+    lines = [f"{len(result.disagreements)} disagreements (coded by one coder only):"]
+    for x in result.disagreements:
+        who = "here" if x.coded_by == "here" else f"by {x.coded_by}"
+        at = f", {x.time}" if x.time != "--:--" else ""
+        lines.append(f"  session {x.session_id}, turn {x.turn}{at}, {x.speaker}: {x.category}, coded {who} only")
+        lines.append(f"      {_cut(' '.join(x.text.split()), 90).rstrip()}")
+    return "\n".join(lines) + "\n"
+
+
+def _csv(header: list[str], rows: list[list]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    # Names and passages are the user's words: none may start a spreadsheet formula.
+    writer.writerow(header)
+    writer.writerows([neutralised(v) for v in row] for row in rows)
+    return out.getvalue()
+
+
+def agreement_csv(result: Agreement) -> str:
+    """One row per dimension (or indicator) and a pooled row; shares and kappa as numbers, empty
+    where undefined."""
+    def number(value: float | None) -> str:
+        return "" if value is None else f"{value:.4f}"
+
+    rows = [[d.label, d.here, d.there, d.both, d.turns, number(d.agreement), number(d.kappa)]
+            for d in result.categories]
+    here, there, both = _pooled(result)
+    rows.append(["all (pooled)", here, there, both, result.turns, number(result.pooled_agreement),
+                 number(result.pooled_kappa)])
+    return _csv([result.level, "here", "there", "both", "turns", "agreement", "kappa"], rows)
+
+
+def disagreements_csv(result: Agreement) -> str:
+    rows = [[x.session_id, x.turn, "" if x.time == "--:--" else x.time, x.speaker, x.category,
+             "here" if x.coded_by == "here" else x.coded_by, x.text] for x in result.disagreements]
+    return _csv(["session", "turn", "time", "speaker", result.level, "coded by", "text"], rows)

@@ -344,3 +344,30 @@ def test_a_project_nobody_coded_yet_is_named(coders, tmp_path, capsys):
     capsys.readouterr()
     assert main(["--db", str(tmp_path / "here.db"), "agreement", str(blind)]) == 2
     assert "blind.qdpx: the project holds no codings to compare" in capsys.readouterr().err
+
+
+def test_the_figures_and_the_disagreements_as_csv(coders, tmp_path, capsys):
+    import csv
+    import io
+
+    here, there, _ = coders
+    # The same turn in both databases, in words that would start a spreadsheet formula.
+    for store in (here, there):
+        edit_text(store, _respondent_turns(store)[1], "=SUM(A1:A9) zei hij, en dat was het.")
+    project = tmp_path / "colleague-again.qdpx"
+    assert main(["--db", str(tmp_path / "there.db"), "export", "1", "--format", "qdpx", "-o", str(project)]) == 0
+    capsys.readouterr()
+    assert main(["--db", str(tmp_path / "here.db"), "agreement", str(project), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    x = next(r for r in rows if r["dimension"] == X.name)
+    n = len(_respondent_turns(here))
+    assert (x["here"], x["there"], x["both"], x["turns"], x["agreement"]) == ("2", "1", "1", str(n), "0.5000")
+    assert float(x["kappa"]) == pytest.approx(_kappa(n, 1, 1, 0), abs=1e-4)
+    assert rows[-1]["dimension"] == "all (pooled)" and rows[-1]["agreement"] == "0.5000"
+    assert next(r for r in rows if r["dimension"] == GUIDE.dimensions[1].name)["kappa"] == ""  # undefined
+
+    assert main(["--db", str(tmp_path / "here.db"), "agreement", str(project), "--format", "csv",
+                 "--disagreements"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["dimension"], r["coded by"]) for r in rows] == [(X.name, "here"), (Y.name, "the colleague")]
+    assert rows[0]["session"] == "1" and rows[0]["text"] == "'=SUM(A1:A9) zei hij, en dat was het."

@@ -6,7 +6,7 @@ attributes, and REFI-QDA codebooks.
     fieldnote respondents list | set NUMBER [--organisation TEXT] [--role TEXT]
     fieldnote codebook export (--guide NAME | SESSION) -o FILE.qdc
     fieldnote codebook import FILE.qdc --guide NAME [--from GUIDE] [--replace] [--force]
-    fieldnote agreement FILE.qdpx [SESSION ...] [--coder NAME] [--indicators] [--disagreements]
+    fieldnote agreement FILE.qdpx [SESSION ...] [--coder NAME] [--indicators] [--disagreements] [--format csv]
 
 `codebook import` never invents interview questions: the codebook is merged into a copy of an
 existing guide (its questions and study facts kept), written as NAME to the user's guides
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from core.errors import UserError
-from tui.args import cell, open_store as _store, output_path, session_id as _session_id
+from tui.args import open_store as _store, output_path, session_id as _session_id
 
 
 
@@ -210,50 +210,24 @@ def cmd_codebook_import(args) -> int:
     return 0
 
 
-def _share(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
-
-
-def _kappa(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
 def cmd_agreement(args) -> int:
-    from core.agreement import compare
+    from core.agreement import agreement_csv, agreement_table, compare, disagreements_csv, disagreements_text
 
     store = _store(args)
     result = compare(store, Path(args.file), coder=args.coder, sessions=list(dict.fromkeys(args.sessions)) or None,
                      level="indicator" if args.indicators else "dimension")
-    print(f"Agreement between the codings here and {result.coder}'s in {result.path.name}, turn by turn")
-    print("sessions: " + ", ".join(f"{sid} ({name})" for sid, name in result.sessions))
-    turns = result.categories[0].turns if result.categories else 0
-    print(f"turns counted: {turns} (respondent turns, and any other turn either coder coded)\n")
-    head = "indicator" if args.indicators else "dimension"
-    width = min(60, max([len(head)] + [len(d.label) for d in result.categories]))
-    print(f"{head:<{width}} {'here':>5} {'there':>6} {'both':>5} {'agree':>6} {'kappa':>6}")
-    for d in result.categories:
-        print(f"{cell(d.label, width)} {d.here:>5} {d.there:>6} {d.both:>5} {_share(d.agreement):>6} {_kappa(d.kappa):>6}")
-    here, there = sum(d.here for d in result.categories), sum(d.there for d in result.categories)
-    both = sum(d.both for d in result.categories)
-    print(f"{'all (pooled)':<{width}} {here:>5} {there:>6} {both:>5} {_share(result.pooled_agreement):>6} "
-          f"{_kappa(result.pooled_kappa):>6}")
-    print(f"\nagree: of the turns either coder coded with the {head}, the share both did. kappa: Cohen's, "
-          "over all turns counted (pooled: De Vries et al. 2008); '-' where it is undefined.")
+    if args.format == "csv":
+        sys.stdout.write(disagreements_csv(result) if args.disagreements else agreement_csv(result))
+    else:
+        sys.stdout.write(agreement_table(result))
+        if args.disagreements:
+            sys.stdout.write("\n" + disagreements_text(result))
     if result.unmatched:
         print(f"left out, no session's text here (edited since the export?): {', '.join(result.unmatched)}",
               file=sys.stderr)
     if result.unknown_codes:
         print(f"left out, codes that are no dimension or indicator of the codebook: {', '.join(result.unknown_codes)}",
               file=sys.stderr)
-    if args.disagreements:
-        print(f"\n{len(result.disagreements)} disagreements (coded by one coder only):")
-        for x in result.disagreements:
-            text = " ".join(x.text.split())
-            text = text if len(text) <= 90 else text[:89] + "…"
-            who = "here" if x.coded_by == "here" else f"by {x.coded_by}"
-            at = f", {x.time}" if x.time != "--:--" else ""
-            print(f"  session {x.session_id}, turn {x.turn}{at}, {x.speaker}: {x.category}, coded {who} only")
-            print(f"      {text}")
     return 0
 
 
@@ -330,5 +304,7 @@ def register(sub) -> None:
                    help="whose codings in the project to compare (needed when it holds several coders')")
     a.add_argument("--indicators", action="store_true",
                    help="per indicator instead of per dimension (a code for a dimension alone counts for none)")
-    a.add_argument("--disagreements", action="store_true", help="list each turn only one coder coded, by dimension")
+    a.add_argument("--disagreements", action="store_true",
+                   help="list each turn only one coder coded, by dimension (with --format csv: only that list)")
+    a.add_argument("--format", choices=["table", "csv"], default="table", help="table (default) or csv")
     a.set_defaults(func=cmd_agreement)
