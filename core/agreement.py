@@ -210,6 +210,10 @@ class Disagreement:
     text: str
     category: str  # as CategoryAgreement.label
     coded_by: str  # "here" or the colleague's name
+    dimension_id: str = ""
+    indicator_id: str | None = None  # at the indicator level
+    coding_ids: tuple[int, ...] = ()  # coded here only: the codings here that make it
+    their_indicator: str | None = None  # coded there only: the indicator they used, if their code names one
 
 
 @dataclass
@@ -367,6 +371,7 @@ def compare(store: Store, path: Path, *, coder: str | None = None, sessions: lis
     there_sets: dict = {k: set() for k in labels}
     counted: set[int] = set()
     where: dict[int, tuple[SessionView, int]] = {}
+    theirs: dict[int, set[tuple[str, str | None]]] = {}  # turn -> the colleague's (dimension, indicator)
     for src, view, starts in matched:
         for index, seg in enumerate(view.segments):
             where[seg.id] = (view, index)
@@ -375,6 +380,7 @@ def compare(store: Store, path: Path, *, coder: str | None = None, sessions: lis
             here = {(c.dimension_id, c.indicator_id) for c in seg.codings}
             there = {code_of[s.code] for s in src.selections
                      if s.user in users and code_of.get(s.code) is not None and _covers(s, start, end)}
+            theirs[seg.id] = there
             if seg.speaker == "respondent" or here or there:
                 counted.add(seg.id)
             for coded, sets in ((here, here_sets), (there, there_sets)):
@@ -389,14 +395,46 @@ def compare(store: Store, path: Path, *, coder: str | None = None, sessions: lis
         here, there = here_sets.get(k, set()), there_sets.get(k, set())
         label = labels.get(k, k if isinstance(k, str) else " / ".join(k))
         dims.append(CategoryAgreement(label, len(here), len(there), len(here & there), len(counted)))
+        dimension_id, indicator_id = (k, None) if isinstance(k, str) else k
+
+        def fits(d: str, i: str | None) -> bool:
+            return d == dimension_id and (indicator_id is None or i == indicator_id)
+
         for seg_id, by in [(s, "here") for s in here - there] + [(s, name) for s in there - here]:
             view, index = where[seg_id]
             seg = view.segments[index]
+            mine = tuple(c.id for c in seg.codings if fits(c.dimension_id, c.indicator_id)) if by == "here" else ()
+            used = sorted(i for d, i in theirs[seg_id] if i is not None and fits(d, i)) if by != "here" else []
             disagreements.append(Disagreement(view.id, seg.id, index + 1, clock(seg.start), seg.name, seg.text,
-                                              label, by))
+                                              label, by, dimension_id, indicator_id, mine,
+                                              used[0] if used else None))
     disagreements.sort(key=lambda x: (x.session_id, x.turn, x.category))
     return Agreement(path, name, [(view.id, src.name) for src, view, _ in matched], unmatched, unknown,
                      dims, disagreements, level)
+
+
+def take_theirs(store: Store, disagreement: Disagreement) -> int:
+    """Settle a turn only the colleague coded their way: code it here with the indicator they
+    used (one undoable step). Returns the coding's id."""
+    from . import review
+
+    if disagreement.coded_by == "here":
+        raise UserError("this turn was coded here only: there is nothing of theirs to take")
+    if disagreement.their_indicator is None:
+        raise UserError(f"{disagreement.coded_by}'s code on this turn names the dimension alone, no indicator: "
+                        "code the turn in the review screen")
+    return review.add_coding(store, disagreement.segment_id, disagreement.their_indicator)
+
+
+def drop_mine(store: Store, disagreement: Disagreement) -> int:
+    """Settle a turn only this database coded their way: remove those codings (one undoable
+    step). Returns how many were removed."""
+    from . import review
+
+    if disagreement.coded_by != "here" or not disagreement.coding_ids:
+        raise UserError("this turn was not coded here: there is no coding of yours to drop")
+    review.remove_codings(store, disagreement.coding_ids)
+    return len(disagreement.coding_ids)
 
 
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from .errors import UserError
 from .guide import Guide, parse_guide
@@ -627,16 +627,30 @@ def add_coding(store: Store, segment_id: int, indicator_id: str, start: int | No
 def remove_coding(store: Store, coding_id: int) -> None:
     """Remove a coding (and memos on it). A coding made by accepting a suggestion turns that
     suggestion into a rejected one: the user has said no to it."""
-    row = store.db.execute(
-        "select g.session_id, c.suggestion_id from codings c join segments g on g.id = c.segment_id where c.id = ?",
-        [coding_id],
-    ).fetchone()
-    if row is None:
-        raise UserError(f"no coding {coding_id}")
-    session_id, suggestion_id = row
-    with recorded(store, session_id, "remove coding") as ch:
-        _drop_coding(ch, store, coding_id)
-        if suggestion_id is not None:
+    remove_codings(store, [coding_id])
+
+
+def remove_codings(store: Store, coding_ids: Sequence[int]) -> None:
+    """Remove codings of one session, as remove_coding does, in one undoable step."""
+    if not coding_ids:
+        return
+    rows = []
+    for coding_id in coding_ids:
+        row = store.db.execute(
+            "select g.session_id, c.suggestion_id from codings c join segments g on g.id = c.segment_id where c.id = ?",
+            [coding_id],
+        ).fetchone()
+        if row is None:
+            raise UserError(f"no coding {coding_id}")
+        rows.append((coding_id, *row))
+    sessions = {session_id for _, session_id, _ in rows}
+    if len(sessions) != 1:
+        raise UserError("codings of several sessions are removed one session at a time")
+    label = "remove coding" if len(rows) == 1 else f"remove {len(rows)} codings"
+    with recorded(store, sessions.pop(), label) as ch:
+        for coding_id, _, _ in rows:
+            _drop_coding(ch, store, coding_id)
+        for suggestion_id in dict.fromkeys(s for _, _, s in rows if s is not None):
             others = store.db.execute("select count(*) from codings where suggestion_id = ?", [suggestion_id]).fetchone()[0]
             if not others:
                 ch.update("suggestions", suggestion_id, {"state": "rejected"})

@@ -371,3 +371,40 @@ def test_the_figures_and_the_disagreements_as_csv(coders, tmp_path, capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [(r["dimension"], r["coded by"]) for r in rows] == [(X.name, "here"), (Y.name, "the colleague")]
     assert rows[0]["session"] == "1" and rows[0]["text"] == "'=SUM(A1:A9) zei hij, en dat was het."
+
+
+def test_settling_the_disagreements_one_turn_at_a_time(coders):
+    from core.agreement import drop_mine, take_theirs
+    from core.review import undo
+
+    here, _, project = coders
+    mine, theirs = compare(here, project).disagreements  # X on turn 1 here only; Y on turn 3 there only
+    assert theirs.their_indicator == Y.indicators[0].id and mine.coding_ids
+    with pytest.raises(Exception, match="nothing of theirs"):
+        take_theirs(here, mine)
+    with pytest.raises(Exception, match="no coding of yours"):
+        drop_mine(here, theirs)
+
+    assert drop_mine(here, mine) == 1
+    take_theirs(here, theirs)
+    settled = compare(here, project)
+    assert settled.disagreements == [] and settled.pooled_agreement == 1.0 and settled.pooled_kappa == 1.0
+    undo(here, 1)  # each was one step
+    assert [d.category for d in compare(here, project).disagreements] == [Y.name]
+    undo(here, 1)
+    assert compare(here, project).disagreements == [mine, theirs]
+
+
+def test_a_code_for_the_dimension_alone_cannot_be_taken_as_it_is(coders, tmp_path):
+    from core.agreement import take_theirs
+
+    here, there, project = coders
+    view = build(there, [1]).sessions[0]
+    st, turn = source_text(view), _respondent_turns(there)[6]
+    text = next(s.text for s in view.segments if s.id == turn)
+    returned = tmp_path / "returned.qdpx"
+    _as_a_qda_program_gives_it_back(project, returned, span_turns=[(st.starts[turn], st.starts[turn] + len(text), X.name)])
+    (only,) = [d for d in compare(here, returned, coder="Jan").disagreements if d.segment_id == turn]
+    assert only.their_indicator is None
+    with pytest.raises(Exception, match="names the dimension alone"):
+        take_theirs(here, only)
