@@ -408,3 +408,75 @@ def test_a_code_for_the_dimension_alone_cannot_be_taken_as_it_is(coders, tmp_pat
     assert only.their_indicator is None
     with pytest.raises(Exception, match="names the dimension alone"):
         take_theirs(here, only)
+
+
+# --- the screen -----------------------------------------------------------------------------------
+
+
+async def test_the_screen_settles_turns_and_opens_one_in_review(coders):
+    from textual.widgets import DataTable, OptionList
+
+    from tui.agreement import AgreementScreen
+    from tui.app import make_app
+    from tui.review import ReviewScreen, TranscriptList
+    from tui.sessions import SessionsScreen
+
+    here, _, project = coders
+    app = make_app(here, screen=lambda s: AgreementScreen(s, project))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AgreementScreen)
+        table = screen.query_one(DataTable)
+        x_row = [str(table.get_cell_at((r, 0))) for r in range(table.row_count)].index(X.name)
+        assert [str(v) for v in table.get_row_at(x_row)[1:]] == ["2", "1", "1", "50%", f"{_kappa(len(_respondent_turns(here)), 1, 1, 0):.2f}"]
+        turns = screen.query_one("#disagreements", OptionList)
+        assert turns.option_count == 2 and turns.highlighted == 0  # X on turn 1, coded here only
+
+        await pilot.press("t")  # nothing of theirs on that turn: a warning, nothing changes
+        assert turns.option_count == 2
+        await pilot.press("x")  # drop mine
+        assert turns.option_count == 1 and screen.result.disagreements[0].category == Y.name
+        await pilot.press("t")  # take theirs
+        assert turns.option_count == 0 and screen.result.pooled_agreement == 1.0
+        assert str(table.get_row_at(table.row_count - 1)[4]) == "100%"
+
+        await pilot.press("u")
+        assert turns.option_count == 1
+        await pilot.press("u")
+        assert turns.option_count == 2
+        await pilot.press("enter")  # the turn in the review screen
+        await pilot.pause()
+        assert isinstance(app.screen, ReviewScreen)
+        assert app.screen.query_one(TranscriptList).current_id == _respondent_turns(here)[1]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen and turns.option_count == 2
+        await pilot.press("i")  # per indicator
+        assert screen.level == "indicator" and str(table.get_cell_at((0, 0))).startswith(X.name + " / ")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, SessionsScreen)
+
+
+def test_settle_opens_the_screen_on_the_figures_asked_for(coders, tmp_path, monkeypatch):
+    import tui.app
+    from tui.agreement import AgreementScreen
+
+    _, _, project = coders
+    opened = []
+
+    class App:
+        def __init__(self, store, screen):
+            self.store, self.screen = store, screen
+
+        def run(self):
+            opened.append(self.screen(self.store))
+
+    monkeypatch.setattr(tui.app, "make_app", lambda store, screen: App(store, screen))
+    assert main(["--db", str(tmp_path / "here.db"), "agreement", str(project), "1", "--indicators", "--settle"]) == 0
+    (screen,) = opened
+    assert isinstance(screen, AgreementScreen)
+    assert (screen.path, screen.level, screen.sessions, screen.coder) == (project, "indicator", [1], None)
+    assert main(["--db", str(tmp_path / "here.db"), "agreement", str(tmp_path / "none.qdpx"), "--settle"]) == 2
+    assert len(opened) == 1  # a mistake is named before any screen opens

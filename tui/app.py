@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from textual.app import App
+from textual.screen import Screen
 
 from core.live import LivePipeline
 from core.store import Store
@@ -15,11 +18,12 @@ class FieldnoteApp(App[int]):
     TITLE = "fieldnote"
 
     def __init__(self, store: Store, *, live: tuple[int, LivePipeline, str] | None = None,
-                 review_session: int | None = None) -> None:
+                 review_session: int | None = None, screen: Callable[[Store], Screen] | None = None) -> None:
         super().__init__()
         self.store = store
         self._live = live
         self._review_session = review_session
+        self._screen = screen
 
     def on_mount(self) -> None:
         if self._live is not None:
@@ -34,11 +38,14 @@ class FieldnoteApp(App[int]):
             from .review import ReviewScreen
 
             self.push_screen(ReviewScreen(self.store, self._review_session))
+        if self._screen is not None:
+            self.push_screen(self._screen(self.store))
 
 
 def make_app(store: Store, *, session_id: int | None = None, pipeline: LivePipeline | None = None, state: str = "recording",
-             review_session: int | None = None) -> FieldnoteApp:
+             review_session: int | None = None, screen: Callable[[Store], Screen] | None = None) -> FieldnoteApp:
     """The app over `store`; with a session and a pipeline it opens on the live screen, else on
-    the sessions screen (and on `review_session`'s review screen above it, if given)."""
+    the sessions screen (and on `review_session`'s review screen, or the screen `screen` makes,
+    above it, if given)."""
     live = (session_id, pipeline, state) if pipeline is not None and session_id is not None else None
-    return FieldnoteApp(store, live=live, review_session=review_session)
+    return FieldnoteApp(store, live=live, review_session=review_session, screen=screen)

@@ -6,7 +6,7 @@ attributes, and REFI-QDA codebooks.
     fieldnote respondents list | set NUMBER [--organisation TEXT] [--role TEXT]
     fieldnote codebook export (--guide NAME | SESSION) -o FILE.qdc
     fieldnote codebook import FILE.qdc --guide NAME [--from GUIDE] [--replace] [--force]
-    fieldnote agreement FILE.qdpx [SESSION ...] [--coder NAME] [--indicators] [--disagreements] [--format csv]
+    fieldnote agreement FILE.qdpx [SESSION ...] [--coder NAME] [--indicators] [--disagreements] [--format csv] [--settle]
 
 `codebook import` never invents interview questions: the codebook is merged into a copy of an
 existing guide (its questions and study facts kept), written as NAME to the user's guides
@@ -216,6 +216,15 @@ def cmd_agreement(args) -> int:
     store = _store(args)
     result = compare(store, Path(args.file), coder=args.coder, sessions=list(dict.fromkeys(args.sessions)) or None,
                      level="indicator" if args.indicators else "dimension")
+    if args.settle:
+        # The errors a user can make are named above, before the screen opens.
+        from tui.agreement import AgreementScreen
+        from tui.app import make_app
+
+        path, level, sessions = Path(args.file), result.level, list(dict.fromkeys(args.sessions)) or None
+        make_app(store, screen=lambda s: AgreementScreen(s, path, coder=args.coder, level=level,
+                                                         sessions=sessions)).run()
+        return 0
     if args.format == "csv":
         sys.stdout.write(disagreements_csv(result) if args.disagreements else agreement_csv(result))
     else:
@@ -307,4 +316,7 @@ def register(sub) -> None:
     a.add_argument("--disagreements", action="store_true",
                    help="list each turn only one coder coded, by dimension (with --format csv: only that list)")
     a.add_argument("--format", choices=["table", "csv"], default="table", help="table (default) or csv")
+    a.add_argument("--settle", action="store_true",
+                   help="open a screen of the figures and the turns only one of you coded, to settle them: take "
+                   "their coding, drop yours, or open the turn in review")
     a.set_defaults(func=cmd_agreement)
