@@ -83,6 +83,8 @@ class AgreementScreen(Screen):
         except UserError as exc:
             self.notify(str(exc), severity="error", timeout=10)
             return
+        # From now on only the sessions the project holds are read again (a study's others are not).
+        self.sessions = [sid for sid, _ in self.result.sessions]
         self._fill()
 
     def _fill(self) -> None:
