@@ -441,11 +441,12 @@ def drop_mine(store: Store, disagreement: Disagreement) -> int:
 # --- as text and as CSV ---------------------------------------------------------------------------
 
 
-def _share(value: float | None) -> str:
+def share_text(value: float | None) -> str:
+    """A share as a whole percentage, '-' where it is undefined."""
     return "-" if value is None else f"{value:.0%}"
 
 
-def _kappa(value: float | None) -> str:
+def kappa_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
@@ -469,11 +470,11 @@ def agreement_table(result: Agreement) -> str:
         f"{head:<{width}} {'here':>5} {'there':>6} {'both':>5} {'agree':>6} {'kappa':>6}",
     ]
     for d in result.categories:
-        lines.append(f"{_cut(d.label, width)} {d.here:>5} {d.there:>6} {d.both:>5} {_share(d.agreement):>6} "
-                     f"{_kappa(d.kappa):>6}")
+        lines.append(f"{_cut(d.label, width)} {d.here:>5} {d.there:>6} {d.both:>5} {share_text(d.agreement):>6} "
+                     f"{kappa_text(d.kappa):>6}")
     here, there, both = _pooled(result)
-    lines.append(f"{'all (pooled)':<{width}} {here:>5} {there:>6} {both:>5} {_share(result.pooled_agreement):>6} "
-                 f"{_kappa(result.pooled_kappa):>6}")
+    lines.append(f"{'all (pooled)':<{width}} {here:>5} {there:>6} {both:>5} {share_text(result.pooled_agreement):>6} "
+                 f"{kappa_text(result.pooled_kappa):>6}")
     lines += ["", f"agree: of the turns either coder coded with the {head}, the share both did. kappa: Cohen's, "
               "over all turns counted (pooled: De Vries et al. 2008); '-' where it is undefined."]
     return "\n".join(lines) + "\n"

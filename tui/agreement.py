@@ -14,20 +14,12 @@ from textual.widgets import DataTable, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from core import review
-from core.agreement import Agreement, Disagreement, compare, drop_mine, take_theirs
+from core.agreement import Agreement, Disagreement, compare, drop_mine, kappa_text, share_text, take_theirs
 from core.errors import UserError
 from core.store import Store
 
 from .keybar import KeyBar
 from .palette import ScreenActions
-
-
-def _share(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0%}"
-
-
-def _kappa(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
 
 
 class AgreementScreen(Screen):
@@ -91,7 +83,7 @@ class AgreementScreen(Screen):
         r = self.result
         self.query_one("#agreement-title", Static).update(
             f"Your codings and {r.coder}'s in {r.path.name} · {len(r.sessions)} sessions · {r.turns} turns · "
-            f"agreement {_share(r.pooled_agreement)}, kappa {_kappa(r.pooled_kappa)} (pooled)"
+            f"agreement {share_text(r.pooled_agreement)}, kappa {kappa_text(r.pooled_kappa)} (pooled)"
         )
         table = self.query_one(DataTable)
         keep = table.cursor_row
@@ -100,10 +92,10 @@ class AgreementScreen(Screen):
         for name in ("here", "there", "both", "agree", "kappa"):
             table.add_column(name, key=name)
         for d in r.categories:
-            table.add_row(d.label, d.here, d.there, d.both, _share(d.agreement), _kappa(d.kappa))
+            table.add_row(d.label, d.here, d.there, d.both, share_text(d.agreement), kappa_text(d.kappa))
         here, there, both = (sum(getattr(d, f) for d in r.categories) for f in ("here", "there", "both"))
-        table.add_row(Text("all (pooled)", style="bold"), here, there, both, _share(r.pooled_agreement),
-                      _kappa(r.pooled_kappa))
+        table.add_row(Text("all (pooled)", style="bold"), here, there, both, share_text(r.pooled_agreement),
+                      kappa_text(r.pooled_kappa))
         if keep < table.row_count:
             table.move_cursor(row=keep)
 
