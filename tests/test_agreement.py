@@ -480,3 +480,25 @@ def test_settle_opens_the_screen_on_the_figures_asked_for(coders, tmp_path, monk
     assert (screen.path, screen.level, screen.sessions, screen.coder) == (project, "indicator", [1], None)
     assert main(["--db", str(tmp_path / "here.db"), "agreement", str(tmp_path / "none.qdpx"), "--settle"]) == 2
     assert len(opened) == 1  # a mistake is named before any screen opens
+
+
+async def test_the_sessions_screen_opens_agreement_with_a_projects_path(coders, tmp_path):
+    from textual.widgets import TextArea
+
+    from tui.agreement import AgreementScreen
+    from tui.app import make_app
+    from tui.sessions import SessionsScreen
+
+    here, _, project = coders
+    app = make_app(here)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, SessionsScreen)
+        for path, opens in ((tmp_path / "missing.qdpx", False), (project, True)):
+            await pilot.press("a")
+            await pilot.pause()
+            app.screen.query_one(TextArea).text = str(path)
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert isinstance(app.screen, AgreementScreen) is opens
+        assert app.screen.result.turns == len(_respondent_turns(here))

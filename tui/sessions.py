@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 
 from core.browse import SearchHit, SessionSummary, count_hits, filter_sessions, search, session_summaries, snippet_parts
+from core.errors import UserError
 from core.export import clock
 from core.store import Store
 
@@ -38,6 +39,7 @@ class SessionsScreen(Screen):
         Binding("slash", "focus_search", "Search transcripts"),
         Binding("f", "focus_filter", "Filter sessions"),
         Binding("m", "matrix", "Compare (matrix)"),
+        Binding("a", "agreement", "Agreement (a colleague's .qdpx)"),
         Binding("g", "refresh", "Reload", show=False),
         Binding("escape", "back", "Back to the list", show=False),
         Binding("q", "app.quit", "Quit"),
@@ -184,3 +186,27 @@ class SessionsScreen(Screen):
         from .compare import CompareScreen
 
         self.app.push_screen(CompareScreen(self.store))
+
+    def action_agreement(self) -> None:
+        from pathlib import Path
+
+        from core.agreement import compare
+
+        from .agreement import AgreementScreen
+        from .dialogs import TextDialog
+
+        def chosen(text: str | None) -> None:
+            if not text or not text.strip():
+                return
+            path = Path(text.strip()).expanduser()
+            try:
+                compare(self.store, path)  # a wrong file is named here, before the screen opens
+            except UserError as exc:
+                self.notify(str(exc), severity="error", timeout=10)
+                return
+            self.app.push_screen(AgreementScreen(self.store, path))
+
+        self.app.push_screen(TextDialog(
+            "A colleague's coded project (.qdpx): its path",
+            hint="Give them the transcripts without your codes: fieldnote export --all --format qdpx --no-codings",
+        ), chosen)
