@@ -22,9 +22,12 @@ compares the two, turn by turn:
 Per dimension (or per indicator, where a code for a dimension alone counts for none of its
 indicators): the turns each coder coded, both, the share of agreement among turns either one
 coded, and Cohen's kappa over all turns counted (agreement beyond chance: 1 is full agreement,
-0 no more than chance; undefined when neither coder, or both, coded every turn alike). Over all
-dimensions: the same shares pooled, and the pooled kappa (the mean observed agreement against the
-mean chance agreement, De Vries et al. 2008).
+0 no more than chance; undefined when both coders coded none of the turns with it, or all of
+them). Over all dimensions: the same shares pooled, and the pooled kappa (the mean observed
+agreement against the mean chance agreement, De Vries et al. 2008).
+
+A turn only one of them coded is settled by taking the colleague's coding (`take_theirs`) or
+dropping this database's (`drop_mine`), each one undoable edit of the session.
 """
 
 from __future__ import annotations

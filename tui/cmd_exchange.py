@@ -214,14 +214,14 @@ def cmd_agreement(args) -> int:
     from core.agreement import agreement_csv, agreement_table, compare, disagreements_csv, disagreements_text
 
     store = _store(args)
-    result = compare(store, Path(args.file), coder=args.coder, sessions=list(dict.fromkeys(args.sessions)) or None,
-                     level="indicator" if args.indicators else "dimension")
+    path, sessions = Path(args.file), list(dict.fromkeys(args.sessions)) or None
+    level = "indicator" if args.indicators else "dimension"
+    result = compare(store, path, coder=args.coder, sessions=sessions, level=level)
     if args.settle:
         # The errors a user can make are named above, before the screen opens.
         from tui.agreement import AgreementScreen
         from tui.app import make_app
 
-        path, level, sessions = Path(args.file), result.level, list(dict.fromkeys(args.sessions)) or None
         make_app(store, screen=lambda s: AgreementScreen(s, path, coder=args.coder, level=level,
                                                          sessions=sessions)).run()
         return 0
