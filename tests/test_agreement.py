@@ -13,8 +13,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.agreement import compare
+from core.errors import UserError
 from core.exporters import ExportOptions
 from core.exporters.model import build
 from core.exporters.refi import PROJECT_NS, source_text
@@ -502,3 +505,65 @@ async def test_the_sessions_screen_opens_agreement_with_a_projects_path(coders, 
             await pilot.pause()
             assert isinstance(app.screen, AgreementScreen) is opens
         assert app.screen.result.turns == len(_respondent_turns(here))
+
+
+# --- damaged projects -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def a_colleagues_project(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("damaged")
+    for name in ("here", "there"):
+        _study(folder / f"{name}.db")
+    there = Store(folder / "there.db")
+    _code(there, {X: [0], Y: [2, 3]})
+    project = folder / "colleague.qdpx"
+    assert main(["--db", str(folder / "there.db"), "export", "1", "--format", "qdpx", "-o", str(project)]) == 0
+    with zipfile.ZipFile(project) as z:
+        return folder / "here.db", {n: z.read(n) for n in z.namelist()}
+
+
+def _damage(files: dict[str, bytes], how: str, at: float, junk: str) -> dict[str, bytes]:
+    files = dict(files)
+    qde = files["project.qde"]
+    if how == "truncate":
+        files["project.qde"] = qde[: int(len(qde) * at)]
+        return files
+    if how == "drop the text":
+        return {n: d for n, d in files.items() if not n.startswith("sources/")}
+    ET.register_namespace("", PROJECT_NS)
+    root = ET.fromstring(qde)
+    elements = list(root.iter())
+    el = elements[min(int(at * len(elements)), len(elements) - 1)]
+    if how == "drop an attribute" and el.attrib:
+        del el.attrib[sorted(el.attrib)[int(at * 1000) % len(el.attrib)]]
+    elif how == "junk in an attribute" and el.attrib:
+        el.set(sorted(el.attrib)[int(at * 1000) % len(el.attrib)], junk)
+    elif how == "drop an element":
+        for parent in root.iter():
+            if el in list(parent):
+                parent.remove(el)
+                break
+    files["project.qde"] = ET.tostring(root, encoding="utf-8")
+    return files
+
+
+@settings(deadline=None, database=None, max_examples=60,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(how=st.sampled_from(["truncate", "drop the text", "drop an attribute", "junk in an attribute", "drop an element"]),
+       at=st.floats(0, 1), junk=st.text(max_size=8))
+def test_a_damaged_project_gives_figures_or_one_message(a_colleagues_project, tmp_path_factory, how, at, junk):
+    db, files = a_colleagues_project
+    damaged = tmp_path_factory.mktemp("case") / "damaged.qdpx"
+    with zipfile.ZipFile(damaged, "w") as z:
+        for name, data in _damage(files, how, at, junk).items():
+            z.writestr(name, data)
+    store = Store(db)
+    try:
+        result = compare(store, damaged)
+    except UserError as exc:
+        assert "damaged.qdpx" in str(exc) or "session" in str(exc)
+    else:
+        assert all(0 <= d.both <= min(d.here, d.there) for d in result.categories)
+    finally:
+        store.close()
