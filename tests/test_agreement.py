@@ -383,9 +383,9 @@ def test_settling_the_disagreements_one_turn_at_a_time(coders):
     here, _, project = coders
     mine, theirs = compare(here, project).disagreements  # X on turn 1 here only; Y on turn 3 there only
     assert theirs.their_indicator == Y.indicators[0].id and mine.coding_ids
-    with pytest.raises(Exception, match="nothing of theirs"):
+    with pytest.raises(UserError, match="nothing of theirs"):
         take_theirs(here, mine)
-    with pytest.raises(Exception, match="no coding of yours"):
+    with pytest.raises(UserError, match="no coding of yours"):
         drop_mine(here, theirs)
 
     assert drop_mine(here, mine) == 1
@@ -409,7 +409,7 @@ def test_a_code_for_the_dimension_alone_cannot_be_taken_as_it_is(coders, tmp_pat
     _as_a_qda_program_gives_it_back(project, returned, span_turns=[(st.starts[turn], st.starts[turn] + len(text), X.name)])
     (only,) = [d for d in compare(here, returned, coder="Jan").disagreements if d.segment_id == turn]
     assert only.their_indicator is None
-    with pytest.raises(Exception, match="names the dimension alone"):
+    with pytest.raises(UserError, match="names the dimension alone"):
         take_theirs(here, only)
 
 
