@@ -35,13 +35,15 @@ from __future__ import annotations
 import bisect
 import csv
 import io
+import re
 import xml.etree.ElementTree as ET
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from .errors import UserError
-from .export import clock
+from .export import cell, clock
 from .exporters import ExportOptions
 from .exporters.model import ExportSet, SessionView, build
 from .exporters.refi import PROJECT_NS, code_guid, guid, source_text
@@ -144,7 +146,7 @@ def read_project(path: Path) -> Project:
                     raise UserError(f"{path}: the text of source '{name}' is not UTF-8") from None
         # A program on Windows may give the text back with CRLF line ends: positions then count
         # each CR, which the text fieldnote wrote does not have.
-        returns = [i for i in range(len(text)) if text.startswith("\r\n", i)] if text and "\r\n" in text else []
+        returns = [m.start() for m in re.finditer("\r\n", text)] if text else []
         if returns:
             text = text.replace("\r\n", "\n")
 
@@ -208,7 +210,7 @@ class Disagreement:
     session_id: int
     segment_id: int
     turn: int  # 1-based, in the session
-    time: str
+    time: str | None  # None: the session has no times (an imported transcript)
     speaker: str
     text: str
     category: str  # as CategoryAgreement.label
@@ -233,6 +235,12 @@ class Agreement:
     @property
     def turns(self) -> int:
         return self.categories[0].turns if self.categories else 0
+
+    @property
+    def totals(self) -> tuple[int, int, int]:
+        """Turns coded here, there and both, summed over the categories."""
+        rows = self.categories
+        return sum(d.here for d in rows), sum(d.there for d in rows), sum(d.both for d in rows)
 
     @property
     def pooled_agreement(self) -> float | None:
@@ -272,15 +280,16 @@ def _coder(project: Project, study_keys: set[str], asked: str | None) -> tuple[s
     return names[next(iter(others))], others
 
 
-def _variants(store: Store, session_ids: list[int]) -> list[ExportSet]:
+def _variants(store: Store, session_ids: list[int]) -> Iterator[ExportSet]:
     """The sessions as each export could have written them: plain, with respondent names, and
-    both pseudonymised (when the study has names to pseudonymise)."""
+    both pseudonymised (when the study has names to pseudonymise), built as they are asked for."""
     from .pseudonymise import pseudonyms
 
     combos = [(False, False), (False, True)]
     if pseudonyms(store):
         combos += [(True, False), (True, True)]
-    return [build(store, session_ids, ExportOptions(pseudonymise=p, respondent_names=r)) for p, r in combos]
+    for p, r in combos:
+        yield build(store, session_ids, ExportOptions(pseudonymise=p, respondent_names=r))
 
 
 def _code_map(project: Project, export: ExportSet) -> dict[str, tuple[str, str | None] | None]:
@@ -337,30 +346,33 @@ def compare(store: Store, path: Path, *, coder: str | None = None, sessions: lis
     if not ids:
         raise UserError("no sessions in this database to compare with")
 
-    variants = _variants(store, ids)
-    texts: dict[str, list[tuple[str, SessionView, dict[int, int]]]] = {}
-    for export in variants:
+    # Each source against the sessions as exported plain, then with names or pseudonyms only for
+    # the sources still unmatched: most projects line up with the first.
+    plain: ExportSet | None = None
+    found: dict[int, tuple[SessionView, dict[int, int]]] = {}  # index of the source -> its session
+    for export in _variants(store, ids):
+        plain = plain or export
+        texts: dict[str, list[tuple[str, SessionView, dict[int, int]]]] = {}
         for view in export.sessions:
             st = source_text(view)
             source_guid = guid(export.study_id or "fieldnote", "source", view.id)
             texts.setdefault(st.text, []).append((source_guid, view, st.starts))
-    plain = variants[0]
-    matched: list[tuple[Source, SessionView, dict[int, int]]] = []
-    unmatched = []
-    for src in project.sources:
-        hits = texts.get(src.text, []) if src.text is not None else []
-        if not hits:
-            unmatched.append(src.name)
-            continue
-        # A transcript imported twice has the same text twice: the source fieldnote wrote for a
-        # session keeps that session's GUID (QDA programs keep it too); else the first session.
-        _, view, starts = next((h for h in hits if h[0] == src.guid), hits[0])
-        matched.append((src, view, starts))
+        for n, src in enumerate(project.sources):
+            hits = texts.get(src.text, []) if src.text is not None and n not in found else []
+            if hits:
+                # A transcript imported twice has the same text twice: the source fieldnote wrote
+                # for a session keeps that session's GUID (QDA programs keep it too); else the first.
+                _, view, starts = next((h for h in hits if h[0] == src.guid), hits[0])
+                found[n] = (view, starts)
+        if len(found) == len(project.sources):
+            break
+    matched = [(src, *found[n]) for n, src in enumerate(project.sources) if n in found]
+    unmatched = [src.name for n, src in enumerate(project.sources) if n not in found]
     if not matched:
         raise UserError(f"{path}: none of its {len(project.sources)} sources is the text of a session here "
                         "(a transcript edited since it was exported no longer lines up)")
 
-    name, users = _coder(project, {e.study_id or "fieldnote" for e in variants}, coder)
+    name, users = _coder(project, {plain.study_id or "fieldnote"}, coder)
     code_of = _code_map(project, plain)
     unknown = sorted({project.codes.get(s.code, (s.code, None))[0] or s.code
                       for src, _, _ in matched for s in src.selections
@@ -408,7 +420,8 @@ def compare(store: Store, path: Path, *, coder: str | None = None, sessions: lis
             seg = view.segments[index]
             mine = tuple(c.id for c in seg.codings if fits(c.dimension_id, c.indicator_id)) if by == "here" else ()
             used = sorted(i for d, i in theirs[seg_id] if i is not None and fits(d, i)) if by != "here" else []
-            disagreements.append(Disagreement(view.id, seg.id, index + 1, clock(seg.start), seg.name, seg.text,
+            disagreements.append(Disagreement(view.id, seg.id, index + 1, clock(seg.start) if seg.start is not None else None,
+                                              seg.name, seg.text,
                                               label, by, dimension_id, indicator_id, mine,
                                               used[0] if used else None))
     disagreements.sort(key=lambda x: (x.session_id, x.turn, x.category))
@@ -453,15 +466,6 @@ def kappa_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def _cut(text: str, width: int) -> str:
-    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
-
-
-def _pooled(result: Agreement) -> tuple[int, int, int]:
-    rows = result.categories
-    return sum(d.here for d in rows), sum(d.there for d in rows), sum(d.both for d in rows)
-
-
 def agreement_table(result: Agreement) -> str:
     head = result.level
     width = min(60, max([len(head), len("all (pooled)")] + [len(d.label) for d in result.categories]))
@@ -473,9 +477,9 @@ def agreement_table(result: Agreement) -> str:
         f"{head:<{width}} {'here':>5} {'there':>6} {'both':>5} {'agree':>6} {'kappa':>6}",
     ]
     for d in result.categories:
-        lines.append(f"{_cut(d.label, width)} {d.here:>5} {d.there:>6} {d.both:>5} {share_text(d.agreement):>6} "
+        lines.append(f"{cell(d.label, width)} {d.here:>5} {d.there:>6} {d.both:>5} {share_text(d.agreement):>6} "
                      f"{kappa_text(d.kappa):>6}")
-    here, there, both = _pooled(result)
+    here, there, both = result.totals
     lines.append(f"{'all (pooled)':<{width}} {here:>5} {there:>6} {both:>5} {share_text(result.pooled_agreement):>6} "
                  f"{kappa_text(result.pooled_kappa):>6}")
     lines += ["", f"agree: of the turns either coder coded with the {head}, the share both did. kappa: Cohen's, "
@@ -487,9 +491,9 @@ def disagreements_text(result: Agreement) -> str:
     lines = [f"{len(result.disagreements)} disagreements (coded by one coder only):"]
     for x in result.disagreements:
         who = "here" if x.coded_by == "here" else f"by {x.coded_by}"
-        at = f", {x.time}" if x.time != "--:--" else ""
+        at = f", {x.time}" if x.time else ""
         lines.append(f"  session {x.session_id}, turn {x.turn}{at}, {x.speaker}: {x.category}, coded {who} only")
-        lines.append(f"      {_cut(' '.join(x.text.split()), 90).rstrip()}")
+        lines.append(f"      {cell(' '.join(x.text.split()), 90).rstrip()}")
     return "\n".join(lines) + "\n"
 
 
@@ -510,13 +514,13 @@ def agreement_csv(result: Agreement) -> str:
 
     rows = [[d.label, d.here, d.there, d.both, d.turns, number(d.agreement), number(d.kappa)]
             for d in result.categories]
-    here, there, both = _pooled(result)
+    here, there, both = result.totals
     rows.append(["all (pooled)", here, there, both, result.turns, number(result.pooled_agreement),
                  number(result.pooled_kappa)])
     return _csv([result.level, "here", "there", "both", "turns", "agreement", "kappa"], rows)
 
 
 def disagreements_csv(result: Agreement) -> str:
-    rows = [[x.session_id, x.turn, "" if x.time == "--:--" else x.time, x.speaker, x.category,
+    rows = [[x.session_id, x.turn, x.time or "", x.speaker, x.category,
              "here" if x.coded_by == "here" else x.coded_by, x.text] for x in result.disagreements]
     return _csv(["session", "turn", "time", "speaker", result.level, "coded by", "text"], rows)

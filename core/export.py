@@ -74,6 +74,12 @@ def to_jsonl(store: Store, session_id: int) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in segment_records(store, session_id))
 
 
+def cell(text: str | None, width: int) -> str:
+    """A table cell: the text padded to the width, or cut with an ellipsis so a cut shows."""
+    text = text or "-"
+    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
+
+
 def clock(seconds: float | None) -> str:
     if seconds is None:
         return "--:--"

@@ -93,7 +93,7 @@ class AgreementScreen(Screen):
             table.add_column(name, key=name)
         for d in r.categories:
             table.add_row(d.label, d.here, d.there, d.both, share_text(d.agreement), kappa_text(d.kappa))
-        here, there, both = (sum(getattr(d, f) for d in r.categories) for f in ("here", "there", "both"))
+        here, there, both = r.totals
         table.add_row(Text("all (pooled)", style="bold"), here, there, both, share_text(r.pooled_agreement),
                       kappa_text(r.pooled_kappa))
         if keep < table.row_count:
@@ -104,7 +104,7 @@ class AgreementScreen(Screen):
         options.clear_options()
         for n, x in enumerate(r.disagreements):
             who = "coded here only" if x.coded_by == "here" else f"coded by {x.coded_by} only"
-            at = f" {x.time}" if x.time != "--:--" else ""
+            at = f" {x.time}" if x.time else ""
             line = Text()
             line.append(f"session {x.session_id}, turn {x.turn}{at} · ", style="dim")
             line.append(x.category, style="bold")

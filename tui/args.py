@@ -12,12 +12,6 @@ def open_store(args):
     return Store(Path(args.db) if args.db else None)
 
 
-def cell(text: str | None, width: int) -> str:
-    """A table cell: the text padded to the width, or cut with an ellipsis so a cut shows."""
-    text = text or "-"
-    return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
-
-
 def session_id(text: str) -> int:
     try:
         return int(text)

@@ -63,9 +63,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_sessions(args) -> int:
-    from core.export import clock
+    from core.export import cell, clock
     from core.recorder import recover_interrupted
-    from tui.args import cell
 
     store = _store(args)
     # A recording whose process died shows as interrupted, its audio repaired, before listing.
