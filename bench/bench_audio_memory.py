@@ -14,7 +14,7 @@ kernel (os.wait4's rusage of that child):
   their features. Before: both tracks whole, then faster-whisper's
   BatchedInferencePipeline.transcribe steps (get_speech_timestamps, collect_chunks, the
   features of every window). Now: the track read through for its length, once for the VAD
-  and once for the features of one batch of windows at a time (core/retranscribe.py).
+  and once for the features of one batch of windows at a time (core/pipeline/retranscribe.py).
 
 A third process only imports the same modules and loads the VAD model: the floor both stand on.
 Prints a table of peak MB, the part above that floor, and the ratio whole/streamed.
@@ -39,11 +39,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from core.paths import SAMPLE_SESSIONS  # noqa: E402
+from core.audio.sources import SAMPLE_RATE, load_audio  # noqa: E402
+from core.base.paths import SAMPLE_SESSIONS  # noqa: E402
 
 TRACKS = ("interviewer", "respondent")
-BATCH_SIZE = 8  # core.retranscribe.BATCH_SIZE, the batch the pipeline decodes at once
+BATCH_SIZE = 8  # core.pipeline.retranscribe.BATCH_SIZE, the batch the pipeline decodes at once
 
 
 # --- the session on disk --------------------------------------------------------------------------
@@ -86,7 +86,7 @@ def _floor(paths: dict[str, Path]) -> dict:
     from faster_whisper.feature_extractor import FeatureExtractor
     from faster_whisper.vad import get_vad_model
 
-    import core.retranscribe  # noqa: F401 - the same imports as the others
+    import core.pipeline.retranscribe  # noqa: F401 - the same imports as the others
 
     get_vad_model()
     FeatureExtractor()
@@ -102,7 +102,7 @@ def _replay_whole(paths: dict[str, Path]) -> dict:
 
 
 def _replay_streamed(paths: dict[str, Path]) -> dict:
-    from core.audio import FileReplaySource, ManualClock
+    from core.audio.sources import FileReplaySource, ManualClock
 
     _floor(paths)
     source = FileReplaySource(paths, clock=ManualClock(), realtime=False)
@@ -133,8 +133,8 @@ def _retranscribe_whole(paths: dict[str, Path]) -> dict:
 def _retranscribe_streamed(paths: dict[str, Path]) -> dict:
     from faster_whisper.feature_extractor import FeatureExtractor
 
-    from core.audio import audio_length
-    from core.retranscribe import find_speech, speech_batches
+    from core.audio.sources import audio_length
+    from core.pipeline.retranscribe import find_speech, speech_batches
 
     _floor(paths)
     extractor = FeatureExtractor()

@@ -21,8 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.session import load_demo, open_transcriber, replay_pipeline  # noqa: E402
-from core.store import Store  # noqa: E402
+from core.pipeline.demo import load_demo, open_transcriber, replay_pipeline  # noqa: E402
+from core.store.database import Store  # noqa: E402
 from tui.app import make_app  # noqa: E402
 from tui.live import LiveScreen  # noqa: E402
 

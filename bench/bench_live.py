@@ -29,12 +29,12 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.audio import SAMPLE_RATE, FileReplaySource, ManualClock, load_audio  # noqa: E402
-from core.live import LivePipeline, SegmentReady  # noqa: E402
-from core.models import resolve_model  # noqa: E402
-from core.session import load_demo  # noqa: E402
-from core.store import Store  # noqa: E402
-from core.transcriber import WhisperTranscriber  # noqa: E402
+from core.audio.sources import SAMPLE_RATE, FileReplaySource, ManualClock, load_audio  # noqa: E402
+from core.pipeline.live import LivePipeline, SegmentReady  # noqa: E402
+from core.speech.models import resolve_model  # noqa: E402
+from core.pipeline.demo import load_demo  # noqa: E402
+from core.store.database import Store  # noqa: E402
+from core.speech.transcriber import WhisperTranscriber  # noqa: E402
 
 
 def peak_mb() -> float:

@@ -36,11 +36,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.audio import SAMPLE_RATE, AudioChunk, ManualClock, load_audio  # noqa: E402
-from core.live import LivePipeline, SegmentReady  # noqa: E402
-from core.session import load_demo  # noqa: E402
-from core.store import Store  # noqa: E402
-from core.transcriber import Transcript  # noqa: E402
+from core.audio.sources import SAMPLE_RATE, AudioChunk, ManualClock, load_audio  # noqa: E402
+from core.pipeline.live import LivePipeline, SegmentReady  # noqa: E402
+from core.pipeline.demo import load_demo  # noqa: E402
+from core.store.database import Store  # noqa: E402
+from core.speech.transcriber import Transcript  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -115,8 +115,8 @@ def main() -> int:
             script = json.loads((demo.folder / "expected.json").read_text(encoding="utf-8"))
             transcriber = ScriptTranscriber([t["text"] for t in script])
         else:
-            from core.models import resolve_model
-            from core.transcriber import WhisperTranscriber
+            from core.speech.models import resolve_model
+            from core.speech.transcriber import WhisperTranscriber
 
             transcriber = WhisperTranscriber(resolve_model(args.model), language=demo.guide.language,
                                              threads=args.threads)

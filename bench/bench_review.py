@@ -37,10 +37,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from core import paths  # noqa: E402
-from core.guide import load_guide  # noqa: E402
-from core.store import Store, now_iso  # noqa: E402
-from core.transcripts import parse_transcript  # noqa: E402
+from core.base import paths  # noqa: E402
+from core.study.guide import load_guide  # noqa: E402
+from core.store.database import Store, now_iso  # noqa: E402
+from core.interchange.transcripts import parse_transcript  # noqa: E402
 
 TRANSCRIPTS = paths.SAMPLE_SESSIONS / "transcripts"
 CASES = ["Samen starten", "Kortgestraft, langdurig nut", "RIO Dordrecht", "Doorontwikkeling nazorgaanpak"]
@@ -163,10 +163,10 @@ async def _until(pilot, condition) -> None:
 
 
 async def time_screens(path: Path, repeats: int) -> dict[str, list[float]]:
-    from core.browse import search
+    from core.store.browse import search
     from textual.app import App
 
-    from core.compare import build_matrix
+    from core.analysis.compare import build_matrix
     from tui.compare import CompareScreen
     from tui.review import ReviewScreen, TranscriptList
     from tui.rows import RowList
@@ -191,8 +191,8 @@ async def time_screens(path: Path, repeats: int) -> dict[str, list[float]]:
         # grows with the load, the second much less.
         times[key].append((time.perf_counter() - start[0], time.process_time() - start[1]))
 
-    from core.browse import session_summaries
-    from core.review import load_session
+    from core.store.browse import session_summaries
+    from core.store.review import load_session
 
     async with app.run_test(size=(160, 50)) as pilot:
         for _ in range(repeats):
@@ -249,10 +249,10 @@ async def time_screens(path: Path, repeats: int) -> dict[str, list[float]]:
 
 
 def time_retranscription(model_name: str, rounds: int, threads: int | None) -> list[dict]:
-    from core.audio import SAMPLE_RATE, load_audio
-    from core.models import resolve_model
-    from core.retranscribe import BATCH_SIZE, load_model, retranscribe, transcribe_options
-    from core.store import NewSegment
+    from core.audio.sources import SAMPLE_RATE, load_audio
+    from core.speech.models import resolve_model
+    from core.pipeline.retranscribe import BATCH_SIZE, load_model, retranscribe, transcribe_options
+    from core.store.database import NewSegment
 
     demo = paths.SAMPLE_SESSIONS / "demo-en"
     guide = load_guide(demo / "guide.toml")

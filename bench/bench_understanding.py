@@ -9,7 +9,7 @@
 Everything but the plain table (and `--only` with 5-8 in it) reads interviews 1-4 only.
 
 The eight seed interviews (sample_sessions/transcripts/) are imported one by one, in interview
-order, into one fresh in-memory database with `core.importing.import_transcript`, exactly as
+order, into one fresh in-memory database with `core.pipeline.importing.import_transcript`, exactly as
 `fieldnote import` does: guide tracking and suggestions run turn by turn, and the suggester
 starts from what was coded in the sessions imported before. After each interview is scored, a
 simulated researcher reviews it against the hand labels (bench/devset/): a suggestion whose
@@ -29,7 +29,7 @@ from the question list (`fieldnote guides new`) is: the tracker then has the que
 text alone (`Language.clauses`). A third runs the reference study as a new study would start:
 the guide written by `guides new` from the thesis's question list, the codebook exported to a
 .qdc and imported into it (names and definitions only, question links drafted from their words,
-`core.codebook_draft`), next to the same without the drafted links.
+`core.understanding.codebook_draft`), next to the same without the drafted links.
 
 Cues and phrases were written from interviews 1-4, so figures on them measure the guide
 against what it was written from. `--cv` measures what the method does on speech it was not
@@ -56,13 +56,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.export import segment_records  # noqa: E402
-from core.guide import Guide, load_guide, parse_guide  # noqa: E402
-from core.importing import import_transcript, read_transcript  # noqa: E402
-from core.language import load_language, normalise  # noqa: E402
-from core.store import Store  # noqa: E402
-from core import understanding  # noqa: E402
-from core.understanding import (  # noqa: E402
+from core.interchange.export import segment_records  # noqa: E402
+from core.study.guide import Guide, load_guide, parse_guide  # noqa: E402
+from core.pipeline.importing import import_transcript, read_transcript  # noqa: E402
+from core.study.language import load_language, normalise  # noqa: E402
+from core.store.database import Store  # noqa: E402
+from core.understanding import tracker as understanding  # noqa: E402
+from core.understanding.tracker import (  # noqa: E402
     GuideTracker, Lexicon, Suggester, _Passage, _Pattern,
 )
 
@@ -259,7 +259,7 @@ def run(numbers: list[int], guide: Guide, details: list[str] | None = None,
 def attestations(guide: Guide) -> dict[tuple[str, str], set[int]]:
     """For each cue (interviewer speech) and phrase (respondent speech): the tuning interviews
     it is heard in."""
-    from core.importing import speaker_roles
+    from core.pipeline.importing import speaker_roles
 
     language = load_language(guide.language)
     patterns = {("phrase", p): _Pattern.of(p, language) for i in guide.indicators for p in i.phrases}
@@ -300,7 +300,7 @@ def unseen(guide: Guide, number: int, heard: dict[tuple[str, str], set[int]]) ->
 
 @contextmanager
 def model(question_weights: dict, weights: dict, threshold: float):
-    """Run the import with these models, as if they were the ones in core/understanding.py."""
+    """Run the import with these models, as if they were the ones in core/understanding/tracker.py."""
     saved = understanding.QUESTION_THRESHOLD
     understanding.QUESTION_THRESHOLD = threshold
     try:
@@ -329,7 +329,7 @@ class _RecordingSuggester(Suggester):
 def collect_features(store: Store, guide: Guide, parsed, labels: Labels, rows: list) -> None:
     """Feature rows (features, is-labelled) for every respondent turn and dimension, computed
     as the import does: same learned state, same question in effect, same context."""
-    from core.importing import speaker_roles, understand
+    from core.pipeline.importing import speaker_roles, understand
 
     roles = speaker_roles(parsed, labels.interviewer, labels.respondents)
     suggester = _RecordingSuggester(guide)
@@ -345,7 +345,7 @@ def collect_features(store: Store, guide: Guide, parsed, labels: Labels, rows: l
 def collect_question_features(guide: Guide, number: int, weights: dict, threshold: float) -> list:
     """Feature rows (features, is-the-question-asked) for every interviewer turn and question,
     from a tracker running on its own detections, as in use."""
-    from core.importing import speaker_roles
+    from core.pipeline.importing import speaker_roles
 
     labels = load_labels(number)
     parsed = read_transcript(TRANSCRIPTS / labels.transcript)
@@ -392,7 +392,7 @@ FEATURES = ["asked", "learned_question", "prompt", "phrase", "phrase_best", "sim
 L2 = 1.0
 
 
-# Where fitting starts, so that it gives the same weights whatever core/understanding.py holds:
+# Where fitting starts, so that it gives the same weights whatever core/understanding/tracker.py holds:
 # a plain model of cues heard and the next question, and of the question in effect and phrases.
 START_QUESTION_WEIGHTS = {"bias": -4.0, "cue": 2.0, "whole_cue": 2.0, "text": 1.0, "next": 2.0}
 START_WEIGHTS = {"bias": -6.0, "asked": 3.0, "prompt": 2.0, "phrase": 3.0, "length": 0.5}
@@ -441,10 +441,10 @@ def as_new_study(guide: Guide) -> Guide:
     import`, which drafts phrases and question links from the codebook's words."""
     import tempfile
 
-    from core.exporters.model import codebook_only
-    from core.exporters.refi import merge_codebook, read_codebook, to_qdc
-    from core.formats import read_lines
-    from core.guide_draft import draft_guide, guide_text
+    from core.interchange.exporters.model import codebook_only
+    from core.interchange.exporters.refi import merge_codebook, read_codebook, to_qdc
+    from core.interchange.formats import read_lines
+    from core.interchange.guide_draft import draft_guide, guide_text
 
     questions = ROOT / "sample_sessions" / "guides" / "koers-en-kansen-questions.txt"
     draft = draft_guide(read_lines(questions), str(questions))
@@ -459,7 +459,7 @@ def as_new_study(guide: Guide) -> Guide:
 
 @contextmanager
 def weights_of(table: dict, weights: dict):
-    """Run with these weights in one of core/understanding.py's weight tables."""
+    """Run with these weights in one of core/understanding/tracker.py's weight tables."""
     saved = dict(table)
     table.clear()
     table.update(weights)

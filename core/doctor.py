@@ -19,17 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from . import paths
-from .errors import UserError
+from core.base import paths
+from core.base.errors import UserError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
 SAMPLE_TRACK = paths.SAMPLE_SESSIONS / "demo-en" / "interviewer.flac"
 LIVE_RTF = 0.5  # two tracks share the CPU: each must transcribe in under half its length
 COMFORT_HOURS = 2.0  # room for a long interview
 
-# What a recording needs on disk; core/capture.py has the figures the recorder itself uses.
+# What a recording needs on disk; core/audio/capture.py has the figures the recorder itself uses.
 try:
-    from .capture import BYTES_PER_SECOND, DISK_RESERVE, DISK_START_MINUTES
+    from core.audio.capture import BYTES_PER_SECOND, DISK_RESERVE, DISK_START_MINUTES
 except ImportError:  # pragma: no cover - capture is part of fieldnote; kept for a partial install
     BYTES_PER_SECOND, DISK_RESERVE, DISK_START_MINUTES = 32_000, 100 * 2**20, 10
 
@@ -55,7 +55,7 @@ def _size(n: float) -> str:
 
 def check_audio(*, audio_test: bool = False) -> list[Check]:
     try:
-        from . import capture
+        from core.audio import capture
 
         devices = capture.list_devices()
     except UserError as exc:
@@ -136,9 +136,9 @@ def _loudest(audio: np.ndarray, seconds: float, rate: int = 16_000) -> np.ndarra
 
 
 def check_model(spec: str | None = None, *, threads: int = 2, seconds: float = 5.0) -> list[Check]:
-    from .audio import load_audio
-    from .models import resolve_model
-    from .transcriber import WhisperTranscriber
+    from core.audio.sources import load_audio
+    from core.speech.models import resolve_model
+    from core.speech.transcriber import WhisperTranscriber
 
     try:
         ref = resolve_model(spec)
@@ -216,7 +216,7 @@ DAMAGED_FIX = (
 
 def check_database(db_path: Path) -> tuple[list[Check], bool]:
     """The checks, and whether the database is sound enough to open for the session checks."""
-    from .store import migrations
+    from core.store.database import migrations
 
     if not db_path.exists():
         return [Check("database", OK, f"no database yet at {db_path}; fieldnote creates it on first use")], False
@@ -282,10 +282,10 @@ def check_privacy(db_path: Path) -> list[Check]:
 
 def check_sessions(db_path: Path) -> list[Check]:
     """Recordings cut off by a crash: repaired (as the next recording would) and reported."""
-    from .store import Store
+    from core.store.database import Store
 
     try:
-        from .recorder import recover_interrupted
+        from core.pipeline.recording import recover_interrupted
     except ImportError:
         recover_interrupted = None
     try:
@@ -328,8 +328,8 @@ def check_sessions(db_path: Path) -> list[Check]:
 
 def check_guides() -> list[Check]:
     """Every guide fieldnote knows loads, and fieldnote can read the language it is in."""
-    from .guide import available_guides, load_guide
-    from .language import load_language
+    from core.study.guide import available_guides, load_guide
+    from core.study.language import load_language
 
     checks = []
     for name in available_guides():
@@ -348,7 +348,7 @@ def check_guides() -> list[Check]:
         if not guide.dimensions:
             checks.append(Check("guides", WARN, f"{name}: no codebook yet, so no codes can be suggested",
                                 f"add one with `fieldnote codebook import FILE.qdc --guide {name} --force`, "
-                                "or write its [[dimension]] tables (see core/guide.py)"))
+                                "or write its [[dimension]] tables (see core/study/guide.py)"))
         if language.has_word_lists:
             checks.append(Check("guides", OK, found))
         else:

@@ -35,8 +35,8 @@ HERE = Path(__file__).resolve().parent
 # Run as a script from anywhere, the repository's core package must still be importable.
 sys.path.insert(0, str(HERE.parent))
 
-from core.errors import UserError  # noqa: E402
-from core.guide import Guide, load_guide  # noqa: E402
+from core.base.errors import UserError  # noqa: E402
+from core.study.guide import Guide, load_guide  # noqa: E402
 
 SAMPLE_RATE = 16_000
 SPEAKERS = ("interviewer", "respondent")
@@ -201,9 +201,9 @@ def measure(folder: Path, models: list[str], threads: int = 2) -> list[dict]:
     """Word error rate of each model on each speaker's turns, cut at the expected times."""
     import jiwer
 
-    from core.audio import load_audio
-    from core.models import resolve_model
-    from core.transcriber import WhisperTranscriber
+    from core.audio.sources import load_audio
+    from core.speech.models import resolve_model
+    from core.speech.transcriber import WhisperTranscriber
 
     demo, _ = load_demo(folder)
     language = demo["language"]

@@ -33,8 +33,8 @@ def base_transcriber_factory():
     cache = {}
 
     def factory(model: str, language: str):
-        from core.models import resolve_model
-        from core.transcriber import WhisperTranscriber
+        from core.speech.models import resolve_model
+        from core.speech.transcriber import WhisperTranscriber
 
         key = (model, language)
         if key not in cache:
@@ -46,7 +46,7 @@ def base_transcriber_factory():
 
 @pytest.fixture
 def memory_store():
-    from core.store import Store
+    from core.store.database import Store
 
     store = Store(memory_name=f"fieldnote-test-{os.getpid()}-{next(_memory_names)}")
     yield store

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 
-from core import paths
-from core.guide import load_guide
-from core.live import annotate
-from core.store import NewSegment, NewSuggestion, Store
-from core.understanding import GuideTracker, Suggester
+from core.base import paths
+from core.study.guide import load_guide
+from core.pipeline.live import annotate
+from core.store.database import NewSegment, NewSuggestion, Store
+from core.understanding.tracker import GuideTracker, Suggester
 
 DEMO = paths.SAMPLE_SESSIONS / "demo-en"
 

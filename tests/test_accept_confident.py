@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import review
-from core.errors import UserError
-from core.store import Store
+from core.store import review
+from core.base.errors import UserError
+from core.store.database import Store
 
 from review_data import add_demo_session, lead_answer
 

@@ -16,14 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.agreement import compare
-from core.errors import UserError
-from core.exporters import ExportOptions
-from core.exporters.model import build
-from core.exporters.refi import PROJECT_NS, source_text
-from core.guide import load_guide
-from core.review import add_coding, edit_text
-from core.store import Store
+from core.analysis.agreement import compare
+from core.base.errors import UserError
+from core.interchange.exporters import ExportOptions
+from core.interchange.exporters.model import build
+from core.interchange.exporters.refi import PROJECT_NS, source_text
+from core.study.guide import load_guide
+from core.store.review import add_coding, edit_text
+from core.store.database import Store
 from tui.cli import main
 
 NS = f"{{{PROJECT_NS}}}"
@@ -377,8 +377,8 @@ def test_the_figures_and_the_disagreements_as_csv(coders, tmp_path, capsys):
 
 
 def test_settling_the_disagreements_one_turn_at_a_time(coders):
-    from core.agreement import drop_mine, take_theirs
-    from core.review import undo
+    from core.analysis.agreement import drop_mine, take_theirs
+    from core.store.review import undo
 
     here, _, project = coders
     mine, theirs = compare(here, project).disagreements  # X on turn 1 here only; Y on turn 3 there only
@@ -399,7 +399,7 @@ def test_settling_the_disagreements_one_turn_at_a_time(coders):
 
 
 def test_a_code_for_the_dimension_alone_cannot_be_taken_as_it_is(coders, tmp_path):
-    from core.agreement import take_theirs
+    from core.analysis.agreement import take_theirs
 
     here, there, project = coders
     view = build(there, [1]).sessions[0]

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.audio import SAMPLE_RATE, FileReplaySource, ManualClock, audio_length, load_audio, stream_audio
-from core.errors import UserError
-from core.session_audio import Player, TrackMix, mix_tracks, open_mix
+from core.audio.sources import SAMPLE_RATE, FileReplaySource, ManualClock, audio_length, load_audio, stream_audio
+from core.base.errors import UserError
+from core.audio.playback import Player, TrackMix, mix_tracks, open_mix
 
 SR = SAMPLE_RATE
 

@@ -25,10 +25,10 @@ import pytest
 import soundfile as sf
 from textual.widgets import Select
 
-from core import capture
-from core.audio import SAMPLE_RATE, AudioChunk, ManualClock
-from core.bleed import BleedFilter, _Heard, is_bleed
-from core.capture import (
+from core.audio import capture
+from core.audio.sources import SAMPLE_RATE, AudioChunk, ManualClock
+from core.audio.bleed import BleedFilter, _Heard, is_bleed
+from core.audio.capture import (
     DISK_RESERVE,
     DeviceError,
     LiveSource,
@@ -38,10 +38,10 @@ from core.capture import (
     load_device_choice,
     save_device_choice,
 )
-from core.errors import UserError
-from core.guide import load_guide
-from core.live import SegmentReady
-from core.recorder import (
+from core.base.errors import UserError
+from core.study.guide import load_guide
+from core.pipeline.live import SegmentReady
+from core.pipeline.recording import (
     SessionAudio,
     SessionLock,
     TrackFile,
@@ -51,8 +51,8 @@ from core.recorder import (
     repair_wav,
     start_recording,
 )
-from core.store import NewSegment, Store
-from core.transcriber import ScriptedTranscriber
+from core.store.database import NewSegment, Store
+from core.speech.transcriber import ScriptedTranscriber
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -560,7 +560,7 @@ def test_a_missing_device_stops_everything_before_a_session_exists(tmp_path):
 
 
 def heard(start, end, text):
-    from core.language import normalise
+    from core.study.language import normalise
 
     return _Heard(start, end, normalise(text))
 
@@ -668,7 +668,7 @@ def test_the_respondent_talking_on_does_not_hold_the_interviewer_for_ever():
 
 
 def test_a_pause_feeds_the_segmenter_silence_so_its_clock_stays_with_the_session():
-    from core.live import LivePipeline
+    from core.pipeline.live import LivePipeline
 
     class Segmenter:
         def __init__(self, track):
@@ -715,7 +715,7 @@ def test_level_db():
 
 
 def test_the_device_choice_is_remembered_beside_other_settings(fieldnote_home):
-    from core import paths
+    from core.base import paths
 
     paths.config_file().write_text('# my settings\n[ui]\ntheme = "dark"\n\n[devices]\nmic = "old"\n')
     save_device_choice("alsa_input.usb-Jabra", 'Monitor of "Speakers"')
@@ -832,7 +832,7 @@ def test_devices_lists_inputs_and_loopbacks_with_defaults(pulse, tmp_path):
 
 SETUP_TEST = """
 import json, sys, threading, time
-from core.capture import LoopbackSource, capture_for, level_db, open_devices, play
+from core.audio.capture import LoopbackSource, capture_for, level_db, open_devices, play
 # The setup screen's test: both devices for a few seconds, then the microphone played back.
 audio = capture_for(open_devices("mic.monitor", "teams.monitor"), float(sys.argv[1]))
 heard = {}
@@ -992,7 +992,7 @@ def test_a_device_removed_mid_recording_leaves_a_gap_and_the_session_goes_on(pul
 
 
 async def test_setup_asks_for_consent_then_records_mutes_and_remembers_the_devices(tmp_path):
-    from core.capture import Device
+    from core.audio.capture import Device
     from tui.setup import ConsentDialog, RecordingPlan, RecordingScreen, SetupScreen, make_record_app
 
     store = Store(tmp_path / "study.db")

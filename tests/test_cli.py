@@ -141,7 +141,7 @@ def test_fieldnote_alone_opens_the_sessions_screen(monkeypatch, tmp_path):
 
 
 def test_guides_lists_each_guide_and_names_a_broken_one(capsys):
-    from core import paths
+    from core.base import paths
 
     folder = paths.guides_dir()
     folder.mkdir(parents=True)

@@ -8,9 +8,10 @@ import io
 
 import pytest
 
-from core import browse, compare, review
-from core.errors import UserError
-from core.store import Store
+from core.store import browse, review
+from core.analysis import compare
+from core.base.errors import UserError
+from core.store.database import Store
 from tui.cli import main
 
 from review_data import (

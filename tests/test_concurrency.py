@@ -16,8 +16,8 @@ import sys
 import textwrap
 import time
 
-from core import review
-from core.store import Store, migrations
+from core.store import review
+from core.store.database import Store, migrations
 from tui.cli import main
 
 from review_data import add_demo_session
@@ -25,8 +25,8 @@ from review_data import add_demo_session
 WRITER = textwrap.dedent(
     """
     import json, sys
-    from core.guide import load_guide
-    from core.store import NewSegment, Store
+    from core.study.guide import load_guide
+    from core.store.database import NewSegment, Store
 
     db, rounds = sys.argv[1], int(sys.argv[2])
     store = Store(db)
@@ -119,8 +119,8 @@ def test_processes_creating_one_database_at_once_lose_nothing(tmp_path):
     code = textwrap.dedent(
         """
         import sys
-        from core.guide import load_guide
-        from core.store import Store, migrations
+        from core.study.guide import load_guide
+        from core.store.database import Store, migrations
         s = Store(sys.argv[1])
         s.create_session(load_guide("remote-work-en"), origin="import", title=sys.argv[2])
         """

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.transcripts import parse_transcript
+from core.interchange.transcripts import parse_transcript
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVSET = ROOT / "bench" / "devset"

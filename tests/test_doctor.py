@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import doctor, paths
-from core.store import Store
+from core import doctor
+from core.base import paths
+from core.store.database import Store
 from tui.cli import main
 
 from review_data import add_demo_session
@@ -24,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def devices(monkeypatch):
     """A microphone and a loopback, as `fieldnote devices` would list them on a laptop."""
-    from core import capture
+    from core.audio import capture
 
     found = [
         capture.Device("input", "default", "the system's default input", True, "portaudio", "now Built-in Mic"),
@@ -99,7 +100,7 @@ def test_a_file_that_is_no_database_fails(fieldnote_home, devices, capsys):
 
 
 def test_a_missing_model_fails_and_says_how_to_install_it(study, devices, tmp_path, monkeypatch, capsys):
-    from core import models
+    from core.speech import models
 
     empty = tmp_path / "no-models"
     empty.mkdir()
@@ -130,7 +131,7 @@ def test_free_disk_space_decides_whether_a_recording_can_start(free_mb, status, 
 
 
 def test_no_microphone_fails(study, monkeypatch, capsys):
-    from core import capture
+    from core.audio import capture
 
     monkeypatch.setattr(capture, "list_devices", lambda: [
         capture.Device("input", "default", "the system's default input", True, "portaudio")])
@@ -140,7 +141,7 @@ def test_no_microphone_fails(study, monkeypatch, capsys):
 
 
 def test_a_sound_system_that_is_missing_fails_with_the_package_to_install(study, monkeypatch, capsys):
-    from core import capture
+    from core.audio import capture
 
     def broken():
         raise capture.DeviceError("cannot use the microphone: PortAudio is not installed")
@@ -159,8 +160,8 @@ def _wav(path: Path, seconds: float) -> None:
 
 
 def test_an_interrupted_recording_is_found_repaired_and_explained(study, devices, capsys):
-    pytest.importorskip("core.recorder")
-    from core.guide import load_guide
+    pytest.importorskip("core.pipeline.recording")
+    from core.study.guide import load_guide
 
     store = Store(study)
     sid = store.create_session(load_guide("remote-work-en"), origin="live", started_at="2021-01-01T10:00:00+00:00")

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import UserError
-from core.export import to_jsonl
-from core.exporters import FORMATS, ExportOptions, render, write_export
-from core.exporters.refi import import_codebook, read_codebook
-from core.formats import read_transcript
-from core.guide import load_guide
-from core.respondents import set_attributes
-from core.store import NewSegment, Store
+from core.base.errors import UserError
+from core.interchange.export import to_jsonl
+from core.interchange.exporters import FORMATS, ExportOptions, render, write_export
+from core.interchange.exporters.refi import import_codebook, read_codebook
+from core.interchange.formats import read_transcript
+from core.study.guide import load_guide
+from core.store.respondents import set_attributes
+from core.store.database import NewSegment, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKER = ROOT.parent / "shared" / "refi-qda" / "check_qdpx.py"
@@ -324,7 +324,7 @@ PLAIN = ["Gewoon een antwoord.", "'t Is goed zo", "Ja = nee"]
 @pytest.fixture
 def formula_study(memory_store):
     """A session whose respondent says things a spreadsheet would take for formulas, each coded whole."""
-    from core.guide import parse_guide
+    from core.study.guide import parse_guide
 
     store = memory_store
     text = load_guide("koers-en-kansen").text

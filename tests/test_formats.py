@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ImportFormatError
-from core.formats import FORMATS, detect, read_transcript
-from core.guide import load_guide
-from core.importing import import_transcript
-from core.transcripts import parse_transcript
+from core.base.errors import ImportFormatError
+from core.interchange.formats import FORMATS, detect, read_transcript
+from core.study.guide import load_guide
+from core.pipeline.importing import import_transcript
+from core.interchange.transcripts import parse_transcript
 
 SEED = Path(__file__).resolve().parent.parent / "sample_sessions" / "transcripts"
 

@@ -28,11 +28,11 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from core import recorder
-from core.capture import DISK_RESERVE
-from core.exporters import render
-from core.recorder import recover_interrupted
-from core.store import Store
+from core.pipeline import recording as recorder
+from core.audio.capture import DISK_RESERVE
+from core.interchange.exporters import render
+from core.pipeline.recording import recover_interrupted
+from core.store.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSCRIPTS = ROOT / "sample_sessions" / "transcripts"

@@ -25,10 +25,10 @@ import soundfile as sf
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from core import paths
-from core.errors import GuideError, UserError
-from core.guide import Guide, load_guide, parse_guide
-from core.store import Store
+from core.base import paths
+from core.base.errors import GuideError, UserError
+from core.study.guide import Guide, load_guide, parse_guide
+from core.store.database import Store
 from tui import cli
 
 from review_data import add_demo_session
@@ -246,7 +246,7 @@ def _signal(kind: str, seconds: float, rate: int, channels: int, seed: int) -> n
 @pytest.fixture(scope="module")
 def speech_excerpt(tmp_path_factory) -> dict[str, bytes]:
     """Three seconds of the sample interview as FLAC and as WAV, for truncating."""
-    from core.audio import load_audio
+    from core.audio.sources import load_audio
 
     audio = load_audio(paths.SAMPLE_SESSIONS / "demo-en" / "interviewer.flac")[SR : 4 * SR]
     folder = tmp_path_factory.mktemp("excerpt")
@@ -295,7 +295,7 @@ def audio_files(draw, excerpt: dict[str, bytes]) -> tuple[str, bytes | None, dic
 @settings(FUZZ, max_examples=100)
 @given(data=st.data())
 def test_any_audio_file_is_valid_audio_or_a_user_error(data, speech_excerpt, tmp_path):
-    from core.audio import SAMPLE_RATE, FileReplaySource, ManualClock, VadSegmenter, load_audio
+    from core.audio.sources import SAMPLE_RATE, FileReplaySource, ManualClock, VadSegmenter, load_audio
 
     name, content, how = data.draw(audio_files(speech_excerpt))
     folder = tmp_path / f"case-{next(_cases)}"

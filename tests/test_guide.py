@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core import paths
-from core.errors import GuideError, UserError
-from core.guide import available_guides, load_guide, parse_guide, resolve_guide_path
+from core.base import paths
+from core.base.errors import GuideError, UserError
+from core.study.guide import available_guides, load_guide, parse_guide, resolve_guide_path
 
 REFERENCE_DIMENSIONS = [
     "Sturingsvorm",

@@ -10,11 +10,11 @@ from pathlib import Path
 import docx
 import pytest
 
-from core.errors import UserError
-from core.guide import load_guide
-from core.guide_draft import draft_guide
-from core.language import load_language
-from core.understanding import GuideTracker
+from core.base.errors import UserError
+from core.study.guide import load_guide
+from core.interchange.guide_draft import draft_guide
+from core.study.language import load_language
+from core.understanding.tracker import GuideTracker
 from tui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,12 +211,12 @@ def test_a_guide_without_cues_is_followed_by_its_questions_own_words():
 async def test_the_live_screen_follows_a_guide_made_from_a_question_list(memory_store):
     """A new study's guide: questions only, no cues, no codebook yet. The live pipeline runs,
     questions are recognised from their own words, and nothing is suggested."""
-    from core.audio import FileReplaySource
-    from core.guide import parse_guide
-    from core.guide_draft import DraftGuide, DraftQuestion, guide_text
-    from core.live import LivePipeline
-    from core.session import load_demo
-    from core.transcriber import ScriptedTranscriber
+    from core.audio.sources import FileReplaySource
+    from core.study.guide import parse_guide
+    from core.interchange.guide_draft import DraftGuide, DraftQuestion, guide_text
+    from core.pipeline.live import LivePipeline
+    from core.pipeline.demo import load_demo
+    from core.speech.transcriber import ScriptedTranscriber
     from tui.app import make_app
     from tui.widgets import GuidePanel
 
@@ -253,8 +253,8 @@ def test_a_guide_written_from_its_question_list_is_followed_better_with_the_lang
     words, question openers, stems) against reading the words plainly."""
     import tomllib
 
-    from core.guide import parse_guide
-    from core.guide_draft import DraftGuide, DraftQuestion, guide_text
+    from core.study.guide import parse_guide
+    from core.interchange.guide_draft import DraftGuide, DraftQuestion, guide_text
 
     data = tomllib.loads((ROOT / "tests" / "data" / f"interview-{code}.toml").read_text(encoding="utf-8"))
     draft = DraftGuide("Check", [DraftQuestion(q, n) for n, q in enumerate(data["questions"], 1)])
@@ -283,7 +283,7 @@ def test_word_lists_number_the_questions_and_bullet_the_probes_though_the_text_h
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
 
-    from core.formats import read_lines
+    from core.interchange.formats import read_lines
 
     doc = docx.Document()
     doc.add_paragraph("Remote work guide")
@@ -323,8 +323,8 @@ def test_word_lists_number_the_questions_and_bullet_the_probes_though_the_text_h
         ("Introduction", "Describe a typical day at home.", ["Where do you work?", "Ask about the commute as well."]),
     ]
     # A transcript in Word is read as its text, numbers and bullets left out as before.
-    from core.formats import _read_bytes
-    from core.word import read_word
+    from core.interchange.formats import _read_bytes
+    from core.interchange.word import read_word
 
     assert read_word(_read_bytes(path), path).lines[2] == "Tell me about your job"
 

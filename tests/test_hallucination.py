@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.audio import FileReplaySource
-from core.guide import load_guide
-from core.live import LivePipeline
+from core.audio.sources import FileReplaySource
+from core.study.guide import load_guide
+from core.pipeline.live import LivePipeline
 
 SR = 16_000
 MINUTE = 60 * SR
@@ -98,8 +98,8 @@ def test_the_transcriber_itself_invents_nothing_from_silence_or_noise(language, 
 
 
 def test_the_filter_still_lets_speech_through(base_transcriber_factory):
-    from core.audio import load_audio
-    from core.paths import SAMPLE_SESSIONS
+    from core.audio.sources import load_audio
+    from core.base.paths import SAMPLE_SESSIONS
 
     audio = load_audio(SAMPLE_SESSIONS / "demo-nl" / "interviewer.flac")[: 12 * SR]
     text = base_transcriber_factory("base", "nl").transcribe(audio).text
@@ -125,7 +125,7 @@ LOOPED = "Ik merk, als ik las even smerk in m'n m'n m'n m'n m'n m'n m'n m'n m'n 
     ],
 )
 def test_a_repetition_loop_is_kept_once(heard, kept):
-    from core.transcriber import without_loops
+    from core.speech.transcriber import without_loops
 
     assert without_loops(heard) == kept
 
@@ -150,7 +150,7 @@ class _LoopingModel:
 
 
 def test_the_live_transcriber_keeps_a_loop_once():
-    from core.transcriber import WhisperTranscriber
+    from core.speech.transcriber import WhisperTranscriber
 
     transcriber = WhisperTranscriber.__new__(WhisperTranscriber)
     transcriber._model, transcriber.language, transcriber.beam_size = _LoopingModel(), "nl", 1
@@ -159,7 +159,7 @@ def test_the_live_transcriber_keeps_a_loop_once():
 
 
 def test_re_transcription_keeps_a_loop_once_with_its_first_words_times(tmp_path):
-    from core.retranscribe import transcribe_track
+    from core.pipeline.retranscribe import transcribe_track
 
     track = tmp_path / "respondent.wav"
     sf.write(track, np.zeros(5 * SR, dtype=np.float32), SR)
@@ -173,10 +173,10 @@ def test_re_transcription_keeps_a_loop_once_with_its_first_words_times(tmp_path)
 def test_a_hard_utterance_is_heard_the_same_way_each_time_a_model_is_loaded():
     """Hard audio falls back to sampling at a higher temperature; the sampling is seeded, so the
     same recording transcribed in the same order gives the same transcript."""
-    from core.audio import load_audio
-    from core.models import resolve_model
-    from core.paths import SAMPLE_SESSIONS
-    from core.transcriber import WhisperTranscriber
+    from core.audio.sources import load_audio
+    from core.speech.models import resolve_model
+    from core.base.paths import SAMPLE_SESSIONS
+    from core.speech.transcriber import WhisperTranscriber
 
     # The Dutch demo's respondent: espeak-ng's Dutch, which base mis-hears (it falls back on most turns).
     folder = SAMPLE_SESSIONS / "demo-nl"
@@ -206,6 +206,6 @@ def test_a_hard_utterance_is_heard_the_same_way_each_time_a_model_is_loaded():
     ],
 )
 def test_what_counts_as_made_up(text, made_up):
-    from core.transcriber import invented
+    from core.speech.transcriber import invented
 
     assert invented(text) is made_up

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ImportFormatError, UserError
-from core.export import segment_records
-from core.guide import load_guide
-from core.importing import import_transcript, read_transcript, speaker_roles
-from core.transcripts import ParsedTranscript, parse_transcript
+from core.base.errors import ImportFormatError, UserError
+from core.interchange.export import segment_records
+from core.study.guide import load_guide
+from core.pipeline.importing import import_transcript, read_transcript, speaker_roles
+from core.interchange.transcripts import ParsedTranscript, parse_transcript
 from tui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,7 +151,7 @@ def test_the_command_imports_and_prints_the_session_id(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out.strip() == "1"
     assert "93 turns" in err
-    from core.store import Store
+    from core.store.database import Store
 
     store = Store(db)
     assert store.session(1)["case_name"] == "RIO Dordrecht"
@@ -169,7 +169,7 @@ def test_the_command_reports_malformed_input_with_exit_2(tmp_path, capsys):
     code = main(["--db", str(db), "import", str(SAMPLES / "interview-01.txt"), "--guide", "koers-en-kansen",
                  "--interviewer", "W"])
     assert code == 2 and "'W' does not occur" in capsys.readouterr().err
-    from core.store import Store
+    from core.store.database import Store
 
     store = Store(db)
     assert store.sessions() == []
@@ -180,7 +180,7 @@ def test_import_samples_imports_all_eight_in_order(tmp_path, capsys):
     db = tmp_path / "study.db"
     assert main(["--db", str(db), "import-samples"]) == 0
     assert capsys.readouterr().out.split() == [str(n) for n in range(1, 9)]
-    from core.store import Store
+    from core.store.database import Store
 
     store = Store(db)
     assert [s["respondent"] for s in store.sessions()] == [e["respondent"] for e in ENTRIES]
@@ -188,7 +188,7 @@ def test_import_samples_imports_all_eight_in_order(tmp_path, capsys):
 
 
 def _samples(db) -> list[tuple[int, str, str]]:
-    from core.store import Store
+    from core.store.database import Store
 
     store = Store(db)
     try:
@@ -224,7 +224,7 @@ def test_import_samples_again_skips_the_samples_there_and_imports_the_missing(tm
     sessions = _samples(db)
     assert sorted(t for _, _, t in sessions) == sorted(TITLES)
     assert [i for i, _, t in sessions if t == TITLES[2]] == [9]
-    from core.store import Store
+    from core.store.database import Store
 
     store = Store(db)
     try:
@@ -259,7 +259,7 @@ def test_a_transcript_imported_by_hand_counts_as_the_sample(tmp_path, capsys):
 
 
 def test_once_looks_under_the_write_lock_and_stores_nothing_for_a_sample_there(memory_store, guide):
-    from core.importing import AlreadyImported
+    from core.pipeline.importing import AlreadyImported
 
     first = _import(memory_store, guide, ENTRIES[0])
     parsed = read_transcript(SAMPLES / ENTRIES[0]["file"])
@@ -300,7 +300,7 @@ def _understood(store, parsed, sid):
 
 
 def test_each_turn_is_understood_from_what_came_before_only(guide):
-    from core.store import Store
+    from core.store.database import Store
 
     parsed = read_transcript(SAMPLES / "interview-03.txt")
     k = 60
@@ -316,7 +316,7 @@ def test_each_turn_is_understood_from_what_came_before_only(guide):
 
 
 def test_an_import_learns_from_the_sessions_coded_before(memory_store, guide):
-    from core.store import Store
+    from core.store.database import Store
 
     fresh = Store(memory_name="import-fresh")
     try:

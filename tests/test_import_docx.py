@@ -12,11 +12,11 @@ from docx import Document
 from docx.oxml import parse_xml
 from docx.oxml.ns import nsdecls
 
-from core.errors import ImportFormatError
-from core.formats import FORMATS, read_transcript
-from core.guide import load_guide
-from core.importing import import_transcript
-from core.store import Store
+from core.base.errors import ImportFormatError
+from core.interchange.formats import FORMATS, read_transcript
+from core.study.guide import load_guide
+from core.pipeline.importing import import_transcript
+from core.store.database import Store
 from tui.cli import main
 
 

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 
-from core.store import Store
+from core.store.database import Store
 
 KILLS = int(os.environ.get("FIELDNOTE_KILLS", "6"))
 

@@ -40,8 +40,8 @@ from typing import Callable
 import pytest
 import soundfile as sf
 
-from core.audio import SAMPLE_RATE
-from core.store import Store
+from core.audio.sources import SAMPLE_RATE
+from core.store.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSCRIPTS = ROOT / "sample_sessions" / "transcripts"
@@ -270,7 +270,7 @@ def test_kill_9_during_an_export_leaves_no_half_file_and_the_next_export_tidies_
 
 
 def test_an_export_removes_the_temporary_files_of_killed_exports_but_no_others(tmp_path):
-    from core.exporters import write_atomic
+    from core.interchange.exporters import write_atomic
 
     fcntl = pytest.importorskip("fcntl")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from core.doctor import FAIL, WARN, check_guides
-from core.guide import load_guide, parse_guide
-from core.language import LanguageError, available_languages, load_language, parse_language
-from core.understanding import GuideTracker, Suggester
+from core.study.guide import load_guide, parse_guide
+from core.study.language import LanguageError, available_languages, load_language, parse_language
+from core.understanding.tracker import GuideTracker, Suggester
 
 # A language no file comes with: Luxembourgish (Whisper's "lb"); for the test, German words.
 GERMAN = '''
@@ -84,7 +84,7 @@ def test_english_forms_of_one_word_share_a_stem(a, b):
 
 
 def test_a_language_of_the_users_own_follows_a_guide_in_that_language(tmp_path, monkeypatch):
-    from core import paths
+    from core.base import paths
 
     guide = parse_guide(GERMAN_GUIDE, "zusammenarbeit.toml")
     plain = GuideTracker(guide)
@@ -106,7 +106,7 @@ def test_a_language_of_the_users_own_follows_a_guide_in_that_language(tmp_path, 
 
 
 def test_a_guide_in_a_language_without_word_lists_is_flagged_by_doctor():
-    from core import paths
+    from core.base import paths
 
     folder = paths.guides_dir()
     folder.mkdir(parents=True)
@@ -138,7 +138,7 @@ def test_a_malformed_language_file_is_named_with_what_is_wrong(text, names):
 
 
 def test_a_broken_language_file_stops_the_guide_that_needs_it_with_a_message():
-    from core import paths
+    from core.base import paths
 
     (paths.home() / "languages").mkdir(parents=True)
     (paths.home() / "languages" / "lb.toml").write_text('language = "fr"\n', encoding="utf-8")

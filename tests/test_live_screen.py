@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import threading
 
-from core.audio import FileReplaySource
-from core.live import LivePipeline
-from core.session import load_demo
-from core.transcriber import ScriptedTranscriber
-from core.understanding import SHOWN_FROM
+from core.audio.sources import FileReplaySource
+from core.pipeline.live import LivePipeline
+from core.pipeline.demo import load_demo
+from core.speech.transcriber import ScriptedTranscriber
+from core.understanding.tracker import SHOWN_FROM
 from tui.app import make_app
 from tui.widgets import GuidePanel, SegmentRow, StatusBar, TranscriptView
 
@@ -143,7 +143,7 @@ class _GatedTranscriber(ScriptedTranscriber):
 async def test_a_bookmark_with_a_note_while_the_session_goes_on(memory_store):
     from textual.widgets import Input
 
-    from core.review import load_session
+    from core.store.review import load_session
     from tui.dialogs import BookmarkDialog
     from tui.widgets import BookmarkRow
 

@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
-from core import models
-from core.errors import ModelNotFound, UserError
-from core.guide import load_guide
+from core.speech import models
+from core.base.errors import ModelNotFound, UserError
+from core.study.guide import load_guide
 
 
 def test_bundled_tiny_en_resolves_to_the_package():
@@ -88,7 +88,7 @@ def test_a_folder_that_is_not_a_model(tmp_path):
 
 
 def test_english_only_model_refuses_a_dutch_guide():
-    from core.transcriber import WhisperTranscriber
+    from core.speech.transcriber import WhisperTranscriber
 
     guide = load_guide("koers-en-kansen")
     with pytest.raises(UserError, match="English only"):

@@ -13,10 +13,10 @@ import re
 import jiwer
 import pytest
 
-from core.audio import FileReplaySource
-from core.export import segment_records
-from core.live import LivePipeline
-from core.session import load_demo, run_headless
+from core.audio.sources import FileReplaySource
+from core.interchange.export import segment_records
+from core.pipeline.live import LivePipeline
+from core.pipeline.demo import load_demo, run_headless
 
 
 def _norm(text: str) -> str:

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.audio import SAMPLE_RATE
-from core.guide import load_guide
-from core.store import NewSegment, Store
+from core.audio.sources import SAMPLE_RATE
+from core.study.guide import load_guide
+from core.store.database import NewSegment, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 NEEDS = "needs the Debian packages pulseaudio and pulseaudio-utils (pulseaudio, pactl, paplay, parec)"
@@ -116,8 +116,8 @@ def pulse(tmp_path_factory):
 # starts, from the environment the test gives it.
 PLAYER = """
 import json, sys, time
-from core.session_audio import Player
-from core.store import Store
+from core.audio.playback import Player
+from core.store.database import Store
 
 store = Store(sys.argv[1])
 session = store.session(int(sys.argv[2]))

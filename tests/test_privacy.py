@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import paths
-from core.store import NewSegment, Store
+from core.base import paths
+from core.store.database import NewSegment, Store
 from tui.cli import main
 
 from review_data import DEMO, add_demo_session
@@ -129,7 +129,7 @@ def test_the_data_folder_is_tightened(fieldnote_home):
 
 
 def test_the_models_folder_is_private(tmp_path, monkeypatch):
-    from core.models import resolve_model
+    from core.speech.models import resolve_model
 
     models = tmp_path / "fresh" / "models"
     monkeypatch.setenv("FIELDNOTE_MODELS", str(models))
@@ -140,7 +140,7 @@ def test_the_models_folder_is_private(tmp_path, monkeypatch):
 
 
 def test_session_audio_folders_and_tracks_are_private(tmp_path):
-    recorder = pytest.importorskip("core.recorder")
+    recorder = pytest.importorskip("core.pipeline.recording")
     db = tmp_path / "study.db"
     folder = paths.sessions_dir(db) / "1"
     audio = recorder.SessionAudio(folder)
@@ -167,8 +167,8 @@ def test_exports_are_private(tmp_path):
 
 
 def test_logs_never_hold_what_was_said(fieldnote_home, base_transcriber_factory):
-    from core.log import setup_logging, teardown_logging
-    from core.session import load_demo, replay_pipeline, run_headless
+    from core.base.log import setup_logging, teardown_logging
+    from core.pipeline.demo import load_demo, replay_pipeline, run_headless
 
     log_file = setup_logging("DEBUG")
     assert log_file.parent == fieldnote_home and mode(log_file) == 0o600
@@ -249,7 +249,7 @@ def _wav(path: Path, seconds: float = 1.0) -> None:
 def study(tmp_path):
     """Two sessions; the second holds a confidential passage and has rows in every table,
     including two tables 'added later' (one with a foreign key, one without)."""
-    from core import review
+    from core.store import review
 
     db = tmp_path / "study.db"
     store = Store(db)
@@ -361,7 +361,7 @@ def test_deleting_an_unknown_session_is_a_clear_error(tmp_path, capsys):
 
 
 def test_a_session_being_recorded_is_not_deleted(study, capsys):
-    recorder = pytest.importorskip("core.recorder")
+    recorder = pytest.importorskip("core.pipeline.recording")
     db, keep, doomed, seg_ids, audio, before = study
     store = Store(db)
     store.reopen_session(doomed)
@@ -377,8 +377,8 @@ def test_a_session_being_recorded_is_not_deleted(study, capsys):
 
 
 def test_a_failed_deletion_puts_the_audio_back(study, monkeypatch):
-    from core import deletion
-    from core.errors import UserError
+    from core.store import deletion
+    from core.base.errors import UserError
 
     db, keep, doomed, seg_ids, audio, before = study
     store = Store(db)

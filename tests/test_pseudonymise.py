@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.errors import UserError
-from core.exporters import FORMATS, ExportOptions, render
-from core.formats import read_transcript
-from core.guide import load_guide
-from core.importing import import_transcript
-from core.pseudonymise import (
+from core.base.errors import UserError
+from core.interchange.exporters import FORMATS, ExportOptions, render
+from core.interchange.formats import read_transcript
+from core.study.guide import load_guide
+from core.pipeline.importing import import_transcript
+from core.interchange.pseudonymise import (
     Pseudonym,
     Pseudonymiser,
     add_pseudonym,
@@ -29,7 +29,7 @@ from core.pseudonymise import (
     remove_pseudonym,
     suggest_names,
 )
-from core.store import NewSegment
+from core.store.database import NewSegment
 
 SEED = Path(__file__).resolve().parent.parent / "sample_sessions" / "transcripts"
 

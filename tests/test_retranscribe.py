@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core import review
-from core.errors import UserError
-from core.guide import load_guide
-from core.retranscribe import Cancelled, Progress, Word, _assign, retranscribe
-from core.store import NewSegment, Store
+from core.store import review
+from core.base.errors import UserError
+from core.study.guide import load_guide
+from core.pipeline.retranscribe import Cancelled, Progress, Word, _assign, retranscribe
+from core.store.database import NewSegment, Store
 
 from review_data import DEMO
 
@@ -64,8 +64,8 @@ def call(tmp_path_factory) -> tuple[Path, dict[str, tuple[float, float]]]:
 
 @pytest.fixture(scope="module")
 def tiny():
-    from core.models import resolve_model
-    from core.retranscribe import load_model
+    from core.speech.models import resolve_model
+    from core.pipeline.retranscribe import load_model
 
     return load_model(resolve_model("tiny.en"), "en", threads=2)
 
@@ -210,7 +210,7 @@ def test_words_go_to_the_segment_whose_time_they_fall_in():
 def long_track(tmp_path_factory) -> Path:
     """Both sides of the English demo one after the other: 7.5 minutes, past the 320 seconds
     (10,000 windows) after which faster-whisper's VAD carries its state into a second call."""
-    from core.audio import load_audio
+    from core.audio.sources import load_audio
 
     audio = np.concatenate([load_audio(DEMO / f"{side}.flac") for side in ("interviewer", "respondent")])
     path = tmp_path_factory.mktemp("long") / "respondent.wav"
@@ -225,8 +225,8 @@ def test_silero_answers_as_for_the_whole_track(tmp_path, windows, extra):
     faster-whisper silences), on a track that ends on a whole window (padded by one more)."""
     from faster_whisper.vad import get_vad_model
 
-    from core.audio import VAD_WINDOW, load_audio
-    from core.retranscribe import VAD_BATCH, speech_probabilities
+    from core.audio.sources import VAD_WINDOW, load_audio
+    from core.pipeline.retranscribe import VAD_BATCH, speech_probabilities
 
     assert windows > VAD_BATCH
     n = windows * VAD_WINDOW + extra
@@ -245,8 +245,8 @@ def test_silero_answers_as_for_the_whole_track(tmp_path, windows, extra):
 def test_the_streamed_speech_detection_is_faster_whispers(long_track):
     from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
 
-    from core.audio import VAD_WINDOW, load_audio
-    from core.retranscribe import speech_probabilities, speech_timestamps
+    from core.audio.sources import VAD_WINDOW, load_audio
+    from core.pipeline.retranscribe import speech_probabilities, speech_timestamps
 
     options = VadOptions(max_speech_duration_s=30, min_silence_duration_ms=160)
     audio = load_audio(long_track)
@@ -266,8 +266,8 @@ def test_streamed_batches_give_what_the_whole_track_pipeline_gives(long_track, t
     track held whole."""
     from faster_whisper import BatchedInferencePipeline
 
-    from core.audio import load_audio
-    from core.retranscribe import _batched_segments, transcribe_options
+    from core.audio.sources import load_audio
+    from core.pipeline.retranscribe import _batched_segments, transcribe_options
 
     def facts(segments):
         return [(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob,

@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import review
-from core.errors import UserError
-from core.review import OffsetMap
-from core.store import Store
+from core.store import review
+from core.base.errors import UserError
+from core.store.review import OffsetMap
+from core.store.database import Store
 
 from review_data import add_demo_session, answer_to, first_sentence, lead_answer, next_of, words_span
 
@@ -355,8 +355,8 @@ def test_bookmark_edits_refuse_what_does_not_exist_and_change_nothing(demo):
 
 
 def test_a_bookmark_added_after_a_segment_is_placed_after_it_and_exported_with_its_note(demo):
-    from core.export import clock
-    from core.exporters import render
+    from core.interchange.export import clock
+    from core.interchange.exporters import render
 
     store, sid = demo
     lead = lead_answer(store, sid)

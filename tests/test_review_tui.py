@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from textual.widgets import DataTable, OptionList
 
-from core import review
-from core.export import clock
-from core.session_audio import Player
-from core.store import Store
+from core.store import review
+from core.interchange.export import clock
+from core.audio.playback import Player
+from core.store.database import Store
 from tui.app import make_app
 from tui.compare import CompareScreen
 from tui.dialogs import BookmarkNoteDialog, ChoiceDialog, IndicatorPicker, MemoDialog, PositionDialog, TextDialog
@@ -616,7 +616,7 @@ def test_exports_hold_live_bookmarks_as_notes_at_their_time(study, tmp_path):
 
     from docx import Document
 
-    from core.exporters import render
+    from core.interchange.exporters import render
 
     store, one, _ = study
     lead = lead_answer(store, one)
@@ -753,7 +753,7 @@ async def test_retranscribe_action_runs_in_a_worker_and_reloads(study):
     started = threading.Event()
 
     def fake_retranscribe(worker_store, session_id, model, *, verbatim, overwrite_edited, on_progress, stop):
-        from core.retranscribe import Progress, Result
+        from core.pipeline.retranscribe import Progress, Result
 
         assert threading.current_thread() is not threading.main_thread()
         started.set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.audio import SAMPLE_RATE, AudioChunk, FileReplaySource, ManualClock, VadSegmenter
+from core.audio.sources import SAMPLE_RATE, AudioChunk, FileReplaySource, ManualClock, VadSegmenter
 
 
 class LoudnessVad:
@@ -108,7 +108,7 @@ def test_file_replay_interleaves_tracks_by_time(tmp_path):
 
 
 def test_a_file_that_is_not_audio_is_a_user_error(tmp_path):
-    from core.errors import UserError
+    from core.base.errors import UserError
 
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio")

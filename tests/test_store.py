@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from core.store import NewSegment, NewSuggestion, Store, migrations
+from core.store.database import NewSegment, NewSuggestion, Store, migrations
 
 SCHEMA = {
     "_sqlite_migrations": ["id", "migration_set", "name", "applied_at"],
@@ -84,7 +84,7 @@ def test_an_older_database_is_migrated_with_its_data(tmp_path):
 
 
 def test_a_segment_is_stored_with_its_suggestions_and_question_in_one_transaction(memory_store):
-    from core.guide import load_guide
+    from core.study.guide import load_guide
 
     guide = load_guide("koers-en-kansen")
     sid = memory_store.create_session(guide, origin="demo")
@@ -99,7 +99,7 @@ def test_a_segment_is_stored_with_its_suggestions_and_question_in_one_transactio
 
 
 def test_search_treats_user_input_as_words(memory_store):
-    from core.guide import load_guide
+    from core.study.guide import load_guide
 
     sid = memory_store.create_session(load_guide("remote-work-en"), origin="demo")
     memory_store.add_segment(sid, NewSegment("respondent", "My manager trusts me (mostly)", 0, 1))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import ImportFormatError
-from core.transcripts import (
+from core.base.errors import ImportFormatError
+from core.interchange.transcripts import (
     ParsedTranscript,
     Turn,
     parse_named_transcript,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from core.coverage import CONFIDENT, coverage
-from core.guide import load_guide
-from core.store import NewSegment, NewSuggestion
-from core.language import load_language
-from core.understanding import WEIGHTS, GuideTracker, Lexicon, Suggester
+from core.understanding.coverage import CONFIDENT, coverage
+from core.study.guide import load_guide
+from core.store.database import NewSegment, NewSuggestion
+from core.study.language import load_language
+from core.understanding.tracker import WEIGHTS, GuideTracker, Lexicon, Suggester
 
 DUTCH = load_language("nl")
 stem = DUTCH.stem
@@ -250,7 +250,7 @@ def test_a_rejected_suggestion_counts_against(guide):
 
 
 def test_a_decision_during_the_session_teaches_the_rest_of_it(memory_store, guide):
-    from core.live import annotate, decide
+    from core.pipeline.live import annotate, decide
 
     store = memory_store
     sid = store.create_session(guide, origin="live")
@@ -341,10 +341,10 @@ def test_coverage_warns_when_the_questions_left_will_not_fit(memory_store, guide
 
 
 async def test_the_coverage_panel_toggles_on_the_live_screen(memory_store):
-    from core.audio import FileReplaySource
-    from core.live import LivePipeline
-    from core.session import load_demo
-    from core.transcriber import ScriptedTranscriber
+    from core.audio.sources import FileReplaySource
+    from core.pipeline.live import LivePipeline
+    from core.pipeline.demo import load_demo
+    from core.speech.transcriber import ScriptedTranscriber
     from tui.app import make_app
     from tui.coverage import CoveragePanel
 

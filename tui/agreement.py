@@ -13,10 +13,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from core import review
-from core.agreement import Agreement, Disagreement, compare, drop_mine, kappa_text, share_text, take_theirs
-from core.errors import UserError
-from core.store import Store
+from core.store import review
+from core.analysis.agreement import Agreement, Disagreement, compare, drop_mine, kappa_text, share_text, take_theirs
+from core.base.errors import UserError
+from core.store.database import Store
 
 from .keybar import KeyBar
 from .palette import ScreenActions

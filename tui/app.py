@@ -7,8 +7,8 @@ from typing import Callable
 from textual.app import App
 from textual.screen import Screen
 
-from core.live import LivePipeline
-from core.store import Store
+from core.pipeline.live import LivePipeline
+from core.store.database import Store
 
 from .live import LiveScreen
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def open_store(args):
-    from core.store import Store
+    from core.store.database import Store
 
     return Store(Path(args.db) if args.db else None)
 
@@ -25,8 +25,8 @@ def output_path(args, path: str | None) -> Path | None:
     writing an export there would destroy the study or a recording."""
     if not path or path == "-":
         return None
-    from core import paths
-    from core.errors import UserError
+    from core.base import paths
+    from core.base.errors import UserError
 
     db = (Path(args.db) if getattr(args, "db", None) else paths.default_db()).resolve()
     target = Path(path).resolve()

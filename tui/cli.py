@@ -13,8 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from core import paths
-from core.errors import UserError
+from core.base import paths
+from core.base.errors import UserError
 from tui.args import open_store as _store
 
 EXIT_USER_ERROR = 2
@@ -34,7 +34,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_demo(args) -> int:
-    from core.session import load_demo, open_transcriber, replay_pipeline, run_headless
+    from core.pipeline.demo import load_demo, open_transcriber, replay_pipeline, run_headless
 
     demo = load_demo(args.language)
     transcriber = open_transcriber(args.model, demo.guide, threads=args.threads)
@@ -63,8 +63,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_sessions(args) -> int:
-    from core.export import cell, clock
-    from core.recorder import recover_interrupted
+    from core.interchange.export import cell, clock
+    from core.pipeline.recording import recover_interrupted
 
     store = _store(args)
     # A recording whose process died shows as interrupted, its audio repaired, before listing.
@@ -95,14 +95,14 @@ def cmd_export(args) -> int:
 
 def _without_word_lists(code: str) -> str:
     """A note for a guide whose language fieldnote has no word lists for; empty otherwise."""
-    from core.language import load_language
+    from core.study.language import load_language
 
     return "" if load_language(code).has_word_lists else f"no word lists for '{code}': see doctor"
 
 
 def cmd_guides(args) -> int:
-    from core.errors import UserError
-    from core.guide import available_guides, load_guide
+    from core.base.errors import UserError
+    from core.study.guide import available_guides, load_guide
 
     broken = 0
     for name in available_guides():
@@ -120,7 +120,7 @@ def cmd_guides(args) -> int:
 
 
 def cmd_guides_new(args) -> int:
-    from core.guide_draft import create_guide
+    from core.interchange.guide_draft import create_guide
 
     path, guide = create_guide(Path(args.questions), args.name, language=args.language, title=args.title,
                                planned_minutes=args.minutes, force=args.force)
@@ -141,8 +141,8 @@ def cmd_guides_new(args) -> int:
 def cmd_guides_show(args) -> int:
     """A guide as the researcher checks it: each question with what fieldnote follows it by and
     the dimensions it asks about, then the codebook."""
-    from core.guide import load_guide
-    from core.understanding import names_only
+    from core.study.guide import load_guide
+    from core.understanding.tracker import names_only
 
     g = load_guide(args.name)
     print(f"{g.id}: {g.title}")
@@ -181,7 +181,7 @@ def cmd_guides_show(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from core.models import available_models, resolve_model
+    from core.speech.models import available_models, resolve_model
 
     for name in available_models():
         ref = resolve_model(name)
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args([*(sys.argv[1:] if argv is None else argv), "browse"])
-    from core.log import Plain, setup_logging
+    from core.base.log import Plain, setup_logging
 
     try:
         try:
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception:
-        # The log keeps where it failed, never what was said (core/log.py withholds the text).
+        # The log keeps where it failed, never what was said (core/base/log.py withholds the text).
         logging.getLogger("fieldnote").exception("command %s failed", Plain(args.command))
         raise
 

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from core import paths
-from core.errors import UserError
+from core.base import paths
+from core.base.errors import UserError
 
 
 def _db_path(args) -> Path:
@@ -41,8 +41,8 @@ def _describe(d, *, done: bool) -> list[str]:
 
 
 def cmd_delete(args) -> int:
-    from core.deletion import delete_session, plan_deletion
-    from core.store import Store
+    from core.store.deletion import delete_session, plan_deletion
+    from core.store.database import Store
 
     store = Store(_db_path(args))
     try:

@@ -20,7 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.errors import UserError
+from core.base.errors import UserError
 from tui.args import open_store as _store, output_path, session_id as _session_id
 
 
@@ -30,7 +30,7 @@ from tui.args import open_store as _store, output_path, session_id as _session_i
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
     """The export command's arguments; tui/cli.py declares the command and calls this."""
-    from core.exporters import FORMATS
+    from core.interchange.exporters import FORMATS
 
     p.add_argument("sessions", type=_session_id, nargs="*", metavar="SESSION",
                    help="session ids, as `fieldnote sessions` shows")
@@ -55,7 +55,7 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args) -> int:
-    from core.exporters import ExportOptions, write_export
+    from core.interchange.exporters import ExportOptions, write_export
 
     store = _store(args)
     if args.all and args.sessions:
@@ -66,7 +66,7 @@ def cmd_export(args) -> int:
     options = ExportOptions(pseudonymise=args.pseudonymise, respondent_names=args.respondent_names,
                             audio=args.audio, codings=args.codings)
     if args.pseudonymise:
-        from core.pseudonymise import pseudonyms
+        from core.interchange.pseudonymise import pseudonyms
 
         if not pseudonyms(store):
             raise UserError("the study's list of names is empty: add names with `fieldnote names add NAME`")
@@ -83,7 +83,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_names_add(args) -> int:
-    from core.pseudonymise import add_pseudonym
+    from core.interchange.pseudonymise import add_pseudonym
 
     p = add_pseudonym(_store(args), args.name, args.replacement)
     print(f"{p.name} -> {p.replacement}")
@@ -91,7 +91,7 @@ def cmd_names_add(args) -> int:
 
 
 def cmd_names_list(args) -> int:
-    from core.pseudonymise import pseudonyms
+    from core.interchange.pseudonymise import pseudonyms
 
     rows = pseudonyms(_store(args))
     if not rows:
@@ -102,7 +102,7 @@ def cmd_names_list(args) -> int:
 
 
 def cmd_names_remove(args) -> int:
-    from core.pseudonymise import remove_pseudonym
+    from core.interchange.pseudonymise import remove_pseudonym
 
     remove_pseudonym(_store(args), args.name)
     print(f"removed {args.name}")
@@ -110,7 +110,7 @@ def cmd_names_remove(args) -> int:
 
 
 def cmd_names_suggest(args) -> int:
-    from core.pseudonymise import suggest_names
+    from core.interchange.pseudonymise import suggest_names
 
     store = _store(args)
     for sid in args.sessions:
@@ -128,7 +128,7 @@ def cmd_names_suggest(args) -> int:
 
 
 def cmd_respondents_list(args) -> int:
-    from core.respondents import attributes, numbering
+    from core.store.respondents import attributes, numbering
 
     store = _store(args)
     attrs = attributes(store)
@@ -148,7 +148,7 @@ def cmd_respondents_list(args) -> int:
 
 
 def cmd_respondents_set(args) -> int:
-    from core.respondents import set_attributes
+    from core.store.respondents import set_attributes
 
     if args.organisation is None and args.role is None:
         raise UserError("give --organisation and/or --role")
@@ -161,14 +161,14 @@ def cmd_respondents_set(args) -> int:
 
 
 def cmd_codebook_export(args) -> int:
-    from core.exporters import write_atomic
-    from core.exporters.model import build, codebook_only
-    from core.exporters.refi import to_qdc
+    from core.interchange.exporters import write_atomic
+    from core.interchange.exporters.model import build, codebook_only
+    from core.interchange.exporters.refi import to_qdc
 
     if (args.guide is None) == (args.session is None):
         raise UserError("give either --guide NAME or a SESSION whose codebook to export")
     if args.guide is not None:
-        from core.guide import load_guide
+        from core.study.guide import load_guide
 
         export = codebook_only(load_guide(args.guide))
     else:
@@ -183,8 +183,8 @@ def cmd_codebook_export(args) -> int:
 
 
 def cmd_codebook_import(args) -> int:
-    from core.exporters.refi import import_codebook
-    from core.guide import load_guide
+    from core.interchange.exporters.refi import import_codebook
+    from core.study.guide import load_guide
 
     base_name = args.base or args.guide
     try:
@@ -211,7 +211,7 @@ def cmd_codebook_import(args) -> int:
 
 
 def cmd_agreement(args) -> int:
-    from core.agreement import agreement_csv, agreement_table, compare, disagreements_csv, disagreements_text
+    from core.analysis.agreement import agreement_csv, agreement_table, compare, disagreements_csv, disagreements_text
 
     store = _store(args)
     path, sessions = Path(args.file), list(dict.fromkeys(args.sessions)) or None

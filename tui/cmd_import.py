@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 def _store(args):
-    from core.store import Store
+    from core.store.database import Store
 
     return Store(Path(args.db) if args.db else None)
 
@@ -30,8 +30,8 @@ def _codes(text: str | None) -> list[str] | None:
 
 
 def cmd_import(args) -> int:
-    from core.guide import load_guide
-    from core.importing import import_transcript, read_transcript
+    from core.study.guide import load_guide
+    from core.pipeline.importing import import_transcript, read_transcript
 
     guide = load_guide(args.guide)
     parsed = read_transcript(args.file, args.format)
@@ -51,10 +51,10 @@ def cmd_import(args) -> int:
 
 
 def cmd_import_samples(args) -> int:
-    from core import paths
-    from core.errors import UserError
-    from core.guide import load_guide
-    from core.importing import AlreadyImported, import_transcript, read_transcript
+    from core.base import paths
+    from core.base.errors import UserError
+    from core.study.guide import load_guide
+    from core.pipeline.importing import AlreadyImported, import_transcript, read_transcript
 
     folder = paths.SAMPLE_SESSIONS / "transcripts"
     try:
@@ -99,7 +99,7 @@ def cmd_import_samples(args) -> int:
 
 
 def register(sub) -> None:
-    from core.formats import FORMATS
+    from core.interchange.formats import FORMATS
 
     p = sub.add_parser(
         "import", help="import a transcript as a session",

@@ -7,8 +7,8 @@ import signal
 import sys
 import threading
 
-from core import paths
-from core.errors import UserError
+from core.base import paths
+from core.base.errors import UserError
 from tui.args import open_store as _store, session_id as _session_id
 
 EXIT_USER_ERROR = 2
@@ -32,7 +32,7 @@ def _say(message: str) -> None:
 
 def _offer(found) -> None:
     """Tell about interrupted sessions and what can be done with them."""
-    from core.export import clock
+    from core.interchange.export import clock
 
     for s in found:
         verb = "was interrupted" if s.recovered_now else "is still interrupted"
@@ -47,7 +47,7 @@ def _offer(found) -> None:
 
 
 def cmd_devices(args) -> int:
-    from core.capture import list_devices, load_device_choice
+    from core.audio.capture import list_devices, load_device_choice
 
     devices = list_devices()
     last = load_device_choice()
@@ -72,8 +72,8 @@ def cmd_devices(args) -> int:
 
 
 def cmd_record(args) -> int:
-    from core.capture import load_device_choice
-    from core.recorder import recover_interrupted
+    from core.audio.capture import load_device_choice
+    from core.pipeline.recording import recover_interrupted
 
     store = _store(args)
     _offer([s for s in recover_interrupted(store) if s.recovered_now])
@@ -97,10 +97,10 @@ def _record_with_screen(store, args, mic: str, system: str) -> int:
 
 
 def _record_headless(store, args, mic: str, system: str) -> int:
-    from core.capture import save_device_choice
-    from core.guide import load_guide
-    from core.recorder import start_recording
-    from core.session import open_transcriber, run_headless
+    from core.audio.capture import save_device_choice
+    from core.study.guide import load_guide
+    from core.pipeline.recording import start_recording
+    from core.pipeline.demo import open_transcriber, run_headless
 
     if args.resume is not None:
         row = store.session(args.resume)
@@ -165,7 +165,7 @@ def _record_headless(store, args, mic: str, system: str) -> int:
 
 
 def cmd_recover(args) -> int:
-    from core.recorder import close_interrupted, recover_interrupted
+    from core.pipeline.recording import close_interrupted, recover_interrupted
 
     store = _store(args)
     found = recover_interrupted(store)

@@ -26,7 +26,7 @@ def cmd_browse(args) -> int:
 
 
 def cmd_matrix(args) -> int:
-    from core.compare import build_matrix, matrix_csv, matrix_table
+    from core.analysis.compare import build_matrix, matrix_csv, matrix_table
 
     matrix = build_matrix(_store(args), args.by, guide_id=args.guide)
     out = matrix_csv if args.format == "csv" else matrix_table
@@ -75,8 +75,8 @@ class _ProgressLine:
 
 
 def cmd_transcribe(args) -> int:
-    from core.errors import UserError
-    from core.retranscribe import retranscribe
+    from core.base.errors import UserError
+    from core.pipeline.retranscribe import retranscribe
 
     store = _store(args)
     stop = threading.Event()

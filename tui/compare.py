@@ -13,13 +13,13 @@ from textual.widgets import DataTable, Header, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from core import review
-from core.compare import (
+from core.store import review
+from core.analysis.compare import (
     Cooccurrence, Matrix, Passage, build_matrix, cooccurrence, cooccurring_passages, passages,
 )
-from core.errors import UserError
-from core.export import clock
-from core.store import Store
+from core.base.errors import UserError
+from core.interchange.export import clock
+from core.store.database import Store
 
 from .dialogs import DimensionMemoDialog
 from .keybar import KeyBar

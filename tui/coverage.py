@@ -7,8 +7,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from core.coverage import Coverage
-from core.export import clock
+from core.understanding.coverage import Coverage
+from core.interchange.export import clock
 
 
 class CoveragePanel(VerticalScroll):

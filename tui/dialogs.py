@@ -12,8 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Input, Label, OptionList, RadioButton, RadioSet, Static, TextArea
 from textual.widgets.option_list import Option
 
-from core.guide import Guide
-from core.review import rank_indicators
+from core.study.guide import Guide
+from core.store.review import rank_indicators
 
 
 def _offset(area: TextArea, location: tuple[int, int]) -> int:

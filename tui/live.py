@@ -11,11 +11,11 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from core.coverage import coverage
-from core.export import clock
-from core.live import LivePipeline, PipelineStatus, SegmentReady, decide
-from core.store import Store
-from core.understanding import SHOWN_FROM
+from core.understanding.coverage import coverage
+from core.interchange.export import clock
+from core.pipeline.live import LivePipeline, PipelineStatus, SegmentReady, decide
+from core.store.database import Store
+from core.understanding.tracker import SHOWN_FROM
 
 from .coverage import CoveragePanel
 from .dialogs import BookmarkDialog

@@ -1,7 +1,7 @@
 """The review screen: read, play back, correct and code one session after the interview.
 
 The transcript is drawn with Textual's line API: only the lines on screen are rendered, so an
-hour-long session opens as fast as a short one. Every correction goes through core/review.py
+hour-long session opens as fast as a short one. Every correction goes through core/store/review.py
 (one transaction each, undoable); the screen then re-reads the session and redraws what changed.
 """
 
@@ -28,12 +28,12 @@ from textual.widgets import Header, OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
-from core import review
-from core.errors import UserError
-from core.export import clock
-from core.guide import Guide
-from core.review import SessionForReview
-from core.store import Store
+from core.store import review
+from core.base.errors import UserError
+from core.interchange.export import clock
+from core.study.guide import Guide
+from core.store.review import SessionForReview
+from core.store.database import Store
 
 from .dialogs import (
     BookmarkNoteDialog, ChoiceDialog, IndicatorPicker, MemoDialog, PositionDialog, RetranscribeDialog, TextDialog,
@@ -883,7 +883,7 @@ class ReviewScreen(Screen):
 
     @work(thread=True, exclusive=True, group="player", exit_on_error=False)
     def open_player(self, start: float) -> None:
-        from core.session_audio import Player
+        from core.audio.playback import Player
 
         factory = self._player_factory or Player.for_session
         player = factory(self.data.session if self.data else self.store.session(self.session_id))
@@ -923,7 +923,7 @@ class ReviewScreen(Screen):
 
     def action_speed(self, step: int) -> None:
         if self.player is None:
-            from core.session_audio import SPEEDS
+            from core.audio.playback import SPEEDS
 
             self.notify(f"Speeds: {', '.join(f'{s:g}×' for s in SPEEDS)}; start playing with space first.")
             return
@@ -971,7 +971,7 @@ class ReviewScreen(Screen):
 
     @work(thread=True, exclusive=True, group="retranscribe", exit_on_error=False)
     def run_retranscribe(self, options: dict) -> None:
-        from core.retranscribe import retranscribe
+        from core.pipeline.retranscribe import retranscribe
 
         fn = self._retranscribe or retranscribe
         store = Store.open_like(self.store)
@@ -1011,8 +1011,8 @@ class ReviewScreen(Screen):
     # export -------------------------------------------------------------------------------------
 
     def action_export(self) -> None:
-        from core import paths
-        from core.exporters import FORMATS
+        from core.base import paths
+        from core.interchange.exporters import FORMATS
 
         from .dialogs import ExportDialog
 
@@ -1027,8 +1027,8 @@ class ReviewScreen(Screen):
     def run_export(self, choice: dict) -> None:
         from pathlib import Path
 
-        from core import paths
-        from core.exporters import ExportOptions, write_export
+        from core.base import paths
+        from core.interchange.exporters import ExportOptions, write_export
 
         target = Path(choice["path"]).expanduser()
         if target.parent == paths.home() / "exports":

@@ -11,10 +11,10 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Header, Input, Static
 
-from core.browse import SearchHit, SessionSummary, count_hits, filter_sessions, search, session_summaries, snippet_parts
-from core.errors import UserError
-from core.export import clock
-from core.store import Store
+from core.store.browse import SearchHit, SessionSummary, count_hits, filter_sessions, search, session_summaries, snippet_parts
+from core.base.errors import UserError
+from core.interchange.export import clock
+from core.store.database import Store
 
 from .keybar import KeyBar
 from .palette import ScreenActions
@@ -190,7 +190,7 @@ class SessionsScreen(Screen):
     def action_agreement(self) -> None:
         from pathlib import Path
 
-        from core.agreement import compare
+        from core.analysis.agreement import compare
 
         from .agreement import AgreementScreen
         from .dialogs import TextDialog

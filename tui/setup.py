@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 
-from core.capture import (
+from core.audio.capture import (
     CaptureEvent,
     Device,
     DeviceStream,
@@ -33,11 +33,11 @@ from core.capture import (
     play,
     save_device_choice,
 )
-from core.errors import UserError
-from core.guide import Guide, available_guides, load_guide
-from core.recorder import LiveRecording, start_recording
-from core.store import Store
-from core.transcriber import Transcriber
+from core.base.errors import UserError
+from core.study.guide import Guide, available_guides, load_guide
+from core.pipeline.recording import LiveRecording, start_recording
+from core.store.database import Store
+from core.speech.transcriber import Transcriber
 
 from .app import FieldnoteApp
 from .live import LiveScreen
@@ -421,7 +421,7 @@ def make_record_app(
         model = plan.model or (store.session(plan.resume)["model"] if plan.resume is not None else None)
 
         def transcriber_factory(guide: Guide) -> Transcriber:
-            from core.session import open_transcriber
+            from core.pipeline.demo import open_transcriber
 
             return open_transcriber(model, guide, threads=plan.threads)
 

@@ -8,9 +8,9 @@ from textual.containers import VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from core.export import clock
-from core.guide import Guide
-from core.understanding import SHOWN_FROM
+from core.interchange.export import clock
+from core.study.guide import Guide
+from core.understanding.tracker import SHOWN_FROM
 
 
 def _contrast(colour: str) -> str:

@@ -42,13 +42,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .errors import UserError
-from .export import cell, clock
-from .exporters import ExportOptions
-from .exporters.model import ExportSet, SessionView, build
-from .exporters.refi import PROJECT_NS, code_guid, guid, source_text
-from .exporters.tables import neutralised
-from .store import Store
+from core.base.errors import UserError
+from core.interchange.export import cell, clock
+from core.interchange.exporters import ExportOptions
+from core.interchange.exporters.model import ExportSet, SessionView, build
+from core.interchange.exporters.refi import PROJECT_NS, code_guid, guid, source_text
+from core.interchange.exporters.tables import neutralised
+from core.store.database import Store
 
 _NS = f"{{{PROJECT_NS}}}"
 EXPORT_USER = "fieldnote"  # the user fieldnote's own exports write their codings as
@@ -283,7 +283,7 @@ def _coder(project: Project, study_keys: set[str], asked: str | None) -> tuple[s
 def _variants(store: Store, session_ids: list[int]) -> Iterator[ExportSet]:
     """The sessions as each export could have written them: plain, with respondent names, and
     both pseudonymised (when the study has names to pseudonymise), built as they are asked for."""
-    from .pseudonymise import pseudonyms
+    from core.interchange.pseudonymise import pseudonyms
 
     combos = [(False, False), (False, True)]
     if pseudonyms(store):
@@ -432,7 +432,7 @@ def compare(store: Store, path: Path, *, coder: str | None = None, sessions: lis
 def take_theirs(store: Store, disagreement: Disagreement) -> int:
     """Settle a turn only the colleague coded their way: code it here with the indicator they
     used (one undoable step). Returns the coding's id."""
-    from . import review
+    from core.store import review
 
     if disagreement.coded_by == "here":
         raise UserError("this turn was coded here only: there is nothing of theirs to take")
@@ -445,7 +445,7 @@ def take_theirs(store: Store, disagreement: Disagreement) -> int:
 def drop_mine(store: Store, disagreement: Disagreement) -> int:
     """Settle a turn only this database coded their way: remove those codings (one undoable
     step). Returns how many were removed."""
-    from . import review
+    from core.store import review
 
     if disagreement.coded_by != "here" or not disagreement.coding_ids:
         raise UserError("this turn was not coded here: there is no coding of yours to drop")

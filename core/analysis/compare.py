@@ -19,11 +19,11 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .errors import UserError
-from .exporters.tables import neutralised
-from .guide import Guide
-from .review import guide_of_session
-from .store import Store
+from core.base.errors import UserError
+from core.interchange.exporters.tables import neutralised
+from core.study.guide import Guide
+from core.store.review import guide_of_session
+from core.store.database import Store
 
 BY = {"respondent": "respondent", "case": "case_name"}
 NONE_LABEL = "(none)"

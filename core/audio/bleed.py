@@ -23,8 +23,8 @@ from typing import Callable
 import numpy as np
 from rapidfuzz import fuzz
 
-from .audio import AudioChunk, Clock
-from .language import normalise
+from core.audio.sources import AudioChunk, Clock
+from core.study.language import normalise
 
 SHORT_WORDS = 3  # below this many words a partial match is too easy: ask for the whole text
 

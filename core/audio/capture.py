@@ -27,9 +27,9 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
-from . import paths
-from .audio import SAMPLE_RATE, AudioChunk, Clock
-from .errors import UserError
+from core.base import paths
+from core.audio.sources import SAMPLE_RATE, AudioChunk, Clock
+from core.base.errors import UserError
 
 TRACKS = ("interviewer", "respondent")
 LOOPBACK_RATE = 48_000  # what soundcard is asked for; the sound server converts if it must
@@ -536,7 +536,7 @@ class Gap:
 
 
 class Recording(Protocol):
-    """Where captured audio goes first (core.recorder.SessionAudio)."""
+    """Where captured audio goes first (core.pipeline.recording.SessionAudio)."""
 
     folder: Path
 
@@ -661,7 +661,7 @@ class _Track:
 class LiveSource:
     """Two (or more) device streams as one time-ordered stream of `AudioChunk`s per track.
 
-    `paused` and `muted` are shared with the pipeline (`core.recorder` wires them): while paused,
+    `paused` and `muted` are shared with the pipeline (`core.pipeline.recording` wires them): while paused,
     or while a track is muted, silence is recorded and passed on in its place, so the files and
     the segment times stay on the session clock and nothing said off the record is kept.
     """

@@ -16,8 +16,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, load_audio
-from .errors import UserError
+from core.audio.sources import SAMPLE_RATE, load_audio
+from core.base.errors import UserError
 
 TRACKS = ("interviewer", "respondent")
 EXTENSIONS = (".wav", ".flac")

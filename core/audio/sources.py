@@ -15,7 +15,7 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from .errors import UserError
+from core.base.errors import UserError
 
 SAMPLE_RATE = 16_000
 VAD_WINDOW = 512  # samples per Silero VAD decision (32 ms)

@@ -21,7 +21,7 @@ import os
 import traceback
 from pathlib import Path
 
-from . import paths
+from core.base import paths
 
 LOG_NAME = "fieldnote.log"
 ENV_LEVEL = "FIELDNOTE_LOG_LEVEL"

@@ -13,8 +13,8 @@ import platformdirs
 
 APP_NAME = "fieldnote"
 # prompts/ sits beside core/ in the source tree: the guides that ship with fieldnote.
-BUNDLED_GUIDES = Path(__file__).resolve().parent.parent / "prompts"
-SAMPLE_SESSIONS = Path(__file__).resolve().parent.parent / "sample_sessions"
+BUNDLED_GUIDES = Path(__file__).resolve().parents[2] / "prompts"
+SAMPLE_SESSIONS = Path(__file__).resolve().parents[2] / "sample_sessions"
 # How fieldnote reads each language (word lists, stemming): prompts/languages/CODE.toml.
 BUNDLED_LANGUAGES = BUNDLED_GUIDES / "languages"
 

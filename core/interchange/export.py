@@ -1,4 +1,4 @@
-"""The JSON-lines contract of one session (every other export format is in core/exporters/).
+"""The JSON-lines contract of one session (every other export format is in core/interchange/exporters/).
 
 The JSON-lines contract (other tools and our evaluations read it; keep it stable): one object
 per segment in time order with id, speaker, speaker_label, start, end, text, asks, question,
@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from .guide import Guide
-from .store import Store
+from core.study.guide import Guide
+from core.store.database import Store
 
 
 def _names(guide: Guide, dimension_id: str, indicator_id: str) -> tuple[str, str]:

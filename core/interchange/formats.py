@@ -2,9 +2,9 @@
 
 | format  | what it reads |
 |---------|---------------|
-| thesis  | the thesis layout: `X = Interviewer` header, turns `X = ...` / `X: ...` (core/transcripts.py) |
-| named   | `Name: text` lines (core/transcripts.py) |
-| text    | either of the two, told apart by the header (core/transcripts.py) |
+| thesis  | the thesis layout: `X = Interviewer` header, turns `X = ...` / `X: ...` (core/interchange/transcripts.py) |
+| named   | `Name: text` lines (core/interchange/transcripts.py) |
+| text    | either of the two, told apart by the header (core/interchange/transcripts.py) |
 | vtt     | WebVTT, as Microsoft Teams writes its transcripts: `<v Speaker Name>` voice tags, cue ids, multi-line cues |
 | srt     | SubRip subtitles; the speaker is named at the start of a cue (`Name: ...` or `<v Name>`) |
 | docx    | a Word document: its paragraphs in the thesis or named layout, or a Teams transcript download |
@@ -30,9 +30,9 @@ named layout. `--format thesis` (or `named`, `text`) forces a layout on a Word d
 
 Turns of one speaker that follow each other are one turn, as with subtitles.
 
-What is read of a Word document, and which files named .docx are refused, is in core/word.py.
+What is read of a Word document, and which files named .docx are refused, is in core/interchange/word.py.
 
-Nothing here touches the store: core/importing.py stores the turns (in one transaction).
+Nothing here touches the store: core/pipeline/importing.py stores the turns (in one transaction).
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from .errors import ImportFormatError
-from .transcripts import ParsedTranscript, parse_named_transcript, parse_thesis_transcript, parse_transcript
-from .word import is_word_package, parse_word, read_word
+from core.base.errors import ImportFormatError
+from core.interchange.transcripts import ParsedTranscript, parse_named_transcript, parse_thesis_transcript, parse_transcript
+from core.interchange.word import is_word_package, parse_word, read_word
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class ImportedTurn:
 
 @dataclass(frozen=True)
 class ImportedTranscript:
-    """Shaped like core.transcripts.ParsedTranscript, with times on the turns."""
+    """Shaped like core.interchange.transcripts.ParsedTranscript, with times on the turns."""
 
     speakers: dict[str, str]  # speaker as written -> label ("X" -> "Interviewer"; a name -> itself)
     turns: list[ImportedTurn]
@@ -187,7 +187,7 @@ def _merge(cues: list[tuple[_Cue, str, str]], source: str, fmt: str) -> Imported
 
 def _prefix_names(bodies: list[str]) -> set[str]:
     """Names that start cues as `Name: `: those starting two cues or more, or the first cue, so
-    a one-off "Nou: ..." inside a turn stays text (as core/transcripts.py does for text). In a
+    a one-off "Nou: ..." inside a turn stays text (as core/interchange/transcripts.py does for text). In a
     file that names the speaker on every cue (fieldnote's own export), every name counts."""
     counts: dict[str, int] = {}
     for body in bodies:

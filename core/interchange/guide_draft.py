@@ -28,11 +28,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
-from .errors import UserError
-from .formats import read_lines
-from .guide import Guide, parse_guide, user_guide_path
-from .language import is_language_code
+from core.base import paths
+from core.base.errors import UserError
+from core.interchange.formats import read_lines
+from core.study.guide import Guide, parse_guide, user_guide_path
+from core.study.language import is_language_code
 
 _NUMBERED = re.compile(r"^(?:(?:vraag|question|frage|q)\s*)?(\d{1,3})\s*[.):]\s*(\S.*)$", re.IGNORECASE)
 _BULLET = re.compile(r"^(?:[-*•–·▪◦]|[a-z][.)])\s+(\S.*)$")
@@ -138,7 +138,7 @@ def draft_guide(lines: list[str], source: str) -> DraftGuide:
 
 def guide_text(draft: DraftGuide, *, guide_id: str, title: str | None, language: str, planned_minutes: float) -> str:
     """The draft as a guide file, with a note on what to add."""
-    from .exporters.refi import dump_guide
+    from core.interchange.exporters.refi import dump_guide
 
     study = {"id": guide_id, "title": title or draft.title or guide_id, "language": language,
              "planned_minutes": planned_minutes}
@@ -159,7 +159,7 @@ def guide_text(draft: DraftGuide, *, guide_id: str, title: str | None, language:
         "# - the codebook: `fieldnote codebook import FILE.qdc --guide " + guide_id + " --force` adds the codes",
         "#   of a REFI-QDA codebook (from ATLAS.ti, NVivo, MAXQDA, QualCoder) as dimensions and indicators,",
         "#   and links each question to the dimension it shares the rarest words with, for you to check;",
-        "# The format is described at the top of core/guide.py.",
+        "# The format is described at the top of core/study/guide.py.",
     ]
     return dump_guide({"study": study, "question": raw_questions}, header=header)
 
@@ -167,7 +167,7 @@ def guide_text(draft: DraftGuide, *, guide_id: str, title: str | None, language:
 def create_guide(questions: Path, guide_id: str, *, language: str, title: str | None = None,
                  planned_minutes: float = 60, force: bool = False) -> tuple[Path, Guide]:
     """Write a new guide from a list of interview questions to the user's guides folder."""
-    from .exporters import write_atomic
+    from core.interchange.exporters import write_atomic
 
     target = user_guide_path(guide_id, force=force)
     if not is_language_code(language):

@@ -17,9 +17,9 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from .errors import UserError
-from .guide import Guide
-from .store import Store, now_iso
+from core.base.errors import UserError
+from core.study.guide import Guide
+from core.store.database import Store, now_iso
 
 DEFAULT_REPLACEMENT = "[name {n}]"
 

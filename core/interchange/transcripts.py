@@ -33,7 +33,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from .errors import ImportFormatError
+from core.base.errors import ImportFormatError
 
 
 @dataclass(frozen=True)

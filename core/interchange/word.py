@@ -1,5 +1,5 @@
 """Word documents (.docx) read as text: a line per paragraph, for the transcript formats
-(core/formats.py) and for guides written from a question list (core/guide_draft.py).
+(core/interchange/formats.py) and for guides written from a question list (core/interchange/guide_draft.py).
 
 What is read of a Word document: the body's paragraphs, tracked insertions included and
 deletions left out (as Word shows the text with changes accepted), a tab as whitespace; a table
@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 from xml.etree import ElementTree
 
-from .errors import ImportFormatError
+from core.base.errors import ImportFormatError
 
 if TYPE_CHECKING:
-    from .formats import ImportedTranscript
+    from core.interchange.formats import ImportedTranscript
 
 
 _ZIP = b"PK\x03\x04"

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TextIO
 
-from . import paths
-from .audio import FileReplaySource
-from .errors import UserError
-from .guide import Guide, load_guide
-from .live import LivePipeline, SegmentReady
-from .models import resolve_model
-from .store import Store
-from .transcriber import Transcriber, WhisperTranscriber
+from core.base import paths
+from core.audio.sources import FileReplaySource
+from core.base.errors import UserError
+from core.study.guide import Guide, load_guide
+from core.pipeline.live import LivePipeline, SegmentReady
+from core.speech.models import resolve_model
+from core.store.database import Store
+from core.speech.transcriber import Transcriber, WhisperTranscriber
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def open_transcriber(model: str | None, guide: Guide, *, threads: int = 2) -> Tr
 def replay_pipeline(demo: Demo, transcriber: Transcriber, *, realtime: bool, store: Store | None = None) -> LivePipeline:
     """The demo's tracks through the live pipeline; with a store, suggestions start from what
     the researcher coded in earlier sessions of the same guide."""
-    from .importing import prepared_understanding
+    from core.pipeline.importing import prepared_understanding
 
     source = FileReplaySource(demo.tracks, realtime=realtime)
     tracker, suggester = prepared_understanding(store, demo.guide) if store is not None else (None, None)
@@ -83,7 +83,7 @@ def run_headless(
     on_stored: Callable[[int, SegmentReady], None] | None = None,
 ) -> None:
     """Run the pipeline in this thread, storing each segment as it comes (and printing it)."""
-    from .export import segment_records
+    from core.interchange.export import segment_records
 
     stop = stop or threading.Event()
 

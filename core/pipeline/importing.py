@@ -1,8 +1,8 @@
 """Importing a transcript typed or exported elsewhere as a session, understood as if live.
 
 Each turn becomes a segment, in order, with the times the format has (none for a typed
-transcript). Files are read through the format registry (core/formats.py). Guide tracking and suggestions run over
-the turns in time order through `core.live.annotate`, the function the live pipeline uses, so
+transcript). Files are read through the format registry (core/interchange/formats.py). Guide tracking and suggestions run over
+the turns in time order through `core.pipeline.live.annotate`, the function the live pipeline uses, so
 an imported interview gets what the live session would have given: the suggester first learns
 from the passages coded in the earlier sessions of the same guide, and each turn is understood
 with only the turns before it.
@@ -30,14 +30,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import formats
-from .errors import UserError
-from .formats import ImportedTranscript
-from .guide import Guide
-from .live import annotate
-from .store import NewSegment, Store
-from .transcripts import ParsedTranscript
-from .understanding import GuideTracker, Suggester
+from core.interchange import formats
+from core.base.errors import UserError
+from core.interchange.formats import ImportedTranscript
+from core.study.guide import Guide
+from core.pipeline.live import annotate
+from core.store.database import NewSegment, Store
+from core.interchange.transcripts import ParsedTranscript
+from core.understanding.tracker import GuideTracker, Suggester
 
 INTERVIEWER, RESPONDENT, OBSERVER = "interviewer", "respondent", "observer"
 

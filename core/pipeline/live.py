@@ -15,12 +15,12 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import AudioChunk, AudioSource, Clock, Utterance, VadSegmenter
-from .bleed import BleedFilter
-from .guide import Guide
-from .store import NewSegment, Store
-from .transcriber import Transcriber
-from .understanding import GuideTracker, Suggester
+from core.audio.sources import AudioChunk, AudioSource, Clock, Utterance, VadSegmenter
+from core.audio.bleed import BleedFilter
+from core.study.guide import Guide
+from core.store.database import NewSegment, Store
+from core.speech.transcriber import Transcriber
+from core.understanding.tracker import GuideTracker, Suggester
 
 SPEAKER_OF_TRACK = {"interviewer": "interviewer", "respondent": "respondent"}
 

@@ -26,9 +26,9 @@ from typing import Callable
 
 import numpy as np
 
-from . import paths
-from .audio import SAMPLE_RATE, Clock
-from .capture import (
+from core.base import paths
+from core.audio.sources import SAMPLE_RATE, Clock
+from core.audio.capture import (
     BYTES_PER_SECOND,
     DISK_RESERVE,
     DISK_START_MINUTES,
@@ -41,12 +41,12 @@ from .capture import (
     open_devices,
     remaining_seconds,
 )
-from .errors import UserError
-from .bleed import BleedFilter
-from .guide import Guide
-from .importing import prepared_understanding
-from .live import LivePipeline
-from .store import DiskFull, Store, now_iso
+from core.base.errors import UserError
+from core.audio.bleed import BleedFilter
+from core.study.guide import Guide
+from core.pipeline.importing import prepared_understanding
+from core.pipeline.live import LivePipeline
+from core.store.database import DiskFull, Store, now_iso
 
 LOCK_NAME = "recording.lock"
 HEADER_BYTES = 44
@@ -265,7 +265,7 @@ def _owner_alive(folder: Path, started_at: str | None) -> bool | None:
 class SessionAudio:
     """The tracks of one session as files in its folder (the `Recording` a LiveSource writes to).
 
-    The capture stops before the disk fills (core/capture.py keeps a reserve), but another
+    The capture stops before the disk fills (core/audio/capture.py keeps a reserve), but another
     program can fill it at once: then the files keep what reached the disk, playable, take no
     more audio, and `on_full` is called (the recorder stops the capture there).
     """

@@ -16,7 +16,7 @@ the session's existing segments by time, per speaker:
   suggestions the live pipeline would have made;
 - a segment in which the new model hears nothing keeps its text: nothing is deleted.
 
-The whole change is one edit in the undo log (core/review.py), so a re-transcription can be
+The whole change is one edit in the undo log (core/store/review.py), so a re-transcription can be
 undone. Transcription runs before the transaction opens; stopping it midway writes nothing.
 """
 
@@ -33,15 +33,15 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, VAD_CONTEXT, VAD_WINDOW, audio_length, load_audio, stream_audio
-from .errors import UserError
-from .live import annotate
-from .models import ModelRef, resolve_model
-from .review import guide_of_session, recorded, remap_codings
-from .session_audio import session_tracks
-from .store import NewSegment, Store, now_iso
-from .transcriber import LOGPROB_MIN, NO_SPEECH_MAX, invented, loop_free, seed_sampling
-from .understanding import GuideTracker, Suggester
+from core.audio.sources import SAMPLE_RATE, VAD_CONTEXT, VAD_WINDOW, audio_length, load_audio, stream_audio
+from core.base.errors import UserError
+from core.pipeline.live import annotate
+from core.speech.models import ModelRef, resolve_model
+from core.store.review import guide_of_session, recorded, remap_codings
+from core.audio.playback import session_tracks
+from core.store.database import NewSegment, Store, now_iso
+from core.speech.transcriber import LOGPROB_MIN, NO_SPEECH_MAX, invented, loop_free, seed_sampling
+from core.understanding.tracker import GuideTracker, Suggester
 
 # Verbatim transcripts keep hesitations: a prompt written that way makes Whisper write them.
 VERBATIM_PROMPTS = {

@@ -19,8 +19,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
-from .errors import ModelNotFound
+from core.base import paths
+from core.base.errors import ModelNotFound
 
 DEFAULT_MODEL = "base"
 BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"

@@ -9,8 +9,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .errors import UserError
-from .models import ModelRef
+from core.base.errors import UserError
+from core.speech.models import ModelRef
 
 SAMPLE_RATE = 16_000
 

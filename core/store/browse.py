@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .store import Store, _fts_query
+from core.store.database import Store, _fts_query
 
 # Marks around matched words in a snippet; control characters never occur in transcripts.
 HIT_OPEN, HIT_CLOSE = "\x02", "\x03"

@@ -22,9 +22,9 @@ import sqlite_utils
 from sqlite_utils.db import NotFoundError
 from sqlite_utils.migrations import Migrations
 
-from . import paths
-from .errors import UserError
-from .guide import Guide, parse_guide
+from core.base import paths
+from core.base.errors import UserError
+from core.study.guide import Guide, parse_guide
 
 migrations = Migrations("fieldnote")
 
@@ -148,7 +148,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m002_pseudonyms_and_respondents(db: sqlite_utils.Database) -> None:
-    # Study-level lists used by exports (core/pseudonymise.py, core/respondents.py).
+    # Study-level lists used by exports (core/interchange/pseudonymise.py, core/store/respondents.py).
     db["pseudonyms"].create(
         {"id": int, "name": str, "replacement": str, "created_at": str},
         pk="id",
@@ -163,7 +163,7 @@ def m002_pseudonyms_and_respondents(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m003_review_edit_log(db: sqlite_utils.Database) -> None:
-    # core/review.py: each correction after the interview is one row here, holding every row it
+    # core/store/review.py: each correction after the interview is one row here, holding every row it
     # changed before and after (JSON), so it can be undone and redone.
     db["edits"].create(
         {"id": int, "session_id": int, "at": str, "label": str, "changes": str, "undone": int},
@@ -308,7 +308,7 @@ _REVIEW_COUNTS_SQL = [
 
 @migrations()
 def m005_capture_gaps(db: sqlite_utils.Database) -> None:
-    # core/capture.py: stretches of a live recording without audio from a track (a device that
+    # core/audio/capture.py: stretches of a live recording without audio from a track (a device that
     # vanished, a pause, a muted track), so a reader of the audio knows why it is silent there.
     db["gaps"].create(
         {

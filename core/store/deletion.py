@@ -24,9 +24,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
-from .errors import UserError
-from .store import Store
+from core.base import paths
+from core.base.errors import UserError
+from core.store.database import Store
 
 
 @dataclass
@@ -190,7 +190,7 @@ def _own_audio_dir(store: Store, folder: Path) -> bool:
 
 
 def _lock_held(folder: Path) -> bool:
-    """Whether a recording process holds the session's lock (see core/recorder.py)."""
+    """Whether a recording process holds the session's lock (see core/pipeline/recording.py)."""
     lock = folder / "recording.lock"
     return lock.exists() and paths.held_by_another(lock)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import UserError
-from .store import Store
+from core.base.errors import UserError
+from core.store.database import Store
 
 _PREFIX = r"(?:(?:respondent|resp\.?|r)\s*)?"
 _NUMBERS = re.compile(

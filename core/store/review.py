@@ -3,7 +3,7 @@
 Every edit here runs in one transaction over a `Store` and records each row it touched, before
 and after, as one entry of the `edits` table. Undo writes the before-images back in reverse
 order, redo the after-images in order, so one mechanism serves every kind of edit (and the
-re-transcription in core/retranscribe.py). An undo or redo refuses when a row it would restore
+re-transcription in core/pipeline/retranscribe.py). An undo or redo refuses when a row it would restore
 has changed since by other means: it never overwrites work it did not record.
 
 Codings follow their text. A span coding (start/end offsets in the segment's text) is moved
@@ -23,9 +23,9 @@ from difflib import SequenceMatcher
 from functools import lru_cache
 from typing import Iterator, Sequence
 
-from .errors import UserError
-from .guide import Guide, parse_guide
-from .store import SPEAKERS, Store, tidy_note, now_iso
+from core.base.errors import UserError
+from core.study.guide import Guide, parse_guide
+from core.store.database import SPEAKERS, Store, tidy_note, now_iso
 
 MEMO_TARGETS = ("session", "segment", "coding", "dimension")
 # Undo history kept per session; older entries are dropped when a new edit is recorded.

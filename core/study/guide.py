@@ -43,8 +43,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
-from .errors import GuideError
+from core.base import paths
+from core.base.errors import GuideError
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
@@ -320,7 +320,7 @@ def user_guide_path(guide_id: str, *, force: bool, replaced: str = "") -> Path:
     """Where fieldnote writes a guide made for the user (`guides new`, `codebook import`): in
     their guides folder. Refused when `guide_id` cannot name a guide, or when a guide of that
     name is there and `force` is not given (`replaced` says what replacing it would lose)."""
-    from .errors import UserError
+    from core.base.errors import UserError
 
     if not _ID.match(guide_id):
         raise UserError(f"{guide_id!r} cannot name a guide: use letters, digits, '-', '_' and '.'")

@@ -35,8 +35,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import paths
-from .errors import UserError
+from core.base import paths
+from core.base.errors import UserError
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _COMBINING = re.compile(r"[\u0300-\u036f]+")

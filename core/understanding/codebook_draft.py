@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
-from .language import Language
+from core.study.language import Language
 
 # A question goes with a dimension when the words they share weigh at least as much as one word
 # that this share of the dimensions have (with 15 dimensions: a word of 5 of them); a word weighs

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .store import Store
+from core.store.database import Store
 
 CONFIDENT = 0.5
 

@@ -8,7 +8,7 @@ single: "afspraken" and "afspraak" are one stem), so a cue or phrase matches the
 uses; a stem also matches inside a compound ("vertrouwensband", "netwerksamenwerking") and
 through small recognition errors (rapidfuzz, on long words only). What each language needs
 (function words, fillers, how a question opens, its stemming) is read from its data file by
-`core.language`, chosen by the guide's language.
+`core.study.language`, chosen by the guide's language.
 
 Guide tracking considers only speech put as a question (a question mark, a clause opening with
 a question word or verb once its fillers are off, "ik ben benieuwd"), so announcements,
@@ -41,9 +41,9 @@ from typing import Iterable
 
 from rapidfuzz import fuzz, process
 
-from .guide import Guide, Indicator
-from .language import Language, load_language, words
-from .store import NewSuggestion
+from core.study.guide import Guide, Indicator
+from core.study.language import Language, load_language, words
+from core.store.database import NewSuggestion
 
 # ---------------------------------------------------------------------------------------------
 # Matching words to a vocabulary of stems

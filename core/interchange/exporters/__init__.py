@@ -1,7 +1,7 @@
 """Export formats, one registry: what `fieldnote export` and the TUI's export dialog offer.
 
-Every format renders from the same model (core/exporters/model.py), so pseudonymisation and
-respondent numbers apply to all of them alike. The JSON-lines contract is core/export.py's,
+Every format renders from the same model (core/interchange/exporters/model.py), so pseudonymisation and
+respondent numbers apply to all of them alike. The JSON-lines contract is core/interchange/export.py's,
 unchanged; with pseudonymisation its texts and offsets go through the same replacement.
 
 Formats marked per-session (subtitles, plain transcript) describe one recording: several
@@ -20,8 +20,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import paths
-from ..errors import UserError
+from core.base import paths
+from core.base.errors import UserError
 
 __all__ = ["FORMATS", "ExportFormat", "ExportOptions", "ExportFile", "render", "write_atomic", "write_export"]
 
@@ -32,7 +32,7 @@ class ExportOptions:
     respondent_names: bool = False  # show respondents and speakers as recorded, not by number
     audio: bool = False  # REFI-QDA: add each session's recording with the transcript synced
     # False: the transcripts alone, without codings and open suggestions, for a second coder to
-    # code without seeing the first coder's codes (see core/agreement.py)
+    # code without seeing the first coder's codes (see core/analysis/agreement.py)
     codings: bool = True
 
 
@@ -80,8 +80,8 @@ def _renderer(fmt: ExportFormat):
 
 
 def _jsonl(store, session_ids: list[int], options: ExportOptions) -> bytes:
-    from ..export import segment_records, to_jsonl
-    from ..pseudonymise import pseudonymiser
+    from core.interchange.export import segment_records, to_jsonl
+    from core.interchange.pseudonymise import pseudonymiser
 
     p = pseudonymiser(store) if options.pseudonymise else None
     if not p:
@@ -116,7 +116,7 @@ def render(store, session_ids: list[int], fmt_name: str, options: ExportOptions 
     fmt = FORMATS[fmt_name]
     if fmt.name == "jsonl":
         return [ExportFile("", _jsonl(store, session_ids, options))]
-    from .model import build
+    from core.interchange.exporters.model import build
 
     export = build(store, session_ids, options)
     function = _renderer(fmt)
@@ -125,7 +125,7 @@ def render(store, session_ids: list[int], fmt_name: str, options: ExportOptions 
     if fmt.name == "qdpx":
         import io
 
-        from .refi import write_qdpx
+        from core.interchange.exporters.refi import write_qdpx
 
         buf = io.BytesIO()
         write_qdpx(export, buf, notes)

@@ -12,13 +12,13 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..export import clock
-from ..guide import Guide
-from ..pseudonymise import NO_PSEUDONYMS, Pseudonymiser, pseudonymiser
-from ..respondents import attributes, numbering
-from ..review import bookmark_places
-from ..store import Store
-from . import ExportOptions
+from core.interchange.export import clock
+from core.study.guide import Guide
+from core.interchange.pseudonymise import NO_PSEUDONYMS, Pseudonymiser, pseudonymiser
+from core.store.respondents import attributes, numbering
+from core.store.review import bookmark_places
+from core.store.database import Store
+from core.interchange.exporters import ExportOptions
 
 # A thesis speaker code ("X", "Y1", "Q"): shown as typed. Other labels may be people's names.
 SPEAKER_CODE = re.compile(r"^[A-Z][0-9]{0,2}$")

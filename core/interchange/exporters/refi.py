@@ -27,12 +27,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from .. import paths
-from ..codebook_draft import draft_links
-from ..errors import UserError
-from ..guide import Guide, parse_guide, user_guide_path
-from ..language import load_language
-from .model import ExportSet, SessionView
+from core.base import paths
+from core.understanding.codebook_draft import draft_links
+from core.base.errors import UserError
+from core.study.guide import Guide, parse_guide, user_guide_path
+from core.study.language import load_language
+from core.interchange.exporters.model import ExportSet, SessionView
 
 PROJECT_NS = "urn:QDA-XML:project:1.0"
 CODEBOOK_NS = "urn:QDA-XML:codebook:1.0"
@@ -398,7 +398,7 @@ def merge_codebook(base: Guide, imported: list[ImportedDimension], *, guide_id: 
     New indicators get their name as their only phrase, which code suggestions start from. When
     no question of the guide is linked to a dimension yet (a guide just written from the
     question list), each is linked to the dimension that shares its rarest words, if any
-    (`core.codebook_draft`), as `drafted_questions`, for the researcher to check.
+    (`core.understanding.codebook_draft`), as `drafted_questions`, for the researcher to check.
     """
     raw = tomllib.loads(base.text)
     raw.setdefault("study", {})["id"] = guide_id
@@ -507,7 +507,7 @@ def import_codebook(path: Path, *, guide_id: str, base: Guide, replace: bool = F
     imported = read_codebook(path)
     merged = merge_codebook(base, imported, guide_id=guide_id, replace=replace)
     parse_guide(merged.text, source=f"{path} merged into {base.id}")
-    from . import write_atomic
+    from core.interchange.exporters import write_atomic
 
     paths.ensure_private_dir(target.parent)
     write_atomic(target, merged.text.encode("utf-8"))

@@ -3,15 +3,15 @@ thesis's own layout (`X = Interviewer` header, then `X: ...` / `Y: ...` turns).
 
 Subtitles cut a long turn into cues of at most two lines, timed in proportion to their share of
 the turn's text; every cue names its speaker, so fieldnote's own SRT/VTT import joins the cues of
-a turn back together. The plain transcript reads back through core/transcripts.py.
+a turn back together. The plain transcript reads back through core/interchange/transcripts.py.
 """
 
 from __future__ import annotations
 
 import textwrap
 
-from ..errors import UserError
-from .model import SessionView
+from core.base.errors import UserError
+from core.interchange.exporters.model import SessionView
 
 LINE = 42  # characters per subtitle line, the usual broadcast limit
 

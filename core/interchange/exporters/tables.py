@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 
-from .model import ExportSet
+from core.interchange.exporters.model import ExportSet
 
 COLUMNS = [
     "session",

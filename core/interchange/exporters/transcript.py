@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import io
 
-from .model import DimensionView, ExportSet, SegmentView, SessionView, pieces
+from core.interchange.exporters.model import DimensionView, ExportSet, SegmentView, SessionView, pieces
 
 
 def _ink(colour: str) -> str:
