@@ -1,16 +1,13 @@
 """The study database: sessions, segments, question events, suggestions, codings and memos.
 
-SQLite through sqlite-utils. Every schema change is an ordered, append-only migration recorded
-in the database and applied each time a store opens. One thread owns each `Store` (sqlite3
+SQLite through sqlite-utils. Every schema change is an ordered, append-only migration
+(core/store/migrations.py) recorded in the database and applied each time a store opens. One thread owns each `Store` (sqlite3
 refuses cross-thread use): a worker that writes opens its own with `Store.open_like(other)`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import shutil
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -20,388 +17,14 @@ from typing import Iterable, Iterator
 
 import sqlite_utils
 from sqlite_utils.db import NotFoundError
-from sqlite_utils.migrations import Migrations
 
 from core.base import paths
 from core.base.errors import UserError
 from core.study.guide import Guide, parse_guide
-
-migrations = Migrations("fieldnote")
+from core.store.connection import DiskFull, LockingDatabase, disk_full
+from core.store.migrations import migrations
 
 SPEAKERS = ("interviewer", "respondent")
-SESSION_STATUSES = ("recording", "completed", "interrupted", "imported")
-SUGGESTION_STATES = ("pending", "accepted", "rejected")
-
-
-@migrations()
-def m001_initial(db: sqlite_utils.Database) -> None:
-    db["sessions"].create(
-        {
-            "id": int,
-            "title": str,
-            "guide_id": str,
-            "guide_title": str,
-            "guide_digest": str,
-            "guide_toml": str,  # the guide as it was: the session stays readable if the file changes
-            "language": str,
-            "respondent": str,
-            "case_name": str,
-            "consent_at": str,
-            "started_at": str,
-            "ended_at": str,
-            "duration": float,
-            "status": str,
-            "origin": str,  # live, demo, import
-            "model": str,
-            "audio_dir": str,
-            "current_question": int,
-        },
-        pk="id",
-        not_null={"guide_id", "guide_toml", "started_at", "status", "origin"},
-        defaults={"status": "recording"},
-    )
-    db["segments"].create(
-        {
-            "id": int,
-            "session_id": int,
-            "speaker": str,  # interviewer | respondent
-            "speaker_label": str,
-            "start": float,
-            "end": float,
-            "text": str,
-            "asr_text": str,  # what the recogniser heard, kept when the text is edited
-            "origin": str,  # asr, import
-            "edited": int,
-            "asks": int,  # the guide question this segment asks
-            "question": int,  # the guide question in effect when it was spoken
-            "created_at": str,
-        },
-        pk="id",
-        foreign_keys=[("session_id", "sessions", "id")],
-        not_null={"session_id", "speaker", "text"},
-        defaults={"edited": 0},
-    )
-    db["segments"].create_index(["session_id", "start"])
-    db["segments"].enable_fts(["text"], create_triggers=True, tokenize="unicode61 remove_diacritics 2")
-    db["question_events"].create(
-        {
-            "id": int,
-            "session_id": int,
-            "question": int,
-            "at": float,
-            "kind": str,  # detected | manual
-            "segment_id": int,
-            "score": float,
-        },
-        pk="id",
-        foreign_keys=[("session_id", "sessions", "id"), ("segment_id", "segments", "id")],
-    )
-    db["question_events"].create_index(["session_id"])
-    db["suggestions"].create(
-        {
-            "id": int,
-            "segment_id": int,
-            "rank": int,
-            "dimension_id": str,
-            "indicator_id": str,
-            "score": float,
-            "reason": str,
-            "state": str,  # pending | accepted | rejected
-        },
-        pk="id",
-        foreign_keys=[("segment_id", "segments", "id")],
-        not_null={"segment_id", "dimension_id", "indicator_id", "score", "state"},
-        defaults={"state": "pending"},
-    )
-    db["suggestions"].create_index(["segment_id"])
-    db["codings"].create(
-        {
-            "id": int,
-            "segment_id": int,
-            "dimension_id": str,
-            "indicator_id": str,
-            "start_offset": int,  # in the segment's text, code points; null = the whole segment
-            "end_offset": int,
-            "origin": str,  # suggestion | manual | import
-            "suggestion_id": int,
-            "created_at": str,
-        },
-        pk="id",
-        foreign_keys=[("segment_id", "segments", "id"), ("suggestion_id", "suggestions", "id")],
-        not_null={"segment_id", "dimension_id", "indicator_id", "origin"},
-    )
-    db["codings"].create_index(["segment_id"])
-    db["memos"].create(
-        {
-            "id": int,
-            "session_id": int,
-            "target": str,  # session | segment | coding | dimension
-            "target_id": str,
-            "text": str,
-            "created_at": str,
-        },
-        pk="id",
-        foreign_keys=[("session_id", "sessions", "id")],
-        not_null={"target", "text", "created_at"},
-    )
-
-
-@migrations()
-def m002_pseudonyms_and_respondents(db: sqlite_utils.Database) -> None:
-    # Study-level lists used by exports (core/interchange/pseudonymise.py, core/store/respondents.py).
-    db["pseudonyms"].create(
-        {"id": int, "name": str, "replacement": str, "created_at": str},
-        pk="id",
-        not_null={"name", "replacement", "created_at"},
-    )
-    db.execute("create unique index pseudonyms_name on pseudonyms (name collate nocase)")
-    db["respondents"].create(
-        {"number": int, "organisation": str, "role": str},
-        pk="number",
-    )
-
-
-@migrations()
-def m003_review_edit_log(db: sqlite_utils.Database) -> None:
-    # core/store/review.py: each correction after the interview is one row here, holding every row it
-    # changed before and after (JSON), so it can be undone and redone.
-    db["edits"].create(
-        {"id": int, "session_id": int, "at": str, "label": str, "changes": str, "undone": int},
-        pk="id",
-        foreign_keys=[("session_id", "sessions", "id")],
-        not_null={"at", "label", "changes", "undone"},
-        defaults={"undone": 0},
-    )
-    db["edits"].create_index(["session_id", "id"])
-    # Covering indexes for the sessions overview and the comparison matrix across many sessions.
-    db["segments"].create_index(["session_id", "speaker", "end"])
-    db["codings"].create_index(["segment_id", "dimension_id", "start_offset", "end_offset", "indicator_id"])
-    db["memos"].create_index(["session_id"])
-
-
-@migrations()
-def m004_review_counts(db: sqlite_utils.Database) -> None:
-    # Counts kept up to date by triggers, whoever writes: the sessions overview and the
-    # comparison matrix read a few rows per session instead of joining every coding of the
-    # study (bench/bench_review.py). A passage is a coded (segment, span); a dimension counts
-    # each passage once, however many of its indicators code it.
-    for sql in _REVIEW_COUNTS_SQL:
-        db.execute(sql)
-    # Each session row carries its guide's text; these lists and groupings read indexes instead.
-    db["sessions"].create_index(
-        ["started_at", "id", "title", "respondent", "case_name", "guide_id", "guide_title", "duration", "status", "origin"],
-        index_name="sessions_overview",
-    )
-    db["sessions"].create_index(["guide_id", "respondent", "case_name", "id"], index_name="sessions_compare")
-
-
-_REVIEW_COUNTS_SQL = [
-    """create table session_counts (
-        session_id integer primary key, segments integer not null default 0,
-        respondent_segments integer not null default 0, coded_segments integer not null default 0,
-        codings integer not null default 0, last_end real)""",
-    """create table code_counts (
-        session_id integer not null, dimension_id text not null, indicator_id text not null,
-        codings integer not null default 0, primary key (session_id, dimension_id, indicator_id)) without rowid""",
-    """create table dimension_passages (
-        session_id integer not null, dimension_id text not null, passages integer not null default 0,
-        primary key (session_id, dimension_id)) without rowid""",
-    # Existing data.
-    """insert into session_counts (session_id, segments, respondent_segments, last_end)
-        select session_id, count(*), sum(speaker = 'respondent'), max("end") from segments group by session_id""",
-    """update session_counts set
-        coded_segments = (select count(distinct c.segment_id) from codings c join segments g on g.id = c.segment_id
-                          where g.session_id = session_counts.session_id),
-        codings = (select count(*) from codings c join segments g on g.id = c.segment_id
-                   where g.session_id = session_counts.session_id)""",
-    """insert into code_counts select g.session_id, c.dimension_id, c.indicator_id, count(*)
-        from codings c join segments g on g.id = c.segment_id group by 1, 2, 3""",
-    """insert into dimension_passages select session_id, dimension_id, count(*) from (
-        select distinct g.session_id, c.dimension_id, c.segment_id, c.start_offset, c.end_offset
-        from codings c join segments g on g.id = c.segment_id) group by 1, 2""",
-    # Segments.
-    """create trigger counts_segment_insert after insert on segments begin
-        insert into session_counts (session_id, segments, respondent_segments, last_end)
-          values (new.session_id, 1, new.speaker = 'respondent', new."end")
-          on conflict (session_id) do update set segments = segments + 1,
-            respondent_segments = respondent_segments + (new.speaker = 'respondent'),
-            last_end = max(coalesce(last_end, new."end"), coalesce(new."end", last_end));
-      end""",
-    """create trigger counts_segment_delete after delete on segments begin
-        update session_counts set segments = segments - 1,
-            respondent_segments = respondent_segments - (old.speaker = 'respondent'),
-            last_end = (select max("end") from segments where session_id = old.session_id)
-          where session_id = old.session_id;
-      end""",
-    """create trigger counts_segment_update after update of speaker, "end" on segments begin
-        update session_counts set
-            respondent_segments = respondent_segments - (old.speaker = 'respondent') + (new.speaker = 'respondent'),
-            last_end = (select max("end") from segments where session_id = new.session_id)
-          where session_id = new.session_id;
-      end""",
-    # Codings: the sole coding of a segment makes it coded; the first coding of a dimension on a
-    # (segment, span) makes a passage of that dimension.
-    """create trigger counts_coding_insert after insert on codings begin
-        insert into code_counts (session_id, dimension_id, indicator_id, codings)
-          select session_id, new.dimension_id, new.indicator_id, 1 from segments where id = new.segment_id
-          on conflict (session_id, dimension_id, indicator_id) do update set codings = codings + 1;
-        insert into dimension_passages (session_id, dimension_id, passages)
-          select session_id, new.dimension_id, 1 from segments where id = new.segment_id
-            and (select count(*) from codings c where c.segment_id = new.segment_id and c.dimension_id = new.dimension_id
-                 and c.start_offset is new.start_offset and c.end_offset is new.end_offset) = 1
-          on conflict (session_id, dimension_id) do update set passages = passages + 1;
-        update session_counts set codings = codings + 1,
-            coded_segments = coded_segments + ((select count(*) from codings where segment_id = new.segment_id) = 1)
-          where session_id = (select session_id from segments where id = new.segment_id);
-      end""",
-    """create trigger counts_coding_delete after delete on codings begin
-        update code_counts set codings = codings - 1
-          where session_id = (select session_id from segments where id = old.segment_id)
-            and dimension_id = old.dimension_id and indicator_id = old.indicator_id;
-        update dimension_passages set passages = passages - 1
-          where session_id = (select session_id from segments where id = old.segment_id)
-            and dimension_id = old.dimension_id
-            and not exists (select 1 from codings c where c.segment_id = old.segment_id
-                            and c.dimension_id = old.dimension_id and c.start_offset is old.start_offset
-                            and c.end_offset is old.end_offset);
-        update session_counts set codings = codings - 1,
-            coded_segments = coded_segments - (not exists (select 1 from codings where segment_id = old.segment_id))
-          where session_id = (select session_id from segments where id = old.segment_id);
-      end""",
-    """create trigger counts_coding_update
-      after update of segment_id, dimension_id, indicator_id, start_offset, end_offset on codings begin
-        update code_counts set codings = codings - 1
-          where session_id = (select session_id from segments where id = old.segment_id)
-            and dimension_id = old.dimension_id and indicator_id = old.indicator_id;
-        insert into code_counts (session_id, dimension_id, indicator_id, codings)
-          select session_id, new.dimension_id, new.indicator_id, 1 from segments where id = new.segment_id
-          on conflict (session_id, dimension_id, indicator_id) do update set codings = codings + 1;
-        update dimension_passages set passages = passages - 1
-          where session_id = (select session_id from segments where id = old.segment_id)
-            and dimension_id = old.dimension_id
-            and not exists (select 1 from codings c where c.segment_id = old.segment_id
-                            and c.dimension_id = old.dimension_id and c.start_offset is old.start_offset
-                            and c.end_offset is old.end_offset);
-        insert into dimension_passages (session_id, dimension_id, passages)
-          select session_id, new.dimension_id, 1 from segments where id = new.segment_id
-            and not (old.segment_id = new.segment_id and old.dimension_id = new.dimension_id
-                     and old.start_offset is new.start_offset and old.end_offset is new.end_offset)
-            and (select count(*) from codings c where c.segment_id = new.segment_id and c.dimension_id = new.dimension_id
-                 and c.start_offset is new.start_offset and c.end_offset is new.end_offset) = 1
-          on conflict (session_id, dimension_id) do update set passages = passages + 1;
-        update session_counts set
-            coded_segments = coded_segments - (not exists (select 1 from codings where segment_id = old.segment_id)),
-            codings = codings - 1
-          where session_id = (select session_id from segments where id = old.segment_id);
-        update session_counts set codings = codings + 1,
-            coded_segments = coded_segments + (old.segment_id != new.segment_id
-              and (select count(*) from codings where segment_id = new.segment_id) = 1)
-          where session_id = (select session_id from segments where id = new.segment_id);
-      end""",
-    """create trigger counts_session_delete after delete on sessions begin
-        delete from session_counts where session_id = old.id;
-        delete from code_counts where session_id = old.id;
-        delete from dimension_passages where session_id = old.id;
-      end""",
-]
-
-
-@migrations()
-def m005_capture_gaps(db: sqlite_utils.Database) -> None:
-    # core/audio/capture.py: stretches of a live recording without audio from a track (a device that
-    # vanished, a pause, a muted track), so a reader of the audio knows why it is silent there.
-    db["gaps"].create(
-        {
-            "id": int,
-            "session_id": int,
-            "track": str,  # interviewer | respondent; null: both tracks
-            "start": float,  # session seconds
-            "end": float,  # null while the gap lasts
-            "reason": str,  # device | paused | muted | interrupted
-            "detail": str,
-        },
-        pk="id",
-        foreign_keys=[("session_id", "sessions", "id")],
-        not_null={"session_id", "start", "reason"},
-    )
-    db["gaps"].create_index(["session_id", "start"])
-
-
-@migrations()
-def m006_live_bookmarks(db: sqlite_utils.Database) -> None:
-    # A moment the interviewer marked during the live interview (the `b` key), with an optional
-    # short note typed there and then. Anchored to session time, not to a segment: the segment
-    # spoken then may not be transcribed yet, and later splits, merges and re-transcriptions
-    # move segments but not what happened when.
-    db["live_bookmarks"].create(
-        {
-            "id": int,
-            "session_id": int,
-            "at": float,  # session seconds
-            "note": str,  # null: a bookmark without a note
-            "created_at": str,
-        },
-        pk="id",
-        foreign_keys=[("session_id", "sessions", "id")],
-        not_null={"session_id", "at", "created_at"},
-    )
-    db["live_bookmarks"].create_index(["session_id", "at"])
-
-
-class DiskFull(UserError):
-    """The disk under the database is full: the change was rolled back, the database is as it was."""
-
-    def __init__(self, path: Path | None, *, opening: bool = False):
-        what = ("it cannot be opened (SQLite needs a little room beside it even to read it)" if opening
-                else "the last change was not stored; the database is as it was before it")
-        super().__init__(
-            f"{path or 'the database'}: the disk is full, so {what}. Free some space on that disk and try again"
-        )
-
-
-def disk_full(exc: sqlite3.Error, path: Path | None) -> bool:
-    """Whether SQLite failed because the disk is full.
-
-    SQLite says so (SQLITE_FULL) when a write finds no room, but opening a database in WAL mode
-    on a full disk fails while mapping its shared-memory file, as a plain 'disk I/O error'.
-    """
-    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
-    if code == sqlite3.SQLITE_FULL:
-        return True
-    if code != sqlite3.SQLITE_IOERR or path is None:
-        return False
-    try:
-        return shutil.disk_usage(path.parent).free < 2**20
-    except OSError:
-        return False
-
-
-class _Database(sqlite_utils.Database):
-    """sqlite-utils' Database whose transactions take the write lock as they begin.
-
-    Another process (a recording, an export) may write at any moment. A plain BEGIN that reads
-    before it writes -- and sqlite-utils reads the schema before every insert -- cannot wait for
-    that write to finish: SQLite answers 'database is locked' at once instead of calling the
-    busy handler. BEGIN IMMEDIATE waits its turn (busy_timeout) and then sees the latest rows.
-    """
-
-    path: Path | None = None  # for messages; the Store sets it
-
-    @contextlib.contextmanager
-    def atomic(self):
-        if self.conn.in_transaction:
-            with super().atomic():  # nested: a savepoint
-                yield self
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-            self.conn.execute("COMMIT")
-        except BaseException as exc:
-            self.rollback()
-            if isinstance(exc, sqlite3.Error) and disk_full(exc, self.path):
-                raise DiskFull(self.path) from None
-            raise
 
 
 def now_iso() -> str:
@@ -437,7 +60,7 @@ class Store:
         if memory_name is not None:
             self.path: Path | None = None
             self.memory_name: str | None = memory_name
-            self.db = _Database(memory_name=memory_name)
+            self.db = LockingDatabase(memory_name=memory_name)
         else:
             self.memory_name = None
             self.path = Path(path) if path is not None else paths.default_db()
@@ -450,7 +73,7 @@ class Store:
                 raise UserError(f"{self.path}: cannot open the database ({exc})") from None
             finally:
                 os.umask(old_umask)
-            self.db = _Database(conn)
+            self.db = LockingDatabase(conn)
             self.db.path = self.path
             if new:
                 self.path.chmod(0o600)
@@ -695,7 +318,7 @@ class Store:
     def suggestions_for(self, segment_ids: Iterable[int]) -> dict[int, list[dict]]:
         ids = list(segment_ids)
         out: dict[int, list[dict]] = {i: [] for i in ids}
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(
                 f"select * from suggestions where segment_id in ({marks}) order by segment_id, rank",
@@ -707,7 +330,7 @@ class Store:
     def codings_for(self, segment_ids: Iterable[int]) -> dict[int, list[dict]]:
         ids = list(segment_ids)
         out: dict[int, list[dict]] = {i: [] for i in ids}
-        for chunk in _chunks(ids, 500):
+        for chunk in chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(
                 f"select * from codings where segment_id in ({marks}) order by segment_id, id", chunk
@@ -859,10 +482,8 @@ def _fts_query(text: str) -> str:
     return " ".join(f'"{w}"*' for w in words) or '""'
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
+def chunks(items: list, size: int) -> Iterator[list]:
+    """`items` in lists of at most `size`: SQLite limits the parameters of one statement."""
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
-
-def dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from core.base import paths
 from core.base.errors import UserError
-from core.store.database import Store
+from core.store.database import Store, chunks
 
 
 @dataclass
@@ -95,9 +95,9 @@ def _links(conn: sqlite3.Connection) -> list[_Link]:
     return sorted(links, key=lambda x: (x.child, x.column, x.parent, x.target or ""))
 
 
-def _chunks(items: list, size: int = 300):
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+# Rows per statement: a key of a WITHOUT ROWID table takes up to three parameters a row, and
+# SQLite's limit may be as low as 999.
+CHUNK = 300
 
 
 def _key(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -138,13 +138,13 @@ def _doomed(conn: sqlite3.Connection, session_id: int) -> dict[str, set[tuple]]:
                 continue
             parent_column = link.parent_column if link.parent_column != "rowid" else key(link.parent)[0]
             values: list = []
-            for chunk in _chunks(sorted(parent_rows)):
+            for chunk in chunks(sorted(parent_rows), CHUNK):
                 where, params = _where_key(key(link.parent), chunk)
                 values += [r[0] for r in conn.execute(f"select {parent_column} from [{link.parent}] where {where}", params)]
             if link.target is not None:
                 values = [str(v) for v in values]  # target_id holds text: an id or a dimension's name
             found: set[tuple] = set()
-            for chunk in _chunks(values):
+            for chunk in chunks(values, CHUNK):
                 where = f"[{link.column}] in ({','.join('?' * len(chunk))})"
                 params = list(chunk)
                 if link.target is not None:
@@ -248,7 +248,7 @@ def delete_session(store: Store, session_id: int) -> Deletion:
                 index = fts.get(table)
                 manual_index = index is not None and not _has_delete_trigger(conn, table, index)
                 keys = _key(conn, table)
-                for chunk in _chunks(sorted(rows)):
+                for chunk in chunks(sorted(rows), CHUNK):
                     where, params = _where_key(keys, chunk)
                     if manual_index:
                         conn.execute(f"delete from [{index}] where {where}", params)
