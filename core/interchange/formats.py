@@ -44,27 +44,17 @@ from pathlib import Path
 from typing import Callable
 
 from core.base.errors import ImportFormatError
-from core.interchange.transcripts import ParsedTranscript, parse_named_transcript, parse_thesis_transcript, parse_transcript
+from core.interchange.transcripts import (
+    ImportedTranscript,
+    ImportedTurn,
+    ParsedTranscript,
+    line_error,
+    parse_named_transcript,
+    parse_thesis_transcript,
+    parse_transcript,
+    text_lines,
+)
 from core.interchange.word import is_word_package, parse_word, read_word
-
-
-@dataclass(frozen=True)
-class ImportedTurn:
-    speaker: str  # as written: a code ("X"), a name ("Anna de Vries")
-    text: str
-    line: int  # 1-based line where the turn starts; in a Word document, its paragraph
-    start: float | None = None  # seconds from the start of the recording
-    end: float | None = None
-
-
-@dataclass(frozen=True)
-class ImportedTranscript:
-    """Shaped like core.interchange.transcripts.ParsedTranscript, with times on the turns."""
-
-    speakers: dict[str, str]  # speaker as written -> label ("X" -> "Interviewer"; a name -> itself)
-    turns: list[ImportedTurn]
-    title: str | None
-    format: str
 
 
 @dataclass(frozen=True)
@@ -82,19 +72,6 @@ def _from_parsed(parsed: ParsedTranscript, fmt: str) -> ImportedTranscript:
         title=parsed.title,
         format=fmt,
     )
-
-
-def _error(source: str, line: int, problem: str) -> ImportFormatError:
-    return ImportFormatError(f"{source}, line {line}: {problem}")
-
-
-def _lines(text: str, source: str) -> list[str]:
-    text = text.removeprefix("\ufeff")
-    if not text.strip():
-        raise _error(source, 1, "the file is empty")
-    if "\x00" in text:
-        raise _error(source, text[: text.index("\x00")].count("\n") + 1, "the file holds binary data, not text")
-    return text.splitlines()
 
 
 # subtitles ------------------------------------------------------------------------------------------
@@ -143,19 +120,19 @@ def _cues(lines: list[str], first: int, source: str, kind: str) -> list[_Cue]:
         m = _TIMING.match(timing)
         if not m:
             sep = "." if kind == "vtt" else ","
-            raise _error(source, number, f"expected a cue timing such as '00:00:01{sep}000 --> 00:00:04{sep}000', "
-                         f"found '{timing.strip()[:60]}'")
+            raise line_error(source, number, f"expected a cue timing such as '00:00:01{sep}000 --> 00:00:04{sep}000', "
+                             f"found '{timing.strip()[:60]}'")
         if kind == "srt" and timing_at == 1 and not block[0][1].strip().isdigit():
-            raise _error(source, block[0][0], f"a subtitle number should stand here, found '{head[:60]}'")
+            raise line_error(source, block[0][0], f"a subtitle number should stand here, found '{head[:60]}'")
         start, end = _seconds(m.groups()[:4]), _seconds(m.groups()[4:])
         if end < start:
-            raise _error(source, number, f"the cue ends ({timing.split('-->')[1].strip()}) before it starts")
+            raise line_error(source, number, f"the cue ends ({timing.split('-->')[1].strip()}) before it starts")
         payload = [line for _, line in block[timing_at + 1 :]]
         if not any(p.strip() for p in payload):
-            raise _error(source, number, "the cue has no text")
+            raise line_error(source, number, "the cue has no text")
         cues.append(_Cue(number, start, end, payload))
     if not cues:
-        raise _error(source, len(lines), "the file holds no cues")
+        raise line_error(source, len(lines), "the file holds no cues")
     return cues
 
 
@@ -176,7 +153,7 @@ def _merge(cues: list[tuple[_Cue, str, str]], source: str, fmt: str) -> Imported
         else:
             turns.append(ImportedTurn(speaker, text, cue.line, cue.start, cue.end))
     if not turns:
-        raise _error(source, cues[-1][0].line if cues else 1, "the cues hold no text")
+        raise line_error(source, cues[-1][0].line if cues else 1, "the cues hold no text")
     return ImportedTranscript(
         speakers={name: name for name in dict.fromkeys(t.speaker for t in turns)},
         turns=turns,
@@ -215,10 +192,10 @@ def parse_vtt(text: str, source: str) -> ImportedTranscript:
 
     A cue that names nobody continues the speaker before it; a file whose first cue names
     nobody is refused, because every turn of an interview needs its speaker."""
-    lines = _lines(text, source)
+    lines = text_lines(text, source, advice="")
     if not lines[0].strip().startswith("WEBVTT"):
-        raise _error(source, 1, "a WebVTT file starts with 'WEBVTT'; this looks like another format "
-                     "(try --format srt or --format text)")
+        raise line_error(source, 1, "a WebVTT file starts with 'WEBVTT'; this looks like another format "
+                         "(try --format srt or --format text)")
     # The header runs to the first blank line.
     first = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
     out = []
@@ -229,8 +206,8 @@ def parse_vtt(text: str, source: str) -> ImportedTranscript:
         raw = "\n".join(cue.payload)
         voices = {" ".join(v.split()) for v in _VOICE.findall(raw)}
         if len(voices) > 1:
-            raise _error(source, cue.line + 1, f"one cue holds several speakers ({', '.join(sorted(voices))}); "
-                         "split it into one cue per speaker")
+            raise line_error(source, cue.line + 1, f"one cue holds several speakers ({', '.join(sorted(voices))}); "
+                             "split it into one cue per speaker")
         body = _clean(raw)
         if voices:
             speaker = voices.pop()
@@ -239,8 +216,8 @@ def parse_vtt(text: str, source: str) -> ImportedTranscript:
             if named:
                 speaker, body = named, rest
         if speaker is None:
-            raise _error(source, cue.line + 1, "the cue names no speaker; Teams writes '<v Speaker Name>', "
-                         "other files can start the text with 'Name: '")
+            raise line_error(source, cue.line + 1, "the cue names no speaker; Teams writes '<v Speaker Name>', "
+                             "other files can start the text with 'Name: '")
         out.append((cue, speaker, body))
     return _merge(out, source, "vtt")
 
@@ -248,7 +225,7 @@ def parse_vtt(text: str, source: str) -> ImportedTranscript:
 def parse_srt(text: str, source: str) -> ImportedTranscript:
     """SubRip subtitles; the speaker is named at the start of a cue (`Name: ` or `<v Name>`)
     and carries on until another is named."""
-    lines = _lines(text, source)
+    lines = text_lines(text, source, advice="")
     first = next((i for i, line in enumerate(lines) if line.strip()), 0)
     out = []
     speaker: str | None = None
@@ -265,7 +242,7 @@ def parse_srt(text: str, source: str) -> ImportedTranscript:
             if named:
                 speaker, body = named, rest
         if speaker is None:
-            raise _error(source, cue.line + 1, "the subtitle names no speaker; start it with 'Name: '")
+            raise line_error(source, cue.line + 1, "the subtitle names no speaker; start it with 'Name: '")
         out.append((cue, speaker, body))
     return _merge(out, source, "srt")
 
@@ -333,8 +310,8 @@ def _speaker_header(lines: list[str], i: int) -> tuple[str, float, str, int] | N
 def _preamble(preamble: list[str], line: str, number: int, source: str, expected: str) -> None:
     preamble.append(" ".join(line.split()))
     if len(preamble) > _TEAMS_PREAMBLE:
-        raise _error(source, number, f"text before the first turn, which should start {expected}: "
-                     f"'{preamble[-1][:60]}'")
+        raise line_error(source, number, f"text before the first turn, which should start {expected}: "
+                         f"'{preamble[-1][:60]}'")
 
 
 def _with_title(parsed: ImportedTranscript, preamble: list[str]) -> ImportedTranscript:
@@ -344,7 +321,7 @@ def _with_title(parsed: ImportedTranscript, preamble: list[str]) -> ImportedTran
 def parse_teams(text: str, source: str) -> ImportedTranscript:
     """Teams' newer transcript download: "Speaker Name   0:03" (or the time on the next line),
     then what was said. Each turn ends where the next starts; the last has no end."""
-    lines = _lines(text, source)
+    lines = text_lines(text, source, advice="")
     preamble: list[str] = []
     heads: list[tuple[int, str, float]] = []  # (line, speaker, start)
     said: list[list[str]] = []
@@ -358,8 +335,8 @@ def parse_teams(text: str, source: str) -> ImportedTranscript:
         if header:
             name, start, written, after = header
             if heads and start < heads[-1][2]:
-                raise _error(source, i + 1, f"the turn of {name} starts at {written}, "
-                             "before the turn above it; Teams writes turns in time order")
+                raise line_error(source, i + 1, f"the turn of {name} starts at {written}, "
+                                 "before the turn above it; Teams writes turns in time order")
             heads.append((i + 1, name, start))
             said.append([])
             i = after
@@ -370,8 +347,8 @@ def parse_teams(text: str, source: str) -> ImportedTranscript:
             said[-1].append(line)
         i += 1
     if not heads:
-        raise _error(source, len(lines), "no turns found; each should start with the speaker's name and "
-                     "a time ('Anna de Vries   0:03')")
+        raise line_error(source, len(lines), "no turns found; each should start with the speaker's name and "
+                         "a time ('Anna de Vries   0:03')")
     cues = []
     for n, (number, name, start) in enumerate(heads):
         end = heads[n + 1][2] if n + 1 < len(heads) else None
@@ -382,7 +359,7 @@ def parse_teams(text: str, source: str) -> ImportedTranscript:
 def parse_old_teams(text: str, source: str) -> ImportedTranscript:
     """Teams' older transcript download: per cue "0:0:0.0 --> 0:0:3.720", the speaker's name,
     then the text (WebVTT without its voice tags)."""
-    lines = _lines(text, source)
+    lines = text_lines(text, source, advice="")
     preamble: list[str] = []
     blocks: list[tuple[int, float, float, list[tuple[int, str]]]] = []
     for number, line in enumerate(lines, 1):
@@ -392,7 +369,7 @@ def parse_old_teams(text: str, source: str) -> ImportedTranscript:
         if m:
             start, end = _seconds(m.groups()[:4]), _seconds(m.groups()[4:])
             if end < start:
-                raise _error(source, number, f"the cue ends ({line.split('-->')[1].strip()}) before it starts")
+                raise line_error(source, number, f"the cue ends ({line.split('-->')[1].strip()}) before it starts")
             blocks.append((number, start, end, []))
         elif not blocks:
             _preamble(preamble, line, number, source, "with a timing ('0:0:0.0 --> 0:0:3.720')")
@@ -401,8 +378,8 @@ def parse_old_teams(text: str, source: str) -> ImportedTranscript:
     cues = []
     for number, start, end, body in blocks:
         if len(body) < 2:
-            raise _error(source, number, "the cue should hold the speaker's name and then what was said, "
-                         f"found {'only ' + repr(body[0][1].strip()[:60]) if body else 'nothing'}")
+            raise line_error(source, number, "the cue should hold the speaker's name and then what was said, "
+                             f"found {'only ' + repr(body[0][1].strip()[:60]) if body else 'nothing'}")
         name = " ".join(body[0][1].split())
         cues.append((_Cue(number, start, end, []), name, " ".join(" ".join(t for _, t in body[1:]).split())))
     return _with_title(_merge(cues, source, "docx"), preamble)
@@ -411,7 +388,7 @@ def parse_old_teams(text: str, source: str) -> ImportedTranscript:
 def parse_word_text(text: str, source: str) -> ImportedTranscript:
     """A Word document's text, in whichever layout it holds: Teams' older download (cue timings),
     Teams' newer one (name-and-time lines outnumber `Name: text` lines), else a typed transcript."""
-    lines = _lines(text, source)
+    lines = text_lines(text, source, advice="")
     opening = [line for line in lines if line.strip()][:_OPENING_LINES]
     if any(_OLD_TEAMS_TIMING.match(line) for line in opening):
         return parse_old_teams(text, source)

@@ -50,6 +50,26 @@ class ParsedTranscript:
     title: str | None
 
 
+@dataclass(frozen=True)
+class ImportedTurn:
+    speaker: str  # as written: a code ("X"), a name ("Anna de Vries")
+    text: str
+    line: int  # 1-based line where the turn starts; in a Word document, its paragraph
+    start: float | None = None  # seconds from the start of the recording
+    end: float | None = None
+
+
+@dataclass(frozen=True)
+class ImportedTranscript:
+    """What every import format gives (core/interchange/formats.py): a ParsedTranscript with
+    times on the turns. It lives here, below formats.py and word.py, so both can name it."""
+
+    speakers: dict[str, str]  # speaker as written -> label ("X" -> "Interviewer"; a name -> itself)
+    turns: list[ImportedTurn]
+    title: str | None
+    format: str
+
+
 # A speaker code in the thesis layout: one capital letter, optionally followed by digits.
 _CODE = r"[A-Z][0-9]{0,2}"
 _DECLARATION = re.compile(rf"^\s*(?P<code>{_CODE})\s*(?P<sep>[=:])\s*(?P<label>\S.*?)\s*$")
@@ -76,17 +96,24 @@ _NAME = rf"{_NAME_WORD}(?: (?:{_NAME_WORD}|{_PARTICLES})){{0,3}}"
 _NAMED_TURN = re.compile(rf"^\s*({_NAME})\s*:(?:\s+(.*)|\s*)$")
 
 
-def _error(source: str, line: int, problem: str) -> ImportFormatError:
+def line_error(source: str, line: int, problem: str) -> ImportFormatError:
+    """The error of every import format: the file, the line, what is wrong there."""
     return ImportFormatError(f"{source}, line {line}: {problem}")
 
 
-def _lines(text: str, source: str) -> list[str]:
+# What to do about a file that is no text at all. The subtitle and Teams readers pass none:
+# "export it as plain text" would be wrong advice for a .vtt or an .srt.
+_EXPORT_AS_TEXT = "; export the transcript as plain text and try again"
+
+
+def text_lines(text: str, source: str, advice: str = _EXPORT_AS_TEXT) -> list[str]:
+    """The lines of a transcript's text; an empty file or one holding binary data is refused."""
     text = text.removeprefix("\ufeff")
     if not text.strip():
-        raise _error(source, 1, "the file is empty; export the transcript as text and try again")
+        raise line_error(source, 1, f"the file is empty{advice}")
     if "\x00" in text:
-        raise _error(source, text[: text.index("\x00")].count("\n") + 1,
-                     "the file holds binary data, not text; export the transcript as plain text")
+        raise line_error(source, text[: text.index("\x00")].count("\n") + 1,
+                         f"the file holds binary data, not text{advice}")
     return text.splitlines()
 
 
@@ -119,7 +146,7 @@ def _note_end(lines: list[str], start: int, source: str) -> int:
         depth += lines[i].count("(") - lines[i].count(")")
         if depth <= 0:
             return i
-    raise _error(source, start + 1, "a note opened with '(' is never closed with ')'")
+    raise line_error(source, start + 1, "a note opened with '(' is never closed with ')'")
 
 
 def _is_declaration_label(label: str) -> bool:
@@ -129,13 +156,13 @@ def _is_declaration_label(label: str) -> bool:
 def _turn(speaker: str, parts: list[str], start: int, source: str) -> Turn:
     joined = _join(parts)
     if not joined:
-        raise _error(source, start, f"the turn by {speaker} has no text")
+        raise line_error(source, start, f"the turn by {speaker} has no text")
     return Turn(speaker=speaker, text=joined, line=start)
 
 
 def parse_thesis_transcript(text: str, source: str) -> ParsedTranscript:
     """Read a transcript with a `X = Interviewer` header and turns `X = ...` or `X: ...`."""
-    lines = _lines(text, source)
+    lines = text_lines(text, source)
     speakers: dict[str, str] = {}
     separator: str | None = None
     title: str | None = None
@@ -166,9 +193,9 @@ def parse_thesis_transcript(text: str, source: str) -> ParsedTranscript:
             continue
         break
     if not speakers:
-        raise _error(source, i + 1 if i < len(lines) else len(lines),
-                     "no speakers are declared; start the file with lines such as "
-                     "'X = Interviewer' and 'Y = Geïnterviewde'")
+        raise line_error(source, i + 1 if i < len(lines) else len(lines),
+                         "no speakers are declared; start the file with lines such as "
+                         "'X = Interviewer' and 'Y = Geïnterviewde'")
 
     # Longest codes first, so "Y1" is not read as "Y" followed by "1".
     codes = "|".join(re.escape(c) for c in sorted(speakers, key=len, reverse=True))
@@ -202,21 +229,21 @@ def parse_thesis_transcript(text: str, source: str) -> ParsedTranscript:
         shape = _TURN_SHAPE.match(line)
         if shape:
             code, declared = shape.group(1), ", ".join(speakers)
-            raise _error(source, number,
-                         f"a turn by speaker '{code}', who is not declared in the header "
-                         f"(declared: {declared}); add a line '{code} = <role>' to the header")
+            raise line_error(source, number,
+                             f"a turn by speaker '{code}', who is not declared in the header "
+                             f"(declared: {declared}); add a line '{code} = <role>' to the header")
         if speaker is None:
             if _NOTE_OPEN.match(line):
                 i = _note_end(lines, i - 1, source) + 1
                 continue
             excerpt = " ".join(line.split())[:60]
-            raise _error(source, number,
-                         f"text before the first turn that is not part of the header: '{excerpt}'")
+            raise line_error(source, number,
+                             f"text before the first turn that is not part of the header: '{excerpt}'")
         parts.append(line)
     if speaker is not None:
         turns.append(_turn(speaker, parts, start, source))
     if not turns:
-        raise _error(source, len(lines), "the file has a header but no turns")
+        raise line_error(source, len(lines), "the file has a header but no turns")
     return ParsedTranscript(speakers=speakers, turns=turns, title=title)
 
 
@@ -227,7 +254,7 @@ def parse_named_transcript(text: str, source: str) -> ParsedTranscript:
     a turn stays part of that turn (a file so short that no name repeats is the exception).
     The first line may be a title ("Interview 3, 15 juni").
     """
-    lines = _lines(text, source)
+    lines = text_lines(text, source)
     starts: Counter[str] = Counter()
     for line in lines:
         m = _NAMED_TURN.match(line)
@@ -264,20 +291,20 @@ def parse_named_transcript(text: str, source: str) -> ParsedTranscript:
                 seen_text = True
                 continue
             excerpt = " ".join(line.split())[:60]
-            raise _error(source, number,
-                         f"text before the first turn, which should start 'Name: ...': '{excerpt}'")
+            raise line_error(source, number,
+                             f"text before the first turn, which should start 'Name: ...': '{excerpt}'")
         parts.append(line)
     if speaker is not None:
         turns.append(_turn(speaker, parts, start, source))
     if not turns:
-        raise _error(source, len(lines), "no turns found; each turn should start 'Name: ...'")
+        raise line_error(source, len(lines), "no turns found; each turn should start 'Name: ...'")
     ordered = dict.fromkeys(t.speaker for t in turns)
     return ParsedTranscript(speakers={n: n for n in ordered}, turns=turns, title=title)
 
 
 def parse_transcript(text: str, source: str) -> ParsedTranscript:
     """Read either layout: a `CODE = role` line among the first lines means the thesis layout."""
-    lines = _lines(text, source)
+    lines = text_lines(text, source)
     opening = [line for line in lines if not _skippable(line)][:_DETECT_LINES]
     for line in opening:
         m = _EQ_DECLARATION.match(line)

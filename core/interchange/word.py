@@ -17,13 +17,11 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 from xml.etree import ElementTree
 
 from core.base.errors import ImportFormatError
-
-if TYPE_CHECKING:
-    from core.interchange.formats import ImportedTranscript
+from core.interchange.transcripts import ImportedTranscript
 
 
 _ZIP = b"PK\x03\x04"

@@ -7,65 +7,23 @@ unchanged; with pseudonymisation its texts and offsets go through the same repla
 Formats marked per-session (subtitles, plain transcript) describe one recording: several
 sessions become one file each in a folder. Files are written atomically (a temporary file in
 the same folder, then a rename) and readable by the user only.
+
+The formats and their options are data in registry.py, the atomic writing is files.py: the model
+and the renderers read those, and so never import this package, which imports them.
 """
 
 from __future__ import annotations
 
-import errno
 import importlib
 import json
-import os
-import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.base import paths
 from core.base.errors import UserError
+from core.interchange.exporters.files import write_atomic
+from core.interchange.exporters.registry import FORMATS, ExportFormat, ExportOptions
 
 __all__ = ["FORMATS", "ExportFormat", "ExportOptions", "ExportFile", "render", "write_atomic", "write_export"]
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    pseudonymise: bool = False
-    respondent_names: bool = False  # show respondents and speakers as recorded, not by number
-    audio: bool = False  # REFI-QDA: add each session's recording with the transcript synced
-    # False: the transcripts alone, without codings and open suggestions, for a second coder to
-    # code without seeing the first coder's codes (see core/analysis/agreement.py)
-    codings: bool = True
-
-
-@dataclass(frozen=True)
-class ExportFormat:
-    name: str
-    extension: str
-    description: str
-    renderer: str  # "module:function", imported when used: python-docx and openpyxl load slowly
-    binary: bool = False
-    per_session: bool = False
-
-
-FORMATS: dict[str, ExportFormat] = {
-    f.name: f
-    for f in [
-        ExportFormat("md", ".md", "coded transcript, Markdown", "transcript:to_markdown"),
-        ExportFormat("jsonl", ".jsonl", "one JSON object per turn (the stable contract)", ""),
-        ExportFormat("docx", ".docx", "coded transcript, Word, passages shaded in their dimension's colour",
-                     "transcript:to_docx", binary=True),
-        ExportFormat("html", ".html", "coded transcript, a standalone web page", "transcript:to_html"),
-        ExportFormat("csv", ".csv", "quote table: one row per coded passage", "tables:to_csv"),
-        ExportFormat("xlsx", ".xlsx", "quote table as an Excel workbook, with the codebook", "tables:to_xlsx",
-                     binary=True),
-        ExportFormat("qdpx", ".qdpx", "REFI-QDA project for ATLAS.ti, NVivo, MAXQDA, QualCoder", "refi:to_qdpx",
-                     binary=True),
-        ExportFormat("qdc", ".qdc", "REFI-QDA codebook", "refi:to_qdc"),
-        ExportFormat("srt", ".srt", "subtitles with speaker names", "subtitles:to_srt", per_session=True),
-        ExportFormat("vtt", ".vtt", "WebVTT subtitles with speaker names", "subtitles:to_vtt", per_session=True),
-        ExportFormat("txt", ".txt", "plain transcript in the thesis layout (X: ... / Y: ...)", "subtitles:to_txt",
-                     per_session=True),
-    ]
-}
 
 
 @dataclass(frozen=True)
@@ -131,70 +89,6 @@ def render(store, session_ids: list[int], fmt_name: str, options: ExportOptions 
         write_qdpx(export, buf, notes)
         return [ExportFile("", buf.getvalue())]
     return [ExportFile("", function(export))]
-
-
-# A temporary file write_atomic made: ".NAME.EXT.<mkstemp's 8 characters>.part".
-_PART = re.compile(r"\..+(%s)\.[A-Za-z0-9_]{8}\.part" % "|".join(re.escape(f.extension) for f in FORMATS.values()))
-
-
-def _hold(fd: int) -> None:
-    """Lock a temporary file while it is written; the lock dies with its process, so a file
-    nobody holds was left by an export that was killed."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: a file open in another process cannot be deleted anyway
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-
-
-def remove_stale_parts(folder: Path) -> list[Path]:
-    """Delete the temporary files that exports killed midway left in `folder`; those removed.
-
-    A concurrent export's file is held until its rename and stays. (One created an instant ago
-    and not yet held could go; that export then fails with a message, it writes nothing wrong.)
-    """
-    removed = []
-    try:
-        parts = [p for p in Path(folder).iterdir() if _PART.fullmatch(p.name)]
-    except OSError:
-        return removed
-    for part in parts:
-        try:
-            if not paths.held_by_another(part):
-                part.unlink()
-                removed.append(part)
-        except OSError:
-            pass
-    return removed
-
-
-def _cannot_write(path: Path, exc: OSError) -> UserError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return UserError(f"{path}: the disk is full, so the export was not written (no part of it was left "
-                         "there). Free some space on that disk, or export to another disk")
-    return UserError(f"{path}: cannot write the export ({exc.strerror or exc})")
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write beside the target, then rename: a reader never sees half a file."""
-    path = Path(path)
-    remove_stale_parts(path.parent)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    except OSError as exc:
-        raise _cannot_write(path, exc) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _hold(f.fileno())  # until the rename: a concurrent export's cleanup leaves it alone
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise _cannot_write(path, exc) from None
 
 
 def write_export(store, session_ids: list[int], fmt_name: str, output: Path | None,

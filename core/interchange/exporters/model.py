@@ -18,7 +18,7 @@ from core.interchange.pseudonymise import NO_PSEUDONYMS, Pseudonymiser, pseudony
 from core.store.respondents import attributes, numbering
 from core.store.review import bookmark_places
 from core.store.database import Store
-from core.interchange.exporters import ExportOptions
+from core.interchange.exporters.registry import ExportOptions
 
 # A thesis speaker code ("X", "Y1", "Q"): shown as typed. Other labels may be people's names.
 SPEAKER_CODE = re.compile(r"^[A-Z][0-9]{0,2}$")

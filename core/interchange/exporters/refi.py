@@ -507,7 +507,7 @@ def import_codebook(path: Path, *, guide_id: str, base: Guide, replace: bool = F
     imported = read_codebook(path)
     merged = merge_codebook(base, imported, guide_id=guide_id, replace=replace)
     parse_guide(merged.text, source=f"{path} merged into {base.id}")
-    from core.interchange.exporters import write_atomic
+    from core.interchange.exporters.files import write_atomic
 
     paths.ensure_private_dir(target.parent)
     write_atomic(target, merged.text.encode("utf-8"))
