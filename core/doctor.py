@@ -55,17 +55,17 @@ def _size(n: float) -> str:
 
 def check_audio(*, audio_test: bool = False) -> list[Check]:
     try:
-        from core.audio import capture
+        from core.audio import capture, devices
 
-        devices = capture.list_devices()
+        listed = devices.list_devices()
     except UserError as exc:
         return [Check("audio", FAIL, f"cannot list audio devices: {exc}",
                       "install the sound libraries fieldnote needs (on Debian or Ubuntu: libportaudio2), then try again")]
-    inputs = [d for d in devices if d.kind == "input" and d.id != "default"]
-    loopbacks = [d for d in devices if d.kind == "loopback" and d.id != "default"]
+    inputs = [d for d in listed if d.kind == "input" and d.id != "default"]
+    loopbacks = [d for d in listed if d.kind == "loopback" and d.id != "default"]
     checks = []
     if inputs:
-        default = next((d.note.removeprefix("now ") for d in devices if d.kind == "input" and d.id == "default" and d.note), None)
+        default = next((d.note.removeprefix("now ") for d in listed if d.kind == "input" and d.id == "default" and d.note), None)
         checks.append(Check("audio", OK, f"{len(inputs)} microphone input(s)" + (f", default {default}" if default else "")))
     else:
         checks.append(Check("audio", FAIL, "no microphone found",
@@ -78,11 +78,11 @@ def check_audio(*, audio_test: bool = False) -> list[Check]:
                             "on Linux run PulseAudio or PipeWire (their monitor sources are the loopbacks); on macOS "
                             "install a virtual device such as BlackHole and route Teams' output to it"))
     if audio_test and inputs:
-        checks.append(_audio_test(capture))
+        checks.append(_audio_test(capture, devices))
     return checks
 
 
-def _audio_test(capture) -> Check:
+def _audio_test(capture, devices) -> Check:
     """Play a quiet tone and record both devices meanwhile: each should hear something."""
     rate = 16_000
     t = np.arange(int(1.5 * rate)) / rate
@@ -92,12 +92,12 @@ def _audio_test(capture) -> Check:
     def play_soon() -> None:
         time.sleep(0.3)  # the recording is running by then
         try:
-            capture.play(tone, rate)
+            devices.play(tone, rate)
         except UserError as exc:
             played.append(str(exc))
 
     try:
-        streams = capture.open_devices(None, None)
+        streams = devices.open_devices(None, None)
     except UserError as exc:
         return Check("audio", FAIL, f"test recording failed: {exc}", "check the devices with `fieldnote devices`")
     player = threading.Thread(target=play_soon, daemon=True)
@@ -110,8 +110,8 @@ def _audio_test(capture) -> Check:
         player.join(timeout=10)
     if played:
         return Check("audio", WARN, f"test: {played[0]}", "check the default output in the system's sound settings")
-    mic = capture.level_db(heard.get("interviewer", np.zeros(0)))
-    system = capture.level_db(heard.get("respondent", np.zeros(0)))
+    mic = devices.level_db(heard.get("interviewer", np.zeros(0)))
+    system = devices.level_db(heard.get("respondent", np.zeros(0)))
     found = f"test: microphone level {mic:.0f} dBFS, system output level {system:.0f} dBFS while a tone played"
     if mic <= -90:
         return Check("audio", WARN, found + " (the microphone gave pure silence)",

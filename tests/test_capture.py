@@ -28,16 +28,9 @@ from textual.widgets import Select
 from core.audio import capture
 from core.audio.sources import SAMPLE_RATE, AudioChunk, ManualClock
 from core.audio.bleed import BleedFilter, _Heard, is_bleed
-from core.audio.capture import (
-    DISK_RESERVE,
-    DeviceError,
-    LiveSource,
-    Resampler,
-    TrackPlacer,
-    level_db,
-    load_device_choice,
-    save_device_choice,
-)
+from core.audio.alignment import Resampler, TrackPlacer
+from core.audio.capture import DISK_RESERVE, LiveSource
+from core.audio.devices import DeviceError, level_db, load_device_choice, save_device_choice
 from core.base.errors import UserError
 from core.study.guide import load_guide
 from core.pipeline.live import SegmentReady
@@ -832,7 +825,8 @@ def test_devices_lists_inputs_and_loopbacks_with_defaults(pulse, tmp_path):
 
 SETUP_TEST = """
 import json, sys, threading, time
-from core.audio.capture import LoopbackSource, capture_for, level_db, open_devices, play
+from core.audio.capture import capture_for
+from core.audio.devices import LoopbackSource, level_db, open_devices, play
 # The setup screen's test: both devices for a few seconds, then the microphone played back.
 audio = capture_for(open_devices("mic.monitor", "teams.monitor"), float(sys.argv[1]))
 heard = {}
@@ -992,7 +986,7 @@ def test_a_device_removed_mid_recording_leaves_a_gap_and_the_session_goes_on(pul
 
 
 async def test_setup_asks_for_consent_then_records_mutes_and_remembers_the_devices(tmp_path):
-    from core.audio.capture import Device
+    from core.audio.devices import Device
     from tui.setup import ConsentDialog, RecordingPlan, RecordingScreen, SetupScreen, make_record_app
 
     store = Store(tmp_path / "study.db")

@@ -25,15 +25,15 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def devices(monkeypatch):
     """A microphone and a loopback, as `fieldnote devices` would list them on a laptop."""
-    from core.audio import capture
+    from core.audio import devices
 
     found = [
-        capture.Device("input", "default", "the system's default input", True, "portaudio", "now Built-in Mic"),
-        capture.Device("input", "1", "Built-in Mic", False, "portaudio"),
-        capture.Device("loopback", "default", "the monitor of the default output", True, "soundcard"),
-        capture.Device("loopback", "speakers.monitor", "Monitor of Speakers", False, "soundcard"),
+        devices.Device("input", "default", "the system's default input", True, "portaudio", "now Built-in Mic"),
+        devices.Device("input", "1", "Built-in Mic", False, "portaudio"),
+        devices.Device("loopback", "default", "the monitor of the default output", True, "soundcard"),
+        devices.Device("loopback", "speakers.monitor", "Monitor of Speakers", False, "soundcard"),
     ]
-    monkeypatch.setattr(capture, "list_devices", lambda: found)
+    monkeypatch.setattr(devices, "list_devices", lambda: found)
     return found
 
 
@@ -131,22 +131,22 @@ def test_free_disk_space_decides_whether_a_recording_can_start(free_mb, status, 
 
 
 def test_no_microphone_fails(study, monkeypatch, capsys):
-    from core.audio import capture
+    from core.audio import devices
 
-    monkeypatch.setattr(capture, "list_devices", lambda: [
-        capture.Device("input", "default", "the system's default input", True, "portaudio")])
+    monkeypatch.setattr(devices, "list_devices", lambda: [
+        devices.Device("input", "default", "the system's default input", True, "portaudio")])
     assert main(["doctor", "--no-model"]) == 1
     out = capsys.readouterr().out
     assert lines_of(out, "fail", "audio") and lines_of(out, "warn", "audio")
 
 
 def test_a_sound_system_that_is_missing_fails_with_the_package_to_install(study, monkeypatch, capsys):
-    from core.audio import capture
+    from core.audio import devices
 
     def broken():
-        raise capture.DeviceError("cannot use the microphone: PortAudio is not installed")
+        raise devices.DeviceError("cannot use the microphone: PortAudio is not installed")
 
-    monkeypatch.setattr(capture, "list_devices", broken)
+    monkeypatch.setattr(devices, "list_devices", broken)
     assert main(["doctor", "--no-model"]) == 1
     assert "libportaudio2" in capsys.readouterr().out
 

@@ -73,6 +73,17 @@ class ManualClock(Clock):
         self._now += seconds
 
 
+class OffsetClock(Clock):
+    """The session clock of a resumed session: it goes on from where the recording stopped."""
+
+    def __init__(self, offset: float) -> None:
+        super().__init__()
+        self.offset = offset
+
+    def now(self) -> float:
+        return super().now() + self.offset
+
+
 class AudioSource(Protocol):
     tracks: tuple[str, ...]
 

@@ -27,20 +27,18 @@ from typing import Callable
 import numpy as np
 
 from core.base import paths
-from core.audio.sources import SAMPLE_RATE, Clock
+from core.audio.sources import SAMPLE_RATE, Clock, OffsetClock
 from core.audio.capture import (
     BYTES_PER_SECOND,
     DISK_RESERVE,
     DISK_START_MINUTES,
     TRACKS,
     CaptureEvent,
-    DeviceStream,
     Gap,
     LiveSource,
-    OffsetClock,
-    open_devices,
     remaining_seconds,
 )
+from core.audio.devices import DeviceStream, open_devices
 from core.base.errors import UserError
 from core.audio.bleed import BleedFilter
 from core.study.guide import Guide
