@@ -145,8 +145,8 @@ def m002_pseudonyms_and_respondents(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m003_review_edit_log(db: sqlite_utils.Database) -> None:
-    # core/store/review.py: each correction after the interview is one row here, holding every row it
-    # changed before and after (JSON), so it can be undone and redone.
+    # core/store/review/changes.py: each correction after the interview is one row here, holding
+    # every row it changed before and after (JSON), so it can be undone and redone.
     db["edits"].create(
         {"id": int, "session_id": int, "at": str, "label": str, "changes": str, "undone": int},
         pk="id",

@@ -1,0 +1,62 @@
+"""Corrections and coding after the interview, each one a transaction that can be undone.
+
+    changes      the change recorder: one edit, its rows before and after; undo, redo, history
+    corrections  a segment's text, a split, a merge, its speaker; codings follow their text
+    coding       suggestions accepted, rejected or changed; codings added and removed
+    notes        memos and bookmarks added in review
+    loading      a session as the review screen reads it, and the lookups the edits share
+
+Callers use the names below (`from core.store import review`, then `review.edit_text(...)`);
+the modules import each other only downwards in the order loading, changes, then the rest.
+"""
+
+from core.store.review.changes import HISTORY_LIMIT, Changes, Edit, history, recorded, redo, undo
+from core.store.review.coding import (
+    accept_confident,
+    accept_suggestion,
+    add_coding,
+    change_suggestion,
+    confident_suggestions,
+    rank_indicators,
+    reject_suggestion,
+    remove_coding,
+    remove_codings,
+)
+from core.store.review.corrections import (
+    OffsetMap,
+    edit_text,
+    merge_segments,
+    remap_codings,
+    set_speaker,
+    split_segment,
+)
+from core.store.review.loading import (
+    SessionForReview,
+    bookmark_places,
+    dimension_memos,
+    guide_of_session,
+    load_session,
+    neighbours,
+    segment_record,
+)
+from core.store.review.notes import (
+    MEMO_TARGETS,
+    add_bookmark,
+    add_memo,
+    bookmark_time,
+    delete_bookmark,
+    delete_memo,
+    edit_bookmark,
+    edit_memo,
+)
+
+__all__ = [
+    "HISTORY_LIMIT", "Changes", "Edit", "history", "recorded", "redo", "undo",
+    "accept_confident", "accept_suggestion", "add_coding", "change_suggestion", "confident_suggestions",
+    "rank_indicators", "reject_suggestion", "remove_coding", "remove_codings",
+    "OffsetMap", "edit_text", "merge_segments", "remap_codings", "set_speaker", "split_segment",
+    "SessionForReview", "bookmark_places", "dimension_memos", "guide_of_session", "load_session",
+    "neighbours", "segment_record",
+    "MEMO_TARGETS", "add_bookmark", "add_memo", "bookmark_time", "delete_bookmark", "delete_memo",
+    "edit_bookmark", "edit_memo",
+]
