@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from core.pipeline.demo import load_demo, open_transcriber, replay_pipeline  # noqa: E402
 from core.store.database import Store  # noqa: E402
 from tui.app import make_app  # noqa: E402
-from tui.live import LiveScreen  # noqa: E402
+from tui.screens.live import LiveScreen  # noqa: E402
 
 
 async def run(language: str, model: str, threads: int) -> int:

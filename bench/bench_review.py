@@ -167,10 +167,10 @@ async def time_screens(path: Path, repeats: int) -> dict[str, list[float]]:
     from textual.app import App
 
     from core.analysis.compare import build_matrix
-    from tui.compare import CompareScreen
-    from tui.review import ReviewScreen, TranscriptList
-    from tui.rows import RowList
-    from tui.sessions import SessionsScreen
+    from tui.screens.compare import CompareScreen
+    from tui.screens.review import ReviewScreen, TranscriptList
+    from tui.screens.sessions import SessionsScreen
+    from tui.widgets.rows import RowList
 
     class Empty(App):
         """The app's stylesheet and nothing on screen: each screen is pushed onto it and timed."""

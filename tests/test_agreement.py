@@ -419,10 +419,10 @@ def test_a_code_for_the_dimension_alone_cannot_be_taken_as_it_is(coders, tmp_pat
 async def test_the_screen_settles_turns_and_opens_one_in_review(coders):
     from textual.widgets import DataTable, OptionList
 
-    from tui.agreement import AgreementScreen
     from tui.app import make_app
-    from tui.review import ReviewScreen, TranscriptList
-    from tui.sessions import SessionsScreen
+    from tui.screens.agreement import AgreementScreen
+    from tui.screens.review import ReviewScreen, TranscriptList
+    from tui.screens.sessions import SessionsScreen
 
     here, _, project = coders
     app = make_app(here, screen=lambda s: AgreementScreen(s, project))
@@ -464,7 +464,7 @@ async def test_the_screen_settles_turns_and_opens_one_in_review(coders):
 
 def test_settle_opens_the_screen_on_the_figures_asked_for(coders, tmp_path, monkeypatch):
     import tui.app
-    from tui.agreement import AgreementScreen
+    from tui.screens.agreement import AgreementScreen
 
     _, _, project = coders
     opened = []
@@ -488,9 +488,9 @@ def test_settle_opens_the_screen_on_the_figures_asked_for(coders, tmp_path, monk
 async def test_the_sessions_screen_opens_agreement_with_a_projects_path(coders, tmp_path):
     from textual.widgets import TextArea
 
-    from tui.agreement import AgreementScreen
     from tui.app import make_app
-    from tui.sessions import SessionsScreen
+    from tui.screens.agreement import AgreementScreen
+    from tui.screens.sessions import SessionsScreen
 
     here, _, project = coders
     app = make_app(here)

@@ -987,7 +987,7 @@ def test_a_device_removed_mid_recording_leaves_a_gap_and_the_session_goes_on(pul
 
 async def test_setup_asks_for_consent_then_records_mutes_and_remembers_the_devices(tmp_path):
     from core.audio.devices import Device
-    from tui.setup import ConsentDialog, RecordingPlan, RecordingScreen, SetupScreen, make_record_app
+    from tui.screens.setup import ConsentDialog, RecordingPlan, RecordingScreen, SetupScreen, make_record_app
 
     store = Store(tmp_path / "study.db")
     devices = [

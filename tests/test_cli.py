@@ -132,10 +132,10 @@ def test_an_export_that_cannot_be_written_leaves_nothing(demo_db, tmp_path, caps
 
 
 def test_fieldnote_alone_opens_the_sessions_screen(monkeypatch, tmp_path):
-    import tui.cmd_review
+    import tui.commands.review
 
     opened = []
-    monkeypatch.setattr(tui.cmd_review, "cmd_browse", lambda args: opened.append(args.db) or 0)
+    monkeypatch.setattr(tui.commands.review, "cmd_browse", lambda args: opened.append(args.db) or 0)
     assert main(["--db", str(tmp_path / "s.db")]) == 0
     assert opened == [str(tmp_path / "s.db")]
 

@@ -218,7 +218,7 @@ async def test_the_live_screen_follows_a_guide_made_from_a_question_list(memory_
     from core.pipeline.demo import load_demo
     from core.speech.transcriber import ScriptedTranscriber
     from tui.app import make_app
-    from tui.widgets import GuidePanel
+    from tui.widgets.live import GuidePanel
 
     from test_live_screen import _wait_until_finished
 

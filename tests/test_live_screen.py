@@ -11,7 +11,7 @@ from core.pipeline.demo import load_demo
 from core.speech.transcriber import ScriptedTranscriber
 from core.understanding.tracker import SHOWN_FROM
 from tui.app import make_app
-from tui.widgets import GuidePanel, SegmentRow, StatusBar, TranscriptView
+from tui.widgets.live import GuidePanel, SegmentRow, StatusBar, TranscriptView
 
 
 def _scripted_demo(store, texts):
@@ -144,8 +144,8 @@ async def test_a_bookmark_with_a_note_while_the_session_goes_on(memory_store):
     from textual.widgets import Input
 
     from core.store.review import load_session
-    from tui.dialogs import BookmarkDialog
-    from tui.widgets import BookmarkRow
+    from tui.screens.dialogs import BookmarkDialog
+    from tui.widgets.live import BookmarkRow
 
     expected = json.loads((load_demo("en").folder / "expected.json").read_text())
     demo = load_demo("en")
@@ -201,7 +201,7 @@ async def test_a_bookmark_with_a_note_while_the_session_goes_on(memory_store):
 
 
 def test_only_suggestions_worth_a_look_are_shown_live():
-    from tui.widgets import SegmentRow
+    from tui.widgets.live import SegmentRow
 
     guide = load_demo("en").guide
     dim = guide.dimensions[0]

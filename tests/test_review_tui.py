@@ -14,11 +14,11 @@ from core.interchange.export import clock
 from core.audio.playback import Player
 from core.store.database import Store
 from tui.app import make_app
-from tui.compare import CompareScreen
-from tui.dialogs import BookmarkNoteDialog, ChoiceDialog, IndicatorPicker, MemoDialog, PositionDialog, TextDialog
-from tui.review import ReviewScreen, TranscriptList
-from tui.rows import RowList
-from tui.sessions import SessionsScreen
+from tui.screens.compare import CompareScreen
+from tui.screens.dialogs import BookmarkNoteDialog, ChoiceDialog, IndicatorPicker, MemoDialog, PositionDialog, TextDialog
+from tui.screens.review import ReviewScreen, TranscriptList
+from tui.screens.sessions import SessionsScreen
+from tui.widgets.rows import RowList
 
 from review_data import (
     add_demo_session, answer_to, distinctive_word, first_sentence, lead_answer, next_of, words_span,
@@ -660,7 +660,7 @@ def test_exports_hold_live_bookmarks_as_notes_at_their_time(study, tmp_path):
 async def test_export_dialog_writes_the_chosen_format(study, tmp_path):
     from textual.widgets import Input
 
-    from tui.dialogs import ExportDialog
+    from tui.screens.dialogs import ExportDialog
 
     store, one, _ = study
     seg = lead_answer(store, one)
@@ -866,7 +866,7 @@ async def test_cooccurrence_cell_lists_where_two_codes_meet_and_opens_one(study)
 
 
 async def test_memos_on_a_dimension_from_the_comparison(study):
-    from tui.dialogs import DimensionMemoDialog
+    from tui.screens.dialogs import DimensionMemoDialog
 
     store, one, four = study
     _code_both(store, one, four)

@@ -346,7 +346,7 @@ async def test_the_coverage_panel_toggles_on_the_live_screen(memory_store):
     from core.pipeline.demo import load_demo
     from core.speech.transcriber import ScriptedTranscriber
     from tui.app import make_app
-    from tui.coverage import CoveragePanel
+    from tui.widgets.coverage import CoveragePanel
 
     demo = load_demo("en")
     source = FileReplaySource(demo.tracks, realtime=False)

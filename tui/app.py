@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from textual.app import App
@@ -10,11 +11,13 @@ from textual.screen import Screen
 from core.pipeline.live import LivePipeline
 from core.store.database import Store
 
-from .live import LiveScreen
+from tui.screens.live import LiveScreen
 
 
 class FieldnoteApp(App[int]):
-    CSS_PATH = "fieldnote.tcss"
+    # A path, not a name: a relative one is read beside the module of the class using it,
+    # and RecordApp (tui/screens/setup.py) uses this one too.
+    CSS_PATH = Path(__file__).with_name("fieldnote.tcss")
     TITLE = "fieldnote"
 
     def __init__(self, store: Store, *, live: tuple[int, LivePipeline, str] | None = None,
@@ -31,11 +34,11 @@ class FieldnoteApp(App[int]):
             self.push_screen(LiveScreen(self.store, session_id, pipeline, state=state))
             return
         # Without a live session: the sessions screen, and the session to review on top of it.
-        from .sessions import SessionsScreen
+        from tui.screens.sessions import SessionsScreen
 
         self.push_screen(SessionsScreen(self.store))
         if self._review_session is not None:
-            from .review import ReviewScreen
+            from tui.screens.review import ReviewScreen
 
             self.push_screen(ReviewScreen(self.store, self._review_session))
         if self._screen is not None:

@@ -15,12 +15,14 @@ from pathlib import Path
 
 from core.base import paths
 from core.base.errors import UserError
-from tui.args import open_store as _store
+from tui.commands.args import open_store as _store
 
 EXIT_USER_ERROR = 2
 
 # Modules that add subcommands; each keeps its heavy imports inside its command functions.
-COMMAND_MODULES: list[str] = ["tui.cmd_exchange", "tui.cmd_record", "tui.cmd_review", "tui.cmd_import", "tui.cmd_admin"]
+COMMAND_MODULES: list[str] = [
+    "tui.commands.exchange", "tui.commands.record", "tui.commands.review", "tui.commands.importing", "tui.commands.admin",
+]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,7 +90,7 @@ def cmd_sessions(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from tui.cmd_exchange import cmd_export as export
+    from tui.commands.exchange import cmd_export as export
 
     return export(args)
 
@@ -218,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="export coded transcripts, quote tables, QDA projects, subtitles",
                        description="Export one session, several, or the whole study (--all). jsonl: one JSON "
                        "object per segment (the stable contract); md: the coded transcript as Markdown.")
-    from tui.cmd_exchange import add_export_arguments
+    from tui.commands.exchange import add_export_arguments
 
     add_export_arguments(p)
     p.set_defaults(func=cmd_export)

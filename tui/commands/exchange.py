@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from core.base.errors import UserError
-from tui.args import open_store as _store, output_path, session_id as _session_id
+from tui.commands.args import open_store as _store, output_path, session_id as _session_id
 
 
 
@@ -219,8 +219,8 @@ def cmd_agreement(args) -> int:
     result = compare(store, path, coder=args.coder, sessions=sessions, level=level)
     if args.settle:
         # The errors a user can make are named above, before the screen opens.
-        from tui.agreement import AgreementScreen
         from tui.app import make_app
+        from tui.screens.agreement import AgreementScreen
 
         make_app(store, screen=lambda s: AgreementScreen(s, path, coder=args.coder, level=level,
                                                          sessions=sessions)).run()

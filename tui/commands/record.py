@@ -9,7 +9,7 @@ import threading
 
 from core.base import paths
 from core.base.errors import UserError
-from tui.args import open_store as _store, session_id as _session_id
+from tui.commands.args import open_store as _store, session_id as _session_id
 
 EXIT_USER_ERROR = 2
 
@@ -86,7 +86,7 @@ def cmd_record(args) -> int:
 
 
 def _record_with_screen(store, args, mic: str, system: str) -> int:
-    from tui.setup import RecordingPlan, make_record_app
+    from tui.screens.setup import RecordingPlan, make_record_app
 
     plan = RecordingPlan(guide=args.guide, respondent=args.respondent, case_name=args.case, model=args.model,
                          threads=args.threads, resume=args.resume, headphones=args.headphones, duration=args.duration)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from tui.args import open_store as _store, session_id as _session_id
+from tui.commands.args import open_store as _store, session_id as _session_id
 
 
 

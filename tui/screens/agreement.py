@@ -18,8 +18,8 @@ from core.analysis.agreement import Agreement, Disagreement, compare, drop_mine,
 from core.base.errors import UserError
 from core.store.database import Store
 
-from .keybar import KeyBar
-from .palette import ScreenActions
+from tui.widgets.keybar import KeyBar
+from tui.widgets.palette import ScreenActions
 
 
 class AgreementScreen(Screen):
@@ -169,7 +169,7 @@ class AgreementScreen(Screen):
 
     @on(OptionList.OptionSelected, "#disagreements")
     def turn_chosen(self, event: OptionList.OptionSelected) -> None:
-        from .review import ReviewScreen
+        from tui.screens.review import ReviewScreen
 
         x = self.result.disagreements[int(event.option.id)]
         self.app.push_screen(ReviewScreen(self.store, x.session_id, select=x.segment_id))

@@ -21,9 +21,9 @@ from core.base.errors import UserError
 from core.interchange.export import clock
 from core.store.database import Store
 
-from .dialogs import DimensionMemoDialog
-from .keybar import KeyBar
-from .palette import ScreenActions
+from tui.screens.dialogs import DimensionMemoDialog
+from tui.widgets.keybar import KeyBar
+from tui.widgets.palette import ScreenActions
 
 TOTAL = "__total__"
 SHOW_PASSAGES = 300
@@ -260,7 +260,7 @@ class CompareScreen(Screen):
 
     @on(OptionList.OptionSelected, "#passages")
     def passage_chosen(self, event: OptionList.OptionSelected) -> None:
-        from .review import ReviewScreen
+        from tui.screens.review import ReviewScreen
 
         p = self.shown_passages[int(event.option.id)]
         self.app.push_screen(ReviewScreen(self.store, p.session_id, select=p.segment_id))

@@ -17,9 +17,9 @@ from core.pipeline.live import LivePipeline, PipelineStatus, SegmentReady, decid
 from core.store.database import Store
 from core.understanding.tracker import SHOWN_FROM
 
-from .coverage import CoveragePanel
-from .dialogs import BookmarkDialog
-from .widgets import GuidePanel, StatusBar, TranscriptView
+from tui.screens.dialogs import BookmarkDialog
+from tui.widgets.coverage import CoveragePanel
+from tui.widgets.live import GuidePanel, StatusBar, TranscriptView
 
 
 class LiveScreen(Screen):

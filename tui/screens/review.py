@@ -35,12 +35,12 @@ from core.study.guide import Guide
 from core.store.review import SessionForReview
 from core.store.database import Store
 
-from .dialogs import (
+from tui.screens.dialogs import (
     BookmarkNoteDialog, ChoiceDialog, IndicatorPicker, MemoDialog, PositionDialog, RetranscribeDialog, TextDialog,
 )
-from .keybar import KeyBar
-from .palette import ScreenActions
-from .rows import CursorList, navigation_bindings
+from tui.widgets.keybar import KeyBar
+from tui.widgets.palette import ScreenActions
+from tui.widgets.rows import CursorList, navigation_bindings
 
 DEFAULT_RETRANSCRIBE_MODEL = "base"
 SYNC_LOAD_SEGMENTS = 5000
@@ -1014,7 +1014,7 @@ class ReviewScreen(Screen):
         from core.base import paths
         from core.interchange.exporters import FORMATS
 
-        from .dialogs import ExportDialog
+        from tui.screens.dialogs import ExportDialog
 
         def done(choice: dict | None) -> None:
             if choice is not None and choice["path"]:

@@ -16,9 +16,9 @@ from core.base.errors import UserError
 from core.interchange.export import clock
 from core.store.database import Store
 
-from .keybar import KeyBar
-from .palette import ScreenActions
-from .rows import RowList
+from tui.widgets.keybar import KeyBar
+from tui.widgets.palette import ScreenActions
+from tui.widgets.rows import RowList
 
 COLUMNS = (("id", 5), ("date", 17), ("respondent", 11), ("case", 27), ("guide", 20), ("length", 8), ("status", 11), ("coded", 6))
 SEARCH_LIMIT = 200
@@ -164,7 +164,7 @@ class SessionsScreen(Screen):
         self.open_review(hit.session_id, segment_id=hit.segment_id)
 
     def open_review(self, session_id: int, segment_id: int | None = None) -> None:
-        from .review import ReviewScreen
+        from tui.screens.review import ReviewScreen
 
         self.app.push_screen(ReviewScreen(self.store, session_id, select=segment_id))
 
@@ -183,7 +183,7 @@ class SessionsScreen(Screen):
         self.load()
 
     def action_matrix(self) -> None:
-        from .compare import CompareScreen
+        from tui.screens.compare import CompareScreen
 
         self.app.push_screen(CompareScreen(self.store))
 
@@ -192,8 +192,8 @@ class SessionsScreen(Screen):
 
         from core.analysis.agreement import compare
 
-        from .agreement import AgreementScreen
-        from .dialogs import TextDialog
+        from tui.screens.agreement import AgreementScreen
+        from tui.screens.dialogs import TextDialog
 
         def chosen(text: str | None) -> None:
             if not text or not text.strip():

@@ -39,9 +39,9 @@ from core.pipeline.recording import LiveRecording, start_recording
 from core.store.database import Store
 from core.speech.transcriber import Transcriber
 
-from .app import FieldnoteApp
-from .live import LiveScreen
-from .widgets import StatusBar
+from tui.app import FieldnoteApp
+from tui.screens.live import LiveScreen
+from tui.widgets.live import StatusBar
 
 TEST_SECONDS = 5.0
 
