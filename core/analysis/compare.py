@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from core.base.errors import UserError
 from core.interchange.exporters.tables import neutralised
 from core.study.guide import Guide
+from core.store import passages as stored
 from core.store.review import guide_of_session
 from core.store.database import Store
 
@@ -53,9 +54,6 @@ class Matrix:
             return sum(self.counts.get((row.kind, row.id, c), 0) for c in self.columns)
         return self.counts.get((row.kind, row.id, column), 0)
 
-    def dimension_rows(self) -> list[Row]:
-        return [r for r in self.rows if r.kind == "dimension"]
-
     def with_indicators(self, dimension_ids: set[str] | None = None) -> list[Row]:
         """Rows in display order: each dimension, followed by its indicators if it is expanded
         (all of them when `dimension_ids` is None)."""
@@ -68,19 +66,12 @@ class Matrix:
 
 def study_guide(store: Store, guide_id: str | None = None) -> Guide:
     """The guide to compare by: the one named, or the one most sessions use."""
-    if guide_id is None:
-        row = store.db.execute(
-            "select guide_id, max(id) from sessions group by guide_id order by count(*) desc, max(id) desc limit 1"
-        ).fetchone()
-        if row is None:
+    session_id = stored.newest_session_of_guide(store, guide_id)
+    if session_id is None:
+        if guide_id is None:
             raise UserError("no sessions yet: record or import interviews first (try `fieldnote demo`)")
-    else:
-        row = store.db.execute(
-            "select guide_id, max(id) from sessions where guide_id = ? group by guide_id", [guide_id]
-        ).fetchone()
-        if row is None:
-            raise UserError(f"no session uses the guide {guide_id!r} (see `fieldnote sessions`)")
-    return guide_of_session(store, row[1])
+        raise UserError(f"no session uses the guide {guide_id!r} (see `fieldnote sessions`)")
+    return guide_of_session(store, session_id)
 
 
 def _column(by: str) -> str:
@@ -101,36 +92,17 @@ def build_matrix(store: Store, by: str = "respondent", guide_id: str | None = No
     known_inds = {i.id for i in guide.indicators}
 
     columns: Counter = Counter()
-    for value, n in store.db.execute(
-        f"select coalesce(nullif({col}, ''), ?), count(*) from sessions where guide_id = ? group by 1",
-        [NONE_LABEL, guide.id],
-    ):
+    for value, n in stored.sessions_per_value(store, guide.id, col, NONE_LABEL):
         columns[value] = n
     counts: dict[tuple[str, str, str], int] = {}
     # The store's triggers keep these per session (code_counts, dimension_passages).
-    for value, ind, n in store.db.execute(
-        f"""
-        select coalesce(nullif(s.{col}, ''), ?), k.indicator_id, sum(k.codings)
-        from code_counts k join sessions s on s.id = k.session_id
-        where s.guide_id = ? and k.codings > 0 group by 1, 2
-        """,
-        [NONE_LABEL, guide.id],
-    ):
+    for value, ind, n in stored.codings_per_indicator(store, guide.id, col, NONE_LABEL):
         if ind in known_inds:
             counts[("indicator", ind, value)] = n
-    for value, dim, n in store.db.execute(
-        f"""
-        select coalesce(nullif(s.{col}, ''), ?), p.dimension_id, sum(p.passages)
-        from dimension_passages p join sessions s on s.id = p.session_id
-        where s.guide_id = ? and p.passages > 0 group by 1, 2
-        """,
-        [NONE_LABEL, guide.id],
-    ):
+    for value, dim, n in stored.passages_per_dimension(store, guide.id, col, NONE_LABEL):
         if dim in known_dims:
             counts[("dimension", dim, value)] = n
-    memos = Counter(dict(store.db.execute(
-        "select target_id, count(*) from memos where target = 'dimension' group by 1"
-    ).fetchall()))
+    memos = Counter(stored.memos_per_dimension(store))
     return Matrix(by, guide, _ordered(columns), rows, counts, columns,
                   Counter({d: n for d, n in memos.items() if d in known_dims}))
 
@@ -188,67 +160,33 @@ def passages(
     matrix column (`by` and `value`), in session and time order, each with the segments spoken
     just before and after it."""
     guide = study_guide(store, guide_id)
-    where, params = ["s.guide_id = ?"], [guide.id]
-    if indicator_id is not None:
-        where.append("c.indicator_id = ?")
-        params.append(indicator_id)
-    elif dimension_id is not None:
-        where.append("c.dimension_id = ?")
-        params.append(dimension_id)
-    if by is not None:
-        col = _column(by)
-        if value == NONE_LABEL:
-            where.append(f"coalesce({col}, '') = ''")
-        else:
-            where.append(f"s.{col} = ?")
-            params.append(value)
-    sql = f"""
-        select c.id, g.id, g.session_id, s.respondent, s.case_name, c.dimension_id, c.indicator_id,
-          g.speaker, g.start, g.text, c.start_offset, c.end_offset
-        from codings c join segments g on g.id = c.segment_id join sessions s on s.id = g.session_id
-        where {' and '.join(where)}
-        order by s.started_at, s.id, coalesce(g.start, 0), g.id, c.id
-    """
-    if limit is not None:
-        sql += f" limit {int(limit)}"
-    rows = store.db.execute(sql, params).fetchall()
+    rows = stored.coded_passages(
+        store, guide.id, dimension_id=dimension_id, indicator_id=indicator_id,
+        column=None if by is None else _column(by), value=value, blank=value == NONE_LABEL, limit=limit,
+    )
     # A passage coded with two indicators of the dimension asked for is listed once.
     seen: set[tuple] = set()
     out: list[dict] = []
     for r in rows:
-        key = (r[1], r[10], r[11])
+        key = (r.segment_id, r.start_offset, r.end_offset)
         if indicator_id is None and key in seen:
             continue
         seen.add(key)
-        out.append(
-            dict(coding_id=r[0], segment_id=r[1], session_id=r[2], respondent=r[3], case_name=r[4],
-                 dimension_id=r[5], indicator_id=r[6], speaker=r[7], start=r[8], text=r[9],
-                 span=None if r[10] is None else (r[10], r[11]))
-        )
+        out.append(_passage(r, span=None if r.start_offset is None else (r.start_offset, r.end_offset)))
     if context and out:
         _add_context(store, out)
     return [Passage(**p) for p in out]
 
 
+def _passage(r: stored.CodedRow, **more) -> dict:
+    return dict(coding_id=r.coding_id, segment_id=r.segment_id, session_id=r.session_id,
+                respondent=r.respondent, case_name=r.case_name, dimension_id=r.dimension_id,
+                indicator_id=r.indicator_id, speaker=r.speaker, start=r.start, text=r.text, **more)
+
+
 def _add_context(store: Store, found: list[dict]) -> None:
-    ids = sorted({p["segment_id"] for p in found})
-    around: dict[int, tuple] = {}
-    for chunk in (ids[i : i + 400] for i in range(0, len(ids), 400)):
-        marks = ",".join("?" * len(chunk))
-        for row in store.db.execute(
-            f"""
-            select g.id,
-              (select p.text || char(31) || p.speaker from segments p where p.session_id = g.session_id
-                 and (coalesce(p.start, 0) < coalesce(g.start, 0) or (coalesce(p.start, 0) = coalesce(g.start, 0) and p.id < g.id))
-                 order by coalesce(p.start, 0) desc, p.id desc limit 1),
-              (select n.text || char(31) || n.speaker from segments n where n.session_id = g.session_id
-                 and (coalesce(n.start, 0) > coalesce(g.start, 0) or (coalesce(n.start, 0) = coalesce(g.start, 0) and n.id > g.id))
-                 order by coalesce(n.start, 0), n.id limit 1)
-            from segments g where g.id in ({marks})
-            """,
-            chunk,
-        ):
-            around[row[0]] = (row[1], row[2])
+    ids = list({p["segment_id"] for p in found})
+    around = {segment_id: (before, after) for segment_id, before, after in stored.spoken_around(store, ids)}
     for p in found:
         before, after = around.get(p["segment_id"], (None, None))
         if before:
@@ -283,14 +221,7 @@ def cooccurrence(store: Store, level: str = "dimension", guide_id: str | None = 
     whole segment or their spans overlap. Spans of one segment that do not overlap do not count."""
     column = _level_column(level)
     guide = study_guide(store, guide_id)
-    rows = store.db.execute(
-        f"""
-        select c.segment_id, c.{column}, c.start_offset, c.end_offset
-        from codings c join segments g on g.id = c.segment_id join sessions s on s.id = g.session_id
-        where s.guide_id = ? order by c.segment_id
-        """,
-        [guide.id],
-    ).fetchall()
+    rows = stored.coded_spans(store, guide.id, column)
     counts: Counter = Counter()
     i = 0
     while i < len(rows):
@@ -347,40 +278,28 @@ def cooccurring_passages(
     the segments spoken before and after."""
     column = _level_column(level)
     guide = study_guide(store, guide_id)
-    rows = store.db.execute(
-        f"""
-        select c.id, g.id, g.session_id, s.respondent, s.case_name, c.dimension_id, c.indicator_id,
-          g.speaker, g.start, g.text, c.start_offset, c.end_offset, c.{column}
-        from codings c join segments g on g.id = c.segment_id join sessions s on s.id = g.session_id
-        where s.guide_id = ? and c.{column} in (?, ?)
-        order by s.started_at, s.id, coalesce(g.start, 0), g.id, c.id
-        """,
-        [guide.id, a, b],
-    ).fetchall()
+    rows = stored.codes_together(store, guide.id, column, a, b)
     out: list[dict] = []
     i = 0
     while i < len(rows):
         j = i
-        while j < len(rows) and rows[j][1] == rows[i][1]:
+        while j < len(rows) and rows[j].segment_id == rows[i].segment_id:
             j += 1
         group = rows[i:j]
         i = j
-        firsts = [r for r in group if r[12] == a]
+        firsts = [r for r in group if r.code == a]
         if a == b:
             pairs = [(r, None) for r in firsts]
-            shared = [None if r[10] is None else (r[10], r[11]) for r in firsts]
+            shared = [None if r.start_offset is None else (r.start_offset, r.end_offset) for r in firsts]
         else:
-            pairs = [(x, y) for x in firsts for y in group if y[12] == b and _overlap(x[10], x[11], y[10], y[11])]
-            shared = [_common(x[10], x[11], y[10], y[11]) for x, y in pairs]
+            pairs = [(x, y) for x in firsts for y in group
+                     if y.code == b and _overlap(x.start_offset, x.end_offset, y.start_offset, y.end_offset)]
+            shared = [_common(x.start_offset, x.end_offset, y.start_offset, y.end_offset) for x, y in pairs]
         if not pairs:
             continue
         span = None if None in shared else (min(s[0] for s in shared), max(s[1] for s in shared))
         x, y = pairs[0]
-        out.append(
-            dict(coding_id=x[0], segment_id=x[1], session_id=x[2], respondent=x[3], case_name=x[4],
-                 dimension_id=x[5], indicator_id=x[6], speaker=x[7], start=x[8], text=x[9], span=span,
-                 other=None if y is None else (y[5], y[6]))
-        )
+        out.append(_passage(x, span=span, other=None if y is None else (y.dimension_id, y.indicator_id)))
     if context and out:
         _add_context(store, out)
     return [Passage(**p) for p in out]

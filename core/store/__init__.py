@@ -7,6 +7,7 @@ or tui (tests/test_sql_in_store.py checks it).
     review/      edits after the interview with their undo log (corrections, coding, notes)
     respondents  respondents by number, and their attributes
     browse       the sessions overview and full-text search across sessions
+    passages     what the comparison across sessions reads: counts per column, coded passages
     deletion     deleting a session for good
 
 Imports core.base and core.study (a session keeps its guide).
