@@ -2,9 +2,10 @@
 
     python bench/bench_understanding.py --cv          # model selection: cross-validation within 1-4
     python bench/bench_understanding.py --cv --details   # every miss in cross-validation
-    python bench/bench_understanding.py --fit         # fit both models on 1-4, print their weights
+    python bench/bench_understanding.py --fit         # fit both models on 1-4, write core/understanding/weights.toml
     python bench/bench_understanding.py               # the table (tuned 1-4, held-out 5-8)
     python bench/bench_understanding.py --only 1-4    # the tuning interviews alone (in-sample)
+    python bench/bench_understanding.py --languages   # each language file against reading plainly
 
 Everything but the plain table (and `--only` with 5-8 in it) reads interviews 1-4 only.
 
@@ -61,10 +62,10 @@ from core.study.guide import Guide, load_guide, parse_guide  # noqa: E402
 from core.pipeline.importing import import_transcript, read_transcript  # noqa: E402
 from core.study.language import load_language, normalise  # noqa: E402
 from core.store.database import Store  # noqa: E402
-from core.understanding import tracker as understanding  # noqa: E402
-from core.understanding.tracker import (  # noqa: E402
-    GuideTracker, Lexicon, Suggester, _Passage, _Pattern,
-)
+from core.understanding import tracker as tracking, weights as in_force  # noqa: E402
+from core.understanding.features import Lexicon, _Passage, _Pattern  # noqa: E402
+from core.understanding.suggester import Suggester, names_only  # noqa: E402
+from core.understanding.tracker import GuideTracker  # noqa: E402
 
 DEVSET = ROOT / "bench" / "devset"
 TRANSCRIPTS = ROOT / "sample_sessions" / "transcripts"
@@ -152,8 +153,8 @@ def phrase_baseline(phrases_only: Suggester, guide: Guide, text: str) -> list[st
     return [guide.dimension(c.dimension_id).name for c in ranked]
 
 
-def score_interview(store: Store, guide: Guide, labels: Labels, session_id: int, phrases_only: Suggester,
-                    details: list[str] | None, records: list[dict]) -> tuple[Tally, list[dict]]:
+def score_interview(guide: Guide, labels: Labels, phrases_only: Suggester, details: list[str] | None,
+                    records: list[dict]) -> Tally:
     tally = Tally()
     for index, gold in labels.asks.items():
         r = records[index]
@@ -187,7 +188,7 @@ def score_interview(store: Store, guide: Guide, labels: Labels, session_id: int,
             got = ", ".join(f"{s['dimension']} {s['score']:.2f}" for s in r["suggestions"])
             details.append(f"  SG {labels.number}:{index:<3} q={r['question']} gold={gold} got=[{got}] "
                            f"| {r['text'][:140]}")
-    return tally, records
+    return tally
 
 
 def review(store: Store, guide: Guide, labels: Labels, records: list[dict]) -> None:
@@ -241,8 +242,7 @@ def run(numbers: list[int], guide: Guide, details: list[str] | None = None,
         )
         records = list(segment_records(store, session_id))
         if number in scored:
-            tally, _ = score_interview(store, guide, labels, session_id, phrases_only, details, records)
-            out[number] = tally
+            out[number] = score_interview(guide, labels, phrases_only, details, records)
         review(store, guide, labels, records)
     store.close()
     return out
@@ -300,14 +300,15 @@ def unseen(guide: Guide, number: int, heard: dict[tuple[str, str], set[int]]) ->
 
 @contextmanager
 def model(question_weights: dict, weights: dict, threshold: float):
-    """Run the import with these models, as if they were the ones in core/understanding/tracker.py."""
-    saved = understanding.QUESTION_THRESHOLD
-    understanding.QUESTION_THRESHOLD = threshold
+    """Run the import with these models, as if they were the ones core/understanding/weights.toml
+    holds, and with this question threshold."""
+    saved = tracking.QUESTION_THRESHOLD
+    tracking.QUESTION_THRESHOLD = threshold
     try:
-        with weights_of(understanding.QUESTION_WEIGHTS, question_weights), weights_of(understanding.WEIGHTS, weights):
+        with weights_of(in_force.QUESTION_WEIGHTS, question_weights), weights_of(in_force.WEIGHTS, weights):
             yield
     finally:
-        understanding.QUESTION_THRESHOLD = saved
+        tracking.QUESTION_THRESHOLD = saved
 
 
 # fitting the models ----------------------------------------------------------------------------
@@ -318,11 +319,11 @@ class _RecordingSuggester(Suggester):
 
     def __init__(self, guide: Guide):
         super().__init__(guide)
-        self.ranked: list[tuple[str, list]] = []
+        self.ranked: list[list] = []
 
     def rank(self, text, question=None, prompt=None):
         out = super().rank(text, question, prompt)
-        self.ranked.append((text, out))
+        self.ranked.append(out)
         return out
 
 
@@ -336,7 +337,7 @@ def collect_features(store: Store, guide: Guide, parsed, labels: Labels, rows: l
     suggester.learn_from(store.coded_examples(guide.id))
     understand(parsed, roles, GuideTracker(guide), suggester)
     respondent_turns = [i for i, t in enumerate(parsed.turns) if roles.of(t.speaker) == "respondent"]
-    for index, (_, candidates) in zip(respondent_turns, suggester.ranked):
+    for index, candidates in zip(respondent_turns, suggester.ranked):
         gold = set(labels.dimensions.get(index, []))
         for c in candidates:
             rows.append((c.features, guide.dimension(c.dimension_id).name in gold, labels.number, index))
@@ -392,7 +393,7 @@ FEATURES = ["asked", "learned_question", "prompt", "phrase", "phrase_best", "sim
 L2 = 1.0
 
 
-# Where fitting starts, so that it gives the same weights whatever core/understanding/tracker.py holds:
+# Where fitting starts, so that it gives the same weights whatever core/understanding/weights.toml holds:
 # a plain model of cues heard and the next question, and of the question in effect and phrases.
 START_QUESTION_WEIGHTS = {"bias": -4.0, "cue": 2.0, "whole_cue": 2.0, "text": 1.0, "next": 2.0}
 START_WEIGHTS = {"bias": -6.0, "asked": 3.0, "prompt": 2.0, "phrase": 3.0, "length": 0.5}
@@ -405,11 +406,11 @@ def fit_models(guide: Guide, numbers: list[int], heard: dict, rounds: int = 2) -
     qweights, weights = dict(START_QUESTION_WEIGHTS), dict(START_WEIGHTS)
     for _ in range(rounds + 1):  # the tracker's context (what was asked) follows its own detections
         rows = [r for n in numbers
-                for r in collect_question_features(unseen(guide, n, heard), n, qweights, understanding.QUESTION_THRESHOLD)]
+                for r in collect_question_features(unseen(guide, n, heard), n, qweights, tracking.QUESTION_THRESHOLD)]
         qweights = fit(rows, QUESTION_FEATURES, QUESTION_L2)
     for _ in range(rounds):  # what is rejected, and so learned from, follows the weights
         rows = []
-        with model(qweights, weights, understanding.QUESTION_THRESHOLD):
+        with model(qweights, weights, tracking.QUESTION_THRESHOLD):
             for n in numbers:
                 others = [m for m in numbers if m != n]
                 run(others + [n], unseen(guide, n, heard), features=rows, scored=[n])
@@ -428,7 +429,7 @@ def fit_clause_weights(guide: Guide, numbers: list[int], rounds: int = 2) -> dic
     bare = without_cues(guide)
     weights = dict(START_QUESTION_WEIGHTS)
     for _ in range(rounds + 1):
-        rows = [r for n in numbers for r in collect_question_features(bare, n, weights, understanding.QUESTION_THRESHOLD)]
+        rows = [r for n in numbers for r in collect_question_features(bare, n, weights, tracking.QUESTION_THRESHOLD)]
         weights = fit(rows, QUESTION_FEATURES, QUESTION_L2)
     return weights
 
@@ -459,7 +460,7 @@ def as_new_study(guide: Guide) -> Guide:
 
 @contextmanager
 def weights_of(table: dict, weights: dict):
-    """Run with these weights in one of core/understanding/tracker.py's weight tables."""
+    """Run with these weights in one of the weight tables of core/understanding/weights.py."""
     saved = dict(table)
     table.clear()
     table.update(weights)
@@ -478,12 +479,41 @@ def fit_names_only_weights(new: Guide, numbers: list[int], rounds: int = 2) -> d
     weights = dict(START_WEIGHTS)
     for _ in range(rounds):  # what is rejected, and so learned from, follows the weights
         rows: list = []
-        with weights_of(understanding.NAMES_ONLY_WEIGHTS, weights):
+        with weights_of(in_force.NAMES_ONLY_WEIGHTS, weights):
             for n in numbers:
                 run([m for m in numbers if m != n] + [n], new, features=rows, scored=[n])
                 run([n], new, features=rows)
         weights = fit(rows, FEATURES, L2)
     return weights
+
+
+WEIGHTS_NOTE = """\
+# Written by `python bench/bench_understanding.py --fit`: do not edit by hand.
+# tests/test_understanding.py fits the weights again the same way and fails if they differ.
+# Fitted on the tuning interviews 1-4 of the reference study (bench/devset/); what each table is
+# and how it was fitted: core/understanding/weights.py.
+"""
+
+
+def fit_weights(guide: Guide) -> dict[str, dict[str, float]]:
+    """The tables of core/understanding/weights.toml, fitted on interviews 1-4.
+
+    The clause model is fitted first and is in force while the others are (every question of the
+    new study, and any question the unseen reading leaves without cues, is followed by it), so
+    the tables come from the interviews and the starting weights alone, whatever the file held."""
+    numbers = list(TUNED)
+    clauses = fit_clause_weights(guide, numbers)
+    with weights_of(in_force.CLAUSE_QUESTION_WEIGHTS, clauses):
+        qweights, weights = fit_models(guide, numbers, attestations(guide))
+        names = fit_names_only_weights(as_new_study(guide), numbers)
+    return {"question": qweights, "clause_question": clauses, "suggestion": weights, "names_only": names}
+
+
+def weights_text(tables: dict[str, dict[str, float]]) -> str:
+    lines = [WEIGHTS_NOTE]
+    for name, table in tables.items():
+        lines += [f"[{name}]", *(f"{feature} = {weight!r}" for feature, weight in table.items()), ""]
+    return "\n".join(lines)
 
 
 def cross_validate_without_cues(guide: Guide, scored: Guide | None = None, fit_names: bool = True) -> dict[int, Tally]:
@@ -494,10 +524,10 @@ def cross_validate_without_cues(guide: Guide, scored: Guide | None = None, fit_n
     out = {}
     for k in TUNED:
         train = [n for n in TUNED if n != k]
-        fitted = fit_names and understanding.names_only(bare)
-        names = fit_names_only_weights(bare, train) if fitted else dict(understanding.NAMES_ONLY_WEIGHTS)
-        with weights_of(understanding.CLAUSE_QUESTION_WEIGHTS, fit_clause_weights(guide, train)), \
-                weights_of(understanding.NAMES_ONLY_WEIGHTS, names):
+        fitted = fit_names and names_only(bare)
+        names = fit_names_only_weights(bare, train) if fitted else dict(in_force.NAMES_ONLY_WEIGHTS)
+        with weights_of(in_force.CLAUSE_QUESTION_WEIGHTS, fit_clause_weights(guide, train)), \
+                weights_of(in_force.NAMES_ONLY_WEIGHTS, names):
             out.update(run(train + [k], bare, scored=[k]))
     return out
 
@@ -510,7 +540,7 @@ def cross_validate(guide: Guide, details: list[str] | None = None) -> dict[int, 
     for k in TUNED:
         train = [n for n in TUNED if n != k]
         qweights, weights = fit_models(guide, train, heard)
-        with model(qweights, weights, understanding.QUESTION_THRESHOLD):
+        with model(qweights, weights, tracking.QUESTION_THRESHOLD):
             out.update(run(train + [k], unseen(guide, k, heard), details, scored=[k]))
     return out
 
@@ -604,6 +634,82 @@ def timing(guide: Guide, numbers: list[int]) -> list[tuple[str, float, float, fl
     return rows
 
 
+def summed_over(per_interview: dict[int, Tally], groups: list[tuple[str, tuple | list]]) -> list[Tally]:
+    """Per group of interviews, their tallies added up."""
+    out = []
+    for _, numbers in groups:
+        t = Tally()
+        for n in numbers:
+            t.add(per_interview[n])
+        out.append(t)
+    return out
+
+
+def row(label: str, values: list[str]) -> None:
+    print(f"{label:<44}" + "".join(f"{v:>16}" for v in values))
+
+
+# what a language file is worth ----------------------------------------------------------------
+#
+# A guide in a language without a file is read plainly: words as they are (no function words, no
+# stems), a question only where there is a question mark. These runs put each language's file
+# against that reading: the reference study in Dutch, and made-up interviews in German, French
+# and Spanish (tests/data/, written before the files were tried on them) with a guide written
+# from the question list, as `fieldnote guides new` writes it.
+
+PLAIN = "xx"  # a language code no file comes with
+MADE_UP = ROOT / "tests" / "data"
+
+
+def read_plainly(guide: Guide) -> Guide:
+    """The guide as if its language had no file."""
+    if load_language(PLAIN).has_word_lists:
+        raise SystemExit(f"a language file {PLAIN}.toml is installed: it cannot stand for the plain reading")
+    return replace(guide, language=PLAIN)
+
+
+def made_up_interview(code: str, plainly: bool) -> tuple[int, int, int]:
+    """In tests/data/interview-CODE.toml, the questions the tracker found right and wrongly, and
+    how many the interviewer asked."""
+    from core.interchange.guide_draft import DraftGuide, DraftQuestion, guide_text
+
+    data = tomllib.loads((MADE_UP / f"interview-{code}.toml").read_text(encoding="utf-8"))
+    draft = DraftGuide("Check", [DraftQuestion(q, n) for n, q in enumerate(data["questions"], 1)])
+    guide = parse_guide(guide_text(draft, guide_id=f"{code}-check", title=None, language=code, planned_minutes=60))
+    tracker = GuideTracker(read_plainly(guide) if plainly else guide)
+    right = wrong = 0
+    for turn in data["turns"]:
+        match = tracker.observe(turn["text"])
+        if match is not None:
+            right += match.number == turn["asks"]
+            wrong += match.number != turn["asks"]
+    return right, wrong, sum(1 for t in data["turns"] if t["asks"])
+
+
+def languages(guide: Guide) -> None:
+    """The table of `--languages`."""
+    groups = [("tuned (1-4)", TUNED), ("held-out (5-8)", HELD_OUT)]
+    totals = {}
+    for reading, g in (("file", guide), ("plain", read_plainly(guide))):
+        for (name, _), t in zip(groups, summed_over(run(list(TUNED + HELD_OUT), g), groups)):
+            totals[reading, name] = t
+    row(f"the reference study ({load_language(guide.language).name})", [name for name, _ in groups])
+    for label, value in (("question detection F1", lambda t: t.f1),
+                         ("suggestions top-1", lambda t: t.top1["method"] / t.passages),
+                         ("suggestions top-3", lambda t: t.top3["method"] / t.passages)):
+        for reading, how in (("file", "with its file"), ("plain", "read plainly")):
+            row(f"{label}, {how}", [f"{value(totals[reading, name]):.3f}" for name, _ in groups])
+    print()
+    row("made-up interviews, guide without cues", ["with its file", "read plainly"])
+    row("  (questions found right / wrongly, of asked)", [])
+    for code in sorted(p.stem.removeprefix("interview-") for p in MADE_UP.glob("interview-*.toml")):
+        cells = []
+        for plainly in (False, True):
+            right, wrong, asked = made_up_interview(code, plainly)
+            cells.append(f"{right} / {wrong} of {asked}")
+        row(f"  {load_language(code).name} (tests/data/interview-{code}.toml)", cells)
+
+
 # the table -------------------------------------------------------------------------------------
 
 
@@ -624,21 +730,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cv", action="store_true",
                     help="leave-one-interview-out cross-validation within the tuning interviews 1-4")
     ap.add_argument("--details", action="store_true", help="print every miss")
-    ap.add_argument("--fit", action="store_true", help="fit both models on interviews 1-4 and print their weights")
+    ap.add_argument("--fit", action="store_true", help="fit both models on interviews 1-4 and write their weights to core/understanding/weights.toml")
+    ap.add_argument("--languages", action="store_true",
+                    help="what a language file is worth: each bundled one against reading the words plainly")
     ap.add_argument("--no-timing", action="store_true")
     args = ap.parse_args(argv)
     guide = load_guide("koers-en-kansen")
 
+    if args.languages:
+        languages(guide)
+        return 0
+
     if args.fit:
-        qweights, weights = fit_models(guide, list(TUNED), attestations(guide))
-        clauses = fit_clause_weights(guide, list(TUNED))
-        names = fit_names_only_weights(as_new_study(guide), list(TUNED))
-        for name, w in (("QUESTION_WEIGHTS", qweights), ("CLAUSE_QUESTION_WEIGHTS", clauses), ("WEIGHTS", weights),
-                        ("NAMES_ONLY_WEIGHTS", names)):
-            print(f"{name} = {{")
-            for k, v in w.items():
-                print(f'    "{k}": {v},')
-            print("}")
+        text = weights_text(fit_weights(guide))
+        in_force.WEIGHTS_FILE.write_text(text, encoding="utf-8")
+        print(text, end="")
+        print(f"(written to {in_force.WEIGHTS_FILE.relative_to(ROOT)})")
         return 0
 
     details: list[str] | None = [] if args.details else None
@@ -653,18 +760,9 @@ def main(argv: list[str] | None = None) -> int:
                   ("held-out (5-8)", [n for n in numbers if n in HELD_OUT])]
         groups = [(name, ns) for name, ns in groups if ns]
     def summed(per_interview: dict[int, Tally]) -> list[Tally]:
-        out = []
-        for _, ns in groups:
-            t = Tally()
-            for n in ns:
-                t.add(per_interview[n])
-            out.append(t)
-        return out
+        return summed_over(per_interview, groups)
 
     totals = summed(tallies)
-
-    def row(label: str, values: list[str]) -> None:
-        print(f"{label:<44}" + "".join(f"{v:>16}" for v in values))
 
     row("", [name for name, _ in groups])
     row("question detection precision", [f"{t.precision:.3f}" for t in totals])
@@ -693,8 +791,8 @@ def main(argv: list[str] | None = None) -> int:
     row("a new study: guide from the question list,", [name for name, _ in groups])
     row("  codebook from QDA software (names only)", [])
     new_totals = []
-    for label, g, names in (("", new, None), ("before: ", undrafted, understanding.WEIGHTS)):
-        with weights_of(understanding.NAMES_ONLY_WEIGHTS, dict(names or understanding.NAMES_ONLY_WEIGHTS)):
+    for label, g, names in (("", new, None), ("before: ", undrafted, in_force.WEIGHTS)):
+        with weights_of(in_force.NAMES_ONLY_WEIGHTS, dict(names or in_force.NAMES_ONLY_WEIGHTS)):
             per = cross_validate_without_cues(guide, g, fit_names=names is None) if args.cv else run(numbers, g)
         got = summed(per)
         if not label:

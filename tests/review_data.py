@@ -9,7 +9,8 @@ from core.base import paths
 from core.study.guide import load_guide
 from core.pipeline.live import annotate
 from core.store.database import NewSegment, NewSuggestion, Store
-from core.understanding.tracker import GuideTracker, Suggester
+from core.understanding.suggester import Suggester
+from core.understanding.tracker import GuideTracker
 
 DEMO = paths.SAMPLE_SESSIONS / "demo-en"
 

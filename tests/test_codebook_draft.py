@@ -13,7 +13,7 @@ from core.understanding.codebook_draft import draft_links
 from core.base.errors import GuideError
 from core.study.guide import load_guide, parse_guide
 from core.study.language import load_language
-from core.understanding.tracker import Suggester
+from core.understanding.suggester import Suggester
 from tui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,7 +192,7 @@ def test_coverage_counts_a_dimension_asked_by_its_drafted_question(memory_store)
 
 
 def test_a_codebook_of_names_alone_is_weighed_by_its_own_model_until_it_has_phrases():
-    from core.understanding.tracker import NAMES_ONLY_WEIGHTS, WEIGHTS
+    from core.understanding.weights import NAMES_ONLY_WEIGHTS, WEIGHTS
 
     names = parse_guide(GUIDE, "drafted.toml")
     assert Suggester(names).weights == NAMES_ONLY_WEIGHTS

@@ -7,7 +7,8 @@ import pytest
 from core.doctor import FAIL, WARN, check_guides
 from core.study.guide import load_guide, parse_guide
 from core.study.language import LanguageError, available_languages, load_language, parse_language
-from core.understanding.tracker import GuideTracker, Suggester
+from core.understanding.suggester import Suggester
+from core.understanding.tracker import GuideTracker
 
 # A language no file comes with: Luxembourgish (Whisper's "lb"); for the test, German words.
 GERMAN = '''

@@ -12,7 +12,10 @@ from core.understanding.coverage import CONFIDENT, coverage
 from core.study.guide import load_guide
 from core.store.database import NewSegment, NewSuggestion
 from core.study.language import load_language
-from core.understanding.tracker import WEIGHTS, GuideTracker, Lexicon, Suggester
+from core.understanding.features import Lexicon
+from core.understanding.suggester import Suggester
+from core.understanding.tracker import GuideTracker
+from core.understanding.weights import WEIGHTS, read_weights
 
 DUTCH = load_language("nl")
 stem = DUTCH.stem
@@ -411,3 +414,15 @@ def test_accuracy_in_cross_validation_does_not_regress(guide):
     assert top1 >= 0.73 and top3 >= 0.86
     assert top1 > total.top1["question"] / total.passages
     assert top3 > total.top3["question"] / total.passages
+
+
+def test_the_shipped_weights_are_what_fitting_on_the_tuning_interviews_gives(guide):
+    # core/understanding/weights.toml is written by `bench_understanding.py --fit`; fitting again
+    # the same way gives it back, so a hand edit, or a change that moves the fit without the file
+    # being written again, fails here. (The fit is deterministic; the tolerance allows a weight's
+    # third decimal to round the other way on another machine's arithmetic.)
+    shipped = read_weights()
+    refitted = _bench().fit_weights(guide)
+    assert refitted.keys() == shipped.keys()
+    for name, table in refitted.items():
+        assert table == pytest.approx(shipped[name], abs=0.0015), name

@@ -144,7 +144,7 @@ def cmd_guides_show(args) -> int:
     """A guide as the researcher checks it: each question with what fieldnote follows it by and
     the dimensions it asks about, then the codebook."""
     from core.study.guide import load_guide
-    from core.understanding.tracker import names_only
+    from core.understanding.suggester import names_only
 
     g = load_guide(args.name)
     print(f"{g.id}: {g.title}")

@@ -37,7 +37,8 @@ from core.study.guide import Guide
 from core.pipeline.live import annotate
 from core.store.database import NewSegment, Store
 from core.interchange.transcripts import ParsedTranscript
-from core.understanding.tracker import GuideTracker, Suggester
+from core.understanding.suggester import Suggester
+from core.understanding.tracker import GuideTracker
 
 INTERVIEWER, RESPONDENT, OBSERVER = "interviewer", "respondent", "observer"
 

@@ -20,7 +20,8 @@ from core.audio.bleed import BleedFilter
 from core.study.guide import Guide
 from core.store.database import NewSegment, Store
 from core.speech.transcriber import Transcriber
-from core.understanding.tracker import GuideTracker, Suggester
+from core.understanding.suggester import Suggester
+from core.understanding.tracker import GuideTracker
 
 SPEAKER_OF_TRACK = {"interviewer": "interviewer", "respondent": "respondent"}
 

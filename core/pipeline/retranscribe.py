@@ -41,7 +41,8 @@ from core.store.review import guide_of_session, recorded, remap_codings
 from core.audio.playback import session_tracks
 from core.store.database import NewSegment, Store, now_iso
 from core.speech.transcriber import LOGPROB_MIN, NO_SPEECH_MAX, invented, loop_free, seed_sampling
-from core.understanding.tracker import GuideTracker, Suggester
+from core.understanding.suggester import Suggester
+from core.understanding.tracker import GuideTracker
 
 # Verbatim transcripts keep hesitations: a prompt written that way makes Whisper write them.
 VERBATIM_PROMPTS = {

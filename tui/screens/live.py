@@ -15,7 +15,7 @@ from core.understanding.coverage import coverage
 from core.interchange.export import clock
 from core.pipeline.live import LivePipeline, PipelineStatus, SegmentReady, decide
 from core.store.database import Store
-from core.understanding.tracker import SHOWN_FROM
+from core.understanding.suggester import SHOWN_FROM
 
 from tui.screens.dialogs import BookmarkDialog
 from tui.widgets.coverage import CoveragePanel

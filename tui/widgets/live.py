@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from core.interchange.export import clock
 from core.study.guide import Guide
-from core.understanding.tracker import SHOWN_FROM
+from core.understanding.suggester import SHOWN_FROM
 
 
 def _contrast(colour: str) -> str:

@@ -1,0 +1,190 @@
+"""What guide tracking and suggestions share: how a passage's words are matched to the guide's.
+
+Words are compared as light stems (in Dutch: plural and inflection endings off, doubled vowels
+single: "afspraken" and "afspraak" are one stem), so a cue or phrase matches the forms speech
+uses; a stem also matches inside a compound ("vertrouwensband", "netwerksamenwerking") and
+through small recognition errors (rapidfuzz, on long words only). What each language needs
+(function words, fillers, how a question opens, its stemming) is read from its data file by
+`core.study.language`, chosen by the guide's language.
+
+A `Lexicon` knows the stems of the guide's cues or the codebook's phrases; a `_Passage` is one
+text read against it; a `_Pattern` is one cue or phrase, found in a passage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Iterable
+
+from rapidfuzz import fuzz, process
+
+from core.study.language import Language, words
+
+class Lexicon:
+    """Finds which known stems a spoken word is a form of.
+
+    A word's stem matches a known stem when they are equal, when it extends it by an ending or
+    a compound part ("vertrouwensband" holds "vertrouw"), or, for long words, when they differ
+    by a letter or two (recognition errors). Answers are cached per word: a session repeats
+    its vocabulary, so after the first minutes almost every word is a dictionary look-up.
+    """
+
+    _CACHE_LIMIT = 50_000
+
+    def __init__(self, stems: Iterable[str]):
+        self.stems = sorted(set(s for s in stems if s))
+        self._known = set(self.stems)
+        by_length: dict[int, list[str]] = defaultdict(list)
+        for s in self.stems:
+            if len(s) >= 6:
+                by_length[len(s)].append(s)
+        self._by_length = dict(by_length)
+        self._cache: dict[str, tuple[tuple[str, float], ...]] = {}
+
+    def match(self, word_stem: str) -> tuple[tuple[str, float], ...]:
+        hit = self._cache.get(word_stem)
+        if hit is not None:
+            return hit
+        found: dict[str, float] = {}
+        n = len(word_stem)
+        if word_stem in self._known:
+            found[word_stem] = 1.0
+        # Longer known stems at the start: an inflected form ("efficiente" -> "efficient") or
+        # the first part of a compound ("vertrouwensband").
+        for k in range(4, n):
+            head = word_stem[:k]
+            if head in self._known:
+                found[head] = max(found.get(head, 0.0), 0.95 if n - k <= 3 else (0.85 if k >= 6 else 0.0))
+        # A known stem inside a compound ("netwerksamenwerking" holds "samenwerk").
+        if n >= 7:
+            for i in range(1, n - 5):
+                for j in range(i + 6, n + 1):
+                    part = word_stem[i:j]
+                    if part in self._known:
+                        found[part] = max(found.get(part, 0.0), 0.85)
+        if n >= 6 and not found:
+            for length in range(n - 2, n + 3):
+                pool = self._by_length.get(length)
+                if not pool:
+                    continue
+                for cand, score, _ in process.extract(
+                    word_stem, pool, scorer=fuzz.ratio, score_cutoff=85, limit=3
+                ):
+                    found[cand] = max(found.get(cand, 0.0), 0.9 * score / 100)
+        result = tuple((s, v) for s, v in found.items() if v > 0)
+        if len(self._cache) >= self._CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[word_stem] = result
+        return result
+
+
+@dataclass
+class _Passage:
+    """One text, read once: where each known stem occurs and how well."""
+
+    tokens: list[str]
+    hits: dict[str, list[tuple[int, float]]]  # known stem -> (position, match score)
+    plain: dict[str, list[int]]  # normalised word -> positions (for function words in phrases)
+
+    @classmethod
+    def read(cls, text: str, lexicon: Lexicon, language: Language) -> "_Passage":
+        tokens = words(text)
+        hits: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        plain: dict[str, list[int]] = defaultdict(list)
+        for pos, w in enumerate(tokens):
+            plain[w].append(pos)
+            if w in language.stopwords or len(w) <= 2:
+                continue
+            for known, score in lexicon.match(language.stem(w)):
+                hits[known].append((pos, score))
+        return cls(tokens, hits, plain)
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """A cue or phrase: its content stems (each must be heard) and function words."""
+
+    text: str
+    stems: tuple[str, ...]
+    function_words: tuple[str, ...]
+    # Its words in order: (True, stem) for a content word, (False, word) for a function word.
+    sequence: tuple[tuple[bool, str], ...] = ()
+
+    @classmethod
+    def of(cls, text: str, language: Language) -> "_Pattern | None":
+        toks = words(text)
+        content = [w not in language.stopwords and len(w) > 2 for w in toks]
+        stems = tuple(dict.fromkeys(language.stem(w) for w, c in zip(toks, content) if c))
+        function = tuple(w for w, c in zip(toks, content) if not c)
+        if not stems:
+            return None
+        sequence = tuple((c, language.stem(w) if c else w) for w, c in zip(toks, content))
+        return cls(text, stems, function, sequence)
+
+    def said_in_order(self, passage: _Passage, max_gap: int = 5) -> bool:
+        """Whether the passage says this pattern word for word, in its order, with at most
+        `max_gap` other words between two of its words: "involved in the pilot" is said in
+        "involved in the Samen starten pilot", and in what recognition makes of a name ("involved
+        in the same and star of the pilot")."""
+        places = []
+        for content, key in self.sequence:
+            at = [p for p, _ in passage.hits.get(key, ())] if content else passage.plain.get(key, [])
+            if not at:
+                return False
+            places.append(at)
+        reach = set(places[0])
+        for at in places[1:]:
+            reach = {p for p in at if any(0 < p - q <= max_gap + 1 for q in reach)}
+            if not reach:
+                return False
+        return True
+
+    def find(self, passage: _Passage) -> float:
+        """How well the passage says this pattern: every stem heard close together (and the
+        function words too), scored by how well each stem matched; 0 if not said."""
+        lists = [passage.hits.get(s) for s in self.stems]
+        if not all(lists):
+            return 0.0
+        span = len(self.stems) + len(self.function_words) + 3
+        anchors = min(lists, key=len)
+        best = 0.0
+        for pos, _ in anchors:
+            lo, hi = pos - span, pos + span
+            got = 0.0
+            for hits in lists:
+                here = [sc for p, sc in hits if lo <= p <= hi]
+                if not here:
+                    break
+                got += max(here)
+            else:
+                if all(any(lo <= p <= hi for p in passage.plain.get(f, ())) for f in self.function_words):
+                    best = max(best, got / len(self.stems))
+        return best
+
+    def cover(self, passage: _Passage, weights: dict[str, float]) -> float:
+        """The weighted share of this pattern's stems heard within one stretch of speech."""
+        heard = [(s, passage.hits[s]) for s in self.stems if s in passage.hits]
+        if not heard:
+            return 0.0
+        total = sum(weights.get(s, 1.0) for s in self.stems)
+        span = 2 * (len(self.stems) + len(self.function_words)) + 4
+        best = 0.0
+        for _, hits in heard:
+            for pos, _ in hits:
+                lo, hi = pos - span, pos + span
+                got = 0.0
+                for s, hs in heard:
+                    here = [sc for p, sc in hs if lo <= p <= hi]
+                    if here:
+                        got += weights.get(s, 1.0) * max(here)
+                best = max(best, got)
+        return best / total if total else 0.0
+
+
+def _sigmoid(x: float) -> float:
+    """The logistic function both models turn their evidence into a chance with."""
+    if x < -30:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(-x))
