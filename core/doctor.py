@@ -9,7 +9,6 @@ risk the researcher should know about before the interview starts.
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import stat
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.audio.trackfiles import disk_room
 from core.base import paths
 from core.base.errors import UserError
 
@@ -26,12 +26,6 @@ OK, WARN, FAIL = "ok", "warn", "fail"
 SAMPLE_TRACK = paths.SAMPLE_SESSIONS / "demo-en" / "interviewer.flac"
 LIVE_RTF = 0.5  # two tracks share the CPU: each must transcribe in under half its length
 COMFORT_HOURS = 2.0  # room for a long interview
-
-# What a recording needs on disk; core/audio/capture.py has the figures the recorder itself uses.
-try:
-    from core.audio.capture import BYTES_PER_SECOND, DISK_RESERVE, DISK_START_MINUTES
-except ImportError:  # pragma: no cover - capture is part of fieldnote; kept for a partial install
-    BYTES_PER_SECOND, DISK_RESERVE, DISK_START_MINUTES = 32_000, 100 * 2**20, 10
 
 
 @dataclass(frozen=True)
@@ -188,20 +182,20 @@ def _existing(path: Path) -> Path:
 def check_disk(folder: Path) -> list[Check]:
     where = _existing(folder)
     try:
-        free = shutil.disk_usage(where).free
+        room = disk_room(where)
     except OSError as exc:
         return [Check("disk", FAIL, f"cannot tell the free space at {where}: {exc.strerror or exc}",
                       "check that the data folder is on a mounted, readable disk")]
-    hours = max(0.0, (free - DISK_RESERVE) / (BYTES_PER_SECOND * 2) / 3600)
-    found = f"{_size(free)} free at {where}: room for about {hours:.1f} hours of two-track recording"
-    if hours * 60 < DISK_START_MINUTES:
+    hours = room.seconds / 3600
+    found = f"{_size(room.free)} free at {where}: room for about {hours:.1f} hours of two-track recording"
+    if not room.can_start:
         return [Check("disk", FAIL, found + " (a recording would not start)",
-                      f"free at least {_size(DISK_RESERVE + BYTES_PER_SECOND * 2 * 3600)} on that disk (one hour "
+                      f"free at least {_size(room.needed(3600))} on that disk (one hour "
                       "of recording and a reserve for the database), or move the data folder with FIELDNOTE_HOME")]
     if hours < COMFORT_HOURS:
         return [Check("disk", WARN, found,
                       f"free some space before a long interview: {COMFORT_HOURS:.0f} hours need "
-                      f"{_size(DISK_RESERVE + BYTES_PER_SECOND * 2 * 3600 * COMFORT_HOURS)}")]
+                      f"{_size(room.needed(3600 * COMFORT_HOURS))}")]
     return [Check("disk", OK, found)]
 
 

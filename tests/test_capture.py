@@ -25,25 +25,17 @@ import pytest
 import soundfile as sf
 from textual.widgets import Select
 
-from core.audio import capture
+from core.audio import trackfiles
 from core.audio.sources import SAMPLE_RATE, AudioChunk, ManualClock
 from core.audio.bleed import BleedFilter, _Heard, is_bleed
 from core.audio.alignment import Resampler, TrackPlacer
-from core.audio.capture import DISK_RESERVE, LiveSource
+from core.audio.capture import LiveSource
 from core.audio.devices import DeviceError, level_db, load_device_choice, save_device_choice
 from core.base.errors import UserError
 from core.study.guide import load_guide
 from core.pipeline.live import SegmentReady
-from core.pipeline.recording import (
-    SessionAudio,
-    SessionLock,
-    TrackFile,
-    check_free_space,
-    close_interrupted,
-    recover_interrupted,
-    repair_wav,
-    start_recording,
-)
+from core.audio.trackfiles import DISK_RESERVE, SessionAudio, SessionLock, TrackFile, check_free_space, repair_wav
+from core.pipeline.recording import close_interrupted, recover_interrupted, start_recording
 from core.store.database import NewSegment, Store
 from core.speech.transcriber import ScriptedTranscriber
 
@@ -353,7 +345,7 @@ def test_pause_and_mute_keep_silence_in_place_of_the_audio_and_note_it():
 def test_recording_stops_cleanly_before_the_disk_is_full(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
     free = [DISK_RESERVE + 20 * 2**20]
-    monkeypatch.setattr(capture.shutil, "disk_usage", lambda path: usage(10**12, 0, free[0]))
+    monkeypatch.setattr(trackfiles.shutil, "disk_usage", lambda path: usage(10**12, 0, free[0]))
     clock = ManualClock()
     events = []
     mic = FakeStream("interviewer")
@@ -377,7 +369,7 @@ def test_recording_stops_cleanly_before_the_disk_is_full(tmp_path, monkeypatch):
 
 def test_a_recording_does_not_start_without_room_on_the_disk(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(capture.shutil, "disk_usage", lambda path: usage(10**12, 0, DISK_RESERVE + 2**20))
+    monkeypatch.setattr(trackfiles.shutil, "disk_usage", lambda path: usage(10**12, 0, DISK_RESERVE + 2**20))
     with pytest.raises(UserError, match="not enough free disk space"):
         check_free_space(tmp_path)
 

@@ -1,8 +1,9 @@
 """Sound in and out, before any words: audio chunks, clocks and file sources (`sources`), the
 VAD segmenter (`sources`), the microphone and loopback devices (`devices`), resampling and
 placing their blocks on the session clock (`alignment`), the live two-track source that ties
-them (`capture`), the filter that drops one track's echo on the other (`bleed`), and playback
-of a session's tracks (`playback`).
+them (`capture`), the tracks written to disk with the session's lock and the room left on the
+disk (`trackfiles`), the filter that drops one track's echo on the other (`bleed`), and
+playback of a session's tracks (`playback`).
 
 Imports core.base and core.study.
 """

@@ -12,7 +12,6 @@ transcriber that falls behind never puts the recording at risk.
 from __future__ import annotations
 
 import queue
-import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +22,12 @@ import numpy as np
 from core.audio.alignment import Resampler, TrackPlacer
 from core.audio.devices import DeviceStream
 from core.audio.sources import SAMPLE_RATE, AudioChunk, Clock
+from core.audio.trackfiles import disk_room
 from core.base.errors import UserError
 
-TRACKS = ("interviewer", "respondent")
 CHUNK_SECONDS = 0.1  # the pipeline gets audio in pieces of about this length
-BYTES_PER_SECOND = SAMPLE_RATE * 2  # one track as 16-bit PCM on disk
-DISK_RESERVE = 100 * 2**20  # stop before free space falls below this: the database needs room too
-DISK_START_MINUTES = 10  # refuse to start unless this much recording fits above the reserve
+FLUSH_EVERY = 0.5  # seconds between flushes of the recording to the disk, at the latest
+DISK_LOW_MINUTES = 15  # warn once when less recording than this fits on the disk
 
 
 @dataclass
@@ -50,7 +48,7 @@ class Gap:
 
 
 class Recording(Protocol):
-    """Where captured audio goes first (core.pipeline.recording.SessionAudio)."""
+    """Where captured audio goes first (core.audio.trackfiles.SessionAudio)."""
 
     folder: Path
 
@@ -95,7 +93,6 @@ class LiveSource:
         retry_every: float = 2.0,
         stall_after: float = 5.0,
         disk_check_every: float = 5.0,
-        disk_reserve: int = DISK_RESERVE,
     ):
         self.clock = clock or Clock()
         start = self.clock.now()
@@ -108,7 +105,6 @@ class LiveSource:
         self.retry_every = retry_every
         self.stall_after = stall_after
         self.disk_check_every = disk_check_every
-        self.disk_reserve = disk_reserve
         self.paused = threading.Event()
         self.muted: set[str] = set()
         self.events: list[CaptureEvent] = []
@@ -255,7 +251,7 @@ class LiveSource:
             self._release(t, force=t.placer.last_arrival is None or now - t.placer.last_arrival > CHUNK_SECONDS)
         if now >= self._next_flush and self.recording is not None:
             self.recording.flush()
-            self._next_flush = now + 0.5
+            self._next_flush = now + FLUSH_EVERY
         if now >= self._next_disk_check:
             self._next_disk_check = now + self.disk_check_every
             self._check_disk(now)
@@ -324,18 +320,16 @@ class LiveSource:
     def _check_disk(self, now: float) -> None:
         if self.recording is None:
             return
-        free = shutil.disk_usage(self.recording.folder).free
-        room = free - self.disk_reserve
-        per_second = BYTES_PER_SECOND * len(self._tracks)
-        if room <= 0:
+        room = disk_room(self.recording.folder, len(self._tracks))
+        if room.seconds == 0:
             self._event("disk-full", None, now,
-                        f"recording stopped: only {free / 2**20:.0f} MB left on the disk of {self.recording.folder}; "
+                        f"recording stopped: only {room.free / 2**20:.0f} MB left on the disk of {self.recording.folder}; "
                         "everything up to now is saved. Free some space before recording again")
             self.stop(reason="disk-full")
-        elif room < 15 * 60 * per_second and not self._disk_warned:
+        elif room.seconds < DISK_LOW_MINUTES * 60 and not self._disk_warned:
             self._disk_warned = True
             self._event("disk-low", None, now,
-                        f"disk almost full: about {room / per_second / 60:.0f} minutes of recording left "
+                        f"disk almost full: about {room.seconds / 60:.0f} minutes of recording left "
                         f"on the disk of {self.recording.folder}")
 
     def _finish(self) -> None:
@@ -401,8 +395,3 @@ def capture_for(streams: list[DeviceStream], seconds: float) -> dict[str, np.nda
         source.close()
     return {name: np.concatenate(p) if p else np.zeros(0, dtype=np.float32) for name, p in parts.items()}
 
-
-def remaining_seconds(folder: Path, tracks: int = 2, reserve: int = DISK_RESERVE) -> float:
-    """How long a recording of `tracks` tracks can go on in `folder` before the reserve."""
-    free = shutil.disk_usage(folder).free
-    return max(0.0, (free - reserve) / (BYTES_PER_SECOND * tracks))

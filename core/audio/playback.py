@@ -17,9 +17,9 @@ from typing import Callable, Protocol
 import numpy as np
 
 from core.audio.sources import SAMPLE_RATE, load_audio
+from core.audio.trackfiles import TRACKS
 from core.base.errors import UserError
 
-TRACKS = ("interviewer", "respondent")
 EXTENSIONS = (".wav", ".flac")
 SPEEDS = (0.5, 0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0)
 
