@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.audio.sources import SAMPLE_RATE, AudioChunk, FileReplaySource, ManualClock, VadSegmenter
+from core.audio.segmenter import VadSegmenter
+from core.audio.sources import SAMPLE_RATE, AudioChunk, FileReplaySource, ManualClock
 
 
 class LoudnessVad:

@@ -15,7 +15,8 @@ from typing import Callable
 
 import numpy as np
 
-from core.audio.sources import AudioChunk, AudioSource, Clock, Utterance, VadSegmenter
+from core.audio.segmenter import Utterance, VadSegmenter
+from core.audio.sources import AudioChunk, AudioSource, Clock
 from core.audio.bleed import BleedFilter
 from core.study.guide import Guide
 from core.store.database import NewSegment, Store

@@ -190,7 +190,7 @@ def _own_audio_dir(store: Store, folder: Path) -> bool:
 
 
 def _lock_held(folder: Path) -> bool:
-    """Whether a recording process holds the session's lock (see core/pipeline/recording.py)."""
+    """Whether a recording process holds the session's lock (see core/audio/trackfiles.py)."""
     lock = folder / "recording.lock"
     return lock.exists() and paths.held_by_another(lock)
 
