@@ -47,7 +47,7 @@ def _offer(found) -> None:
 
 
 def cmd_devices(args) -> int:
-    from core.audio.capture import list_devices, load_device_choice
+    from core.audio.devices import list_devices, load_device_choice
 
     devices = list_devices()
     last = load_device_choice()
@@ -72,7 +72,7 @@ def cmd_devices(args) -> int:
 
 
 def cmd_record(args) -> int:
-    from core.audio.capture import load_device_choice
+    from core.audio.devices import load_device_choice
     from core.pipeline.recording import recover_interrupted
 
     store = _store(args)
@@ -97,7 +97,7 @@ def _record_with_screen(store, args, mic: str, system: str) -> int:
 
 
 def _record_headless(store, args, mic: str, system: str) -> int:
-    from core.audio.capture import save_device_choice
+    from core.audio.devices import save_device_choice
     from core.study.guide import load_guide
     from core.pipeline.recording import start_recording
     from core.pipeline.demo import open_transcriber, run_headless

@@ -21,12 +21,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 
-from core.audio.capture import (
-    CaptureEvent,
+from core.audio.capture import CaptureEvent, LiveSource, capture_for
+from core.audio.devices import (
     Device,
     DeviceStream,
-    LiveSource,
-    capture_for,
     level_db,
     list_devices,
     open_devices,
