@@ -7,7 +7,8 @@
     python bench/bench_understanding.py --only 1-4    # the tuning interviews alone (in-sample)
     python bench/bench_understanding.py --languages   # each language file against reading plainly
 
-Everything but the plain table (and `--only` with 5-8 in it) reads interviews 1-4 only.
+Everything but the plain table, `--languages` (and `--only` with 5-8 in it) reads interviews 1-4
+only.
 
 The eight seed interviews (sample_sessions/transcripts/) are imported one by one, in interview
 order, into one fresh in-memory database with `core.pipeline.importing.import_transcript`, exactly as
@@ -38,7 +39,14 @@ written from, within 1-4: each tuning interview in turn is left out, both models
 on the other three, those three are imported and reviewed, and the one left out is imported
 and scored with the cues and phrases heard in it alone taken out of the guide (see `unseen`).
 Features, regularisation and the question threshold are chosen on these figures; the held-out
-interviews 5-8 are not used to choose anything.
+interviews 5-8 are not used to choose anything. They have been read, as totals, after several
+rounds of design (bench/devset/README.md says which), so figures on them are less clean
+held-out figures than a first reading would be.
+
+`--fit` writes the fitted weights to core/understanding/weights.toml, which the tracker and the
+suggester read; tests/test_understanding.py fits them again and compares. `--languages` puts each
+language file against reading the words plainly: the reference study in Dutch, and made-up
+interviews in German, French and Spanish (tests/data/).
 """
 
 from __future__ import annotations

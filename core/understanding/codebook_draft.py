@@ -17,7 +17,7 @@ Measured on the reference study made new this way (`bench/bench_understanding.py
 its question list read by `guides new`, its codebook exported to .qdc and imported again): 21
 links drafted, 14 of them as the guide has them (it has 20). On the first interview, with nothing
 coded before, suggestions reach top-1 / top-3 0.611 / 0.750 against 0.111 / 0.222 without the
-links. Once coded interviews teach the suggester, the links matter less (the figures, and how
+links (in-sample: interview 1 is one of the tuning interviews the drafting was designed on). Once coded interviews teach the suggester, the links matter less (the figures, and how
 the design was chosen, are in bench/devset/README.md).
 """
 
