@@ -168,9 +168,10 @@ async def time_screens(path: Path, repeats: int) -> dict[str, list[float]]:
 
     from core.analysis.compare import build_matrix
     from tui.screens.compare import CompareScreen
-    from tui.screens.review import ReviewScreen, TranscriptList
+    from tui.screens.review import ReviewScreen
     from tui.screens.sessions import SessionsScreen
     from tui.widgets.rows import RowList
+    from tui.widgets.transcript import TranscriptList
 
     class Empty(App):
         """The app's stylesheet and nothing on screen: each screen is pushed onto it and timed."""
@@ -251,7 +252,9 @@ async def time_screens(path: Path, repeats: int) -> dict[str, list[float]]:
 def time_retranscription(model_name: str, rounds: int, threads: int | None) -> list[dict]:
     from core.audio.sources import SAMPLE_RATE, load_audio
     from core.speech.models import resolve_model
-    from core.pipeline.retranscribe import BATCH_SIZE, load_model, retranscribe, transcribe_options
+    from core.pipeline.retranscribe import retranscribe
+    from core.speech.models import load_model
+    from core.speech.tracks import BATCH_SIZE, transcribe_options
     from core.store.database import NewSegment
 
     demo = paths.SAMPLE_SESSIONS / "demo-en"

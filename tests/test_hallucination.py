@@ -4,12 +4,15 @@ The real pipeline (Silero VAD segmenter + the bundled multilingual base model), 
 in Dutch, on a two-track session in which each track has a minute of digital silence and a
 minute of noise (white on one track, pink on the other). The VAD is the first guard; the
 transcriber's own filter is the second, so it is also given the silence and noise directly,
-without the VAD, as a re-transcription or a VAD fooled by a noisy room would.
+without the VAD, as a re-transcription or a VAD fooled by a noisy room would. And the other side:
+what Whisper writes on silence ("Thank you.") is kept when someone says it.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
 
 import numpy as np
@@ -97,6 +100,68 @@ def test_the_transcriber_itself_invents_nothing_from_silence_or_noise(language, 
     assert invented == {}
 
 
+def _spoken(folder, voice: str, text: str) -> np.ndarray:
+    """espeak-ng's reading of the text at 16 kHz, its own silence at the edges cut off."""
+    raw, out = folder / "raw.wav", folder / "spoken.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True)
+    subprocess.run(["sox", str(raw), "-r", str(SR), "-c", "1", str(out)], check=True)
+    audio, rate = sf.read(out, dtype="float32")
+    assert rate == SR
+    loud = np.flatnonzero(np.abs(audio) > 0.01)
+    return audio[loud[0] : loud[-1] + 1]
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("sox") is None, reason="needs espeak-ng and sox")
+@pytest.mark.parametrize(
+    "model, language, voice, said",
+    [
+        ("tiny.en", "en", "en-us", "Thank you."),
+        ("base", "en", "en-us", "Thank you."),
+        ("base", "nl", "nl", "Tot de volgende keer."),
+    ],
+)
+def test_a_spoken_closing_is_kept(tmp_path, base_transcriber_factory, model, language, voice, said):
+    """The other side of the guard: what Whisper writes on silence is also what people say at
+    the end of an interview, and said, it stays. Through the live path: the VAD cuts the
+    utterance from a track, the live transcriber hears it."""
+    pause = np.zeros(SR, dtype=np.float32)
+    track = tmp_path / "interviewer.wav"
+    sf.write(track, np.concatenate([pause, _spoken(tmp_path, voice, said), pause, pause]), SR, subtype="PCM_16")
+    guide = load_guide("remote-work-en" if language == "en" else "koers-en-kansen")
+    source = FileReplaySource({"interviewer": track}, realtime=False)
+    pipeline = LivePipeline(source, base_transcriber_factory(model, language), guide, clock=source.clock)
+    texts = []
+    pipeline.run(lambda ready: texts.append(ready.segment.text), threading.Event())
+
+    def words(text: str) -> str:
+        return " ".join("".join(ch if ch.isalpha() else " " for ch in text.lower()).split())
+
+    assert [words(t) for t in texts] == [words(said)]
+
+
+@pytest.mark.parametrize(
+    "text, no_speech_prob, avg_logprob, dropped",
+    [
+        # As base gives them: "you" on a minute of digital silence, and spoken.
+        ("you", 0.937, -0.438, True),
+        ("Thank you.", 0.072, -0.226, False),
+        ("Tot de volgende keer.", 0.127, -0.338, False),
+        # Whisper unsure of its own words: a phrase it writes on silence goes.
+        ("Thank you.", 0.1, -1.2, True),
+        # Anything else goes only with both signs of doubt.
+        ("Ja, dat klopt.", 0.937, -0.438, False),
+        ("Ja, dat klopt.", 0.7, -1.1, True),
+        # A broadcast's sign-off, or a sound described, goes however sure Whisper is.
+        ("TV GELDERLAND 2020.", 0.05, -0.2, True),
+        ("[MUZIEK]", 0.05, -0.2, True),
+    ],
+)
+def test_when_a_segment_counts_as_made_up(text, no_speech_prob, avg_logprob, dropped):
+    from core.speech.transcriber import made_up
+
+    assert made_up(text, no_speech_prob, avg_logprob) is dropped
+
+
 def test_the_filter_still_lets_speech_through(base_transcriber_factory):
     from core.audio.sources import load_audio
     from core.base.paths import SAMPLE_SESSIONS
@@ -154,12 +219,12 @@ def test_the_live_transcriber_keeps_a_loop_once():
 
     transcriber = WhisperTranscriber.__new__(WhisperTranscriber)
     transcriber._model, transcriber.language, transcriber.beam_size = _LoopingModel(), "nl", 1
-    transcriber.verbatim, transcriber._lock = False, threading.Lock()
+    transcriber._lock = threading.Lock()
     assert transcriber.transcribe(np.zeros(SR, dtype=np.float32)).text == "Ik merk, als ik las even smerk in m'n meestal"
 
 
 def test_re_transcription_keeps_a_loop_once_with_its_first_words_times(tmp_path):
-    from core.pipeline.retranscribe import transcribe_track
+    from core.speech.tracks import transcribe_track
 
     track = tmp_path / "respondent.wav"
     sf.write(track, np.zeros(5 * SR, dtype=np.float32), SR)

@@ -14,7 +14,9 @@ import soundfile as sf
 from core.store import review
 from core.base.errors import UserError
 from core.study.guide import load_guide
-from core.pipeline.retranscribe import Cancelled, Progress, Word, _assign, retranscribe
+from core.pipeline.retranscribe import _assign, retranscribe
+from core.speech.batched import Cancelled
+from core.speech.tracks import Progress, Word
 from core.store.database import NewSegment, Store
 
 from review_data import DEMO
@@ -64,8 +66,7 @@ def call(tmp_path_factory) -> tuple[Path, dict[str, tuple[float, float]]]:
 
 @pytest.fixture(scope="module")
 def tiny():
-    from core.speech.models import resolve_model
-    from core.pipeline.retranscribe import load_model
+    from core.speech.models import load_model, resolve_model
 
     return load_model(resolve_model("tiny.en"), "en", threads=2)
 
@@ -225,8 +226,9 @@ def test_silero_answers_as_for_the_whole_track(tmp_path, windows, extra):
     faster-whisper silences), on a track that ends on a whole window (padded by one more)."""
     from faster_whisper.vad import get_vad_model
 
-    from core.audio.sources import VAD_WINDOW, load_audio
-    from core.pipeline.retranscribe import VAD_BATCH, speech_probabilities
+    from core.audio.segmenter import VAD_WINDOW
+    from core.audio.sources import load_audio
+    from core.speech.batched import VAD_BATCH, speech_probabilities
 
     assert windows > VAD_BATCH
     n = windows * VAD_WINDOW + extra
@@ -245,8 +247,9 @@ def test_silero_answers_as_for_the_whole_track(tmp_path, windows, extra):
 def test_the_streamed_speech_detection_is_faster_whispers(long_track):
     from faster_whisper.vad import VadOptions, get_speech_timestamps, get_vad_model
 
-    from core.audio.sources import VAD_WINDOW, load_audio
-    from core.pipeline.retranscribe import speech_probabilities, speech_timestamps
+    from core.audio.segmenter import VAD_WINDOW
+    from core.audio.sources import load_audio
+    from core.speech.batched import speech_probabilities, speech_timestamps
 
     options = VadOptions(max_speech_duration_s=30, min_silence_duration_ms=160)
     audio = load_audio(long_track)
@@ -267,14 +270,15 @@ def test_streamed_batches_give_what_the_whole_track_pipeline_gives(long_track, t
     from faster_whisper import BatchedInferencePipeline
 
     from core.audio.sources import load_audio
-    from core.pipeline.retranscribe import _batched_segments, transcribe_options
+    from core.speech.batched import batched_segments
+    from core.speech.tracks import transcribe_options
 
     def facts(segments):
         return [(s.start, s.end, s.text, s.avg_logprob, s.no_speech_prob,
                  [(w.start, w.end, w.word, w.probability) for w in s.words]) for s in segments]
 
     options = transcribe_options("en", verbatim=True)
-    got = facts(_batched_segments(tiny, long_track, dict(options), batch_size, None))
+    got = facts(batched_segments(tiny, long_track, dict(options), batch_size, None))
     options.pop("condition_on_previous_text")
     whole, _ = BatchedInferencePipeline(tiny).transcribe(load_audio(long_track), batch_size=batch_size, **options)
     expected = facts(whole)

@@ -16,9 +16,10 @@ from core.store.database import Store
 from tui.app import make_app
 from tui.screens.compare import CompareScreen
 from tui.screens.dialogs import BookmarkNoteDialog, ChoiceDialog, IndicatorPicker, MemoDialog, PositionDialog, TextDialog
-from tui.screens.review import ReviewScreen, TranscriptList
+from tui.screens.review import ReviewScreen
 from tui.screens.sessions import SessionsScreen
 from tui.widgets.rows import RowList
+from tui.widgets.transcript import TranscriptList
 
 from review_data import (
     add_demo_session, answer_to, distinctive_word, first_sentence, lead_answer, next_of, words_span,
@@ -753,7 +754,8 @@ async def test_retranscribe_action_runs_in_a_worker_and_reloads(study):
     started = threading.Event()
 
     def fake_retranscribe(worker_store, session_id, model, *, verbatim, overwrite_edited, on_progress, stop):
-        from core.pipeline.retranscribe import Progress, Result
+        from core.pipeline.retranscribe import Result
+        from core.speech.tracks import Progress
 
         assert threading.current_thread() is not threading.main_thread()
         started.set()

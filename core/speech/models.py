@@ -1,4 +1,4 @@
-"""Finding a faster-whisper model on this machine, without a network.
+"""Finding a faster-whisper model on this machine, without a network, and loading it.
 
 A model is named by
 - a path to a CTranslate2 model directory (holding model.bin and config.json);
@@ -20,9 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.base import paths
-from core.base.errors import ModelNotFound
+from core.base.errors import ModelNotFound, UserError
 
 DEFAULT_MODEL = "base"
+# The seed of CTranslate2's sampling, used when a hard utterance falls back to a higher temperature:
+# the same recording, transcribed in the same order, gives the same transcript.
+SAMPLING_SEED = 1
 BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 _BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
@@ -60,14 +63,6 @@ def _multilingual(path: Path) -> bool:
             return sum(1 for _ in fh) >= 51865
     except OSError:
         return not path.name.endswith(".en")
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def assemble_base(target: Path | None = None) -> Path | None:
@@ -176,3 +171,23 @@ def available_models() -> list[str]:
     if folder.is_dir():
         names.extend(p.name for p in sorted(folder.iterdir()) if _is_model_dir(p) and p.name not in names)
     return names
+
+
+def load_model(ref: ModelRef, language: str | None, threads: int | None = None, *, seed: int = SAMPLING_SEED):
+    """The faster-whisper model, int8 on the CPU, for speech in `language`; live transcription
+    and re-transcription both load it here."""
+    import ctranslate2
+    from faster_whisper import WhisperModel
+
+    if language and language != "en" and not ref.multilingual:
+        raise UserError(
+            f"model {ref.name} ({ref.path}) understands English only, and this interview is in "
+            f"{language!r}; use a multilingual model such as --model base"
+        )
+    # CTranslate2 makes its generator per worker thread on first use, from this seed: seeded before
+    # the model is loaded, each loaded model samples the same way for the same audio in order.
+    ctranslate2.set_random_seed(seed)
+    try:
+        return WhisperModel(str(ref.path), device="cpu", compute_type="int8", cpu_threads=threads or os.cpu_count() or 2)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise UserError(f"model {ref.name} ({ref.path}) cannot be loaded: {exc}") from None
