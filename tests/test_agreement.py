@@ -421,8 +421,9 @@ async def test_the_screen_settles_turns_and_opens_one_in_review(coders):
 
     from tui.app import make_app
     from tui.screens.agreement import AgreementScreen
-    from tui.screens.review import ReviewScreen, TranscriptList
+    from tui.screens.review import ReviewScreen
     from tui.screens.sessions import SessionsScreen
+    from tui.widgets.transcript import TranscriptList
 
     here, _, project = coders
     app = make_app(here, screen=lambda s: AgreementScreen(s, project))

@@ -12,10 +12,7 @@ from core.interchange.export import clock
 from core.study.guide import Guide
 from core.understanding.suggester import SHOWN_FROM
 
-
-def _contrast(colour: str) -> str:
-    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
-    return "#000000" if (0.299 * r + 0.587 * g + 0.114 * b) > 140 else "#ffffff"
+from tui.widgets.names import contrast
 
 
 def _short(text: str, width: int = 28) -> str:
@@ -46,10 +43,6 @@ class GuidePanel(VerticalScroll):
             for probe in q.probes:
                 text.append(f"\n      ↳ {probe}", style="italic")
         return text
-
-    def mark_asked(self, number: int) -> None:
-        self.asked.add(number)
-        self._refresh(number)
 
     def _refresh(self, number: int | None) -> None:
         if number is None or self.guide.question(number) is None:
@@ -101,7 +94,7 @@ class SegmentRow(Static):
             if not accepted:
                 label += f" {chip['score']:.2f}"
             label += " "
-            style = f"{_contrast(colour)} on {colour}" if accepted else f"{colour} on #202020"
+            style = f"{contrast(colour)} on {colour}" if accepted else f"{colour} on #202020"
             text.append(label, style=style)
             text.append(" ")
         return text

@@ -126,10 +126,6 @@ class RowList(CursorList):
         self.cursor = min(index, max(0, len(self.keys) - 1))
         self.refresh()
 
-    def refresh_rows(self) -> None:
-        self._cache.clear()
-        self.refresh()
-
     @property
     def current(self) -> Hashable | None:
         return self.keys[self.cursor] if 0 <= self.cursor < len(self.keys) else None
