@@ -183,3 +183,21 @@ def test_an_export_never_overwrites_the_database_or_a_recording(tmp_path, capsys
     assert err.count(f"error: {target} is ") == 2 and ("study's database" in err or "study's recordings" in err)
     assert db.read_bytes() == before and recording.read_bytes() == b"RIFF recorded audio"
     assert not (tmp_path / "sessions" / "x.md").exists()
+
+
+def test_transcribes_progress_line_shows_the_time_left_as_every_other_clock_does():
+    # One clock formatter (core.interchange.export.clock): an hour and more shows its hours.
+    import io
+    from types import SimpleNamespace
+
+    from core.interchange.export import clock
+    from tui.commands.review import _ProgressLine
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    line = _ProgressLine(stream)
+    line(SimpleNamespace(stage="decoding the respondent", fraction=0.25, eta=3725.0))
+    assert f"{clock(3725.0)} left" in stream.getvalue() and clock(3725.0) == "1:02:05"

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from core.base import paths
 from core.base.errors import UserError
+from tui.commands.args import session_id as _session_id
 
 
 def _db_path(args) -> Path:
     return Path(args.db) if args.db else paths.default_db()
-
-
-def _session_id(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a session id (see `fieldnote sessions`)") from None
 
 
 def _size(n: int) -> str:

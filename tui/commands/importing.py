@@ -13,13 +13,8 @@ from __future__ import annotations
 
 import sys
 import tomllib
-from pathlib import Path
 
-
-def _store(args):
-    from core.store.database import Store
-
-    return Store(Path(args.db) if args.db else None)
+from tui.commands.args import open_store as _store
 
 
 def _codes(text: str | None) -> list[str] | None:

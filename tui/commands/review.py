@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from tui.commands.args import open_store as _store, session_id as _session_id
 
+from tui.commands.args import open_store as _store, session_id as _session_id
 
 
 def cmd_browse(args) -> int:
@@ -34,13 +34,6 @@ def cmd_matrix(args) -> int:
     return 0
 
 
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}:{s:02d}"
-
-
 class _ProgressLine:
     """One line on stderr, redrawn at most a few times a second (or a line per stage when
     stderr is not a terminal)."""
@@ -54,6 +47,8 @@ class _ProgressLine:
     def __call__(self, p) -> None:
         import time
 
+        from core.interchange.export import clock
+
         now = time.monotonic()
         if not self.tty:
             if p.stage != self.last_stage:
@@ -66,7 +61,7 @@ class _ProgressLine:
         width = 30
         filled = int(width * p.fraction)
         bar = "█" * filled + "░" * (width - filled)
-        self.stream.write(f"\r{bar} {p.fraction:4.0%}  {_clock(p.eta)} left  {p.stage:<40.40}")
+        self.stream.write(f"\r{bar} {p.fraction:4.0%}  {clock(p.eta)} left  {p.stage:<40.40}")
         self.stream.flush()
 
     def end(self) -> None:
@@ -76,6 +71,7 @@ class _ProgressLine:
 
 def cmd_transcribe(args) -> int:
     from core.base.errors import UserError
+    from core.interchange.export import clock
     from core.pipeline.retranscribe import retranscribe
 
     store = _store(args)
@@ -101,7 +97,7 @@ def cmd_transcribe(args) -> int:
     mode = "batched" if result.batched else "sequential"
     print(
         f"session {result.session_id}: re-transcribed with {result.model} ({mode}), "
-        f"{_clock(result.audio_seconds)} of audio in {_clock(result.transcribe_seconds)} (RTF {result.rtf:.3f})"
+        f"{clock(result.audio_seconds)} of audio in {clock(result.transcribe_seconds)} (RTF {result.rtf:.3f})"
     )
     print(
         f"  {result.updated} segments updated, {result.unchanged} unchanged, {result.inserted} new, "
