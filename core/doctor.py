@@ -9,7 +9,6 @@ risk the researcher should know about before the interview starts.
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 import threading
 import time
@@ -210,37 +209,27 @@ DAMAGED_FIX = (
 
 def check_database(db_path: Path) -> tuple[list[Check], bool]:
     """The checks, and whether the database is sound enough to open for the session checks."""
-    from core.store.database import migrations
+    from core.store.health import Unreadable, examine
 
     if not db_path.exists():
         return [Check("database", OK, f"no database yet at {db_path}; fieldnote creates it on first use")], False
     size = sum(p.stat().st_size for p in (db_path, Path(f"{db_path}-wal")) if p.exists())
     try:
-        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
-    except sqlite3.Error as exc:
-        return [Check("database", FAIL, f"{db_path} cannot be opened: {exc}", DAMAGED_FIX.replace("DB", str(db_path)))], False
-    try:
-        problems = [r[0] for r in conn.execute("pragma integrity_check(20)")]
-        if problems != ["ok"]:
-            shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
-            return [Check("database", FAIL, f"{db_path} is damaged: {shown}", DAMAGED_FIX.replace("DB", str(db_path)))], False
-        import sqlite_utils
-
-        db = sqlite_utils.Database(conn)
-        if "sessions" not in db.table_names():
-            return [Check("database", FAIL, f"{db_path} is an SQLite file but not a fieldnote database",
-                          "point --db (or FIELDNOTE_HOME) at your study database")], False
-        known = [m.name for m in migrations._migrations]
-        applied = [m.name for m in migrations.applied(db)]
-        unknown = [name for name in applied if name not in known]
-        pending = [name for name in known if name not in applied]
-        sessions = conn.execute("select count(*) from sessions").fetchone()[0]
-        segments = conn.execute("select count(*) from segments").fetchone()[0]
-    except sqlite3.DatabaseError as exc:
-        return [Check("database", FAIL, f"{db_path} cannot be read: {exc}", DAMAGED_FIX.replace("DB", str(db_path)))], False
-    finally:
-        conn.close()
-    found = (f"{db_path}: integrity ok, {_size(size)}, {sessions} sessions, {segments} segments, "
+        health = examine(db_path)
+    except Unreadable as exc:
+        how = "opened" if exc.opening else "read"
+        return [Check("database", FAIL, f"{db_path} cannot be {how}: {exc}", DAMAGED_FIX.replace("DB", str(db_path)))], False
+    problems = health.problems
+    if problems:
+        shown = "; ".join(problems[:3]) + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "")
+        return [Check("database", FAIL, f"{db_path} is damaged: {shown}", DAMAGED_FIX.replace("DB", str(db_path)))], False
+    if not health.fieldnote:
+        return [Check("database", FAIL, f"{db_path} is an SQLite file but not a fieldnote database",
+                      "point --db (or FIELDNOTE_HOME) at your study database")], False
+    known, applied = health.known, health.applied
+    unknown = [name for name in applied if name not in known]
+    pending = [name for name in known if name not in applied]
+    found = (f"{db_path}: integrity ok, {_size(size)}, {health.sessions} sessions, {health.segments} segments, "
              f"{len(applied)} of {len(known)} schema migrations applied")
     if unknown:
         return [Check("database", WARN, found + f"; {len(unknown)} from a newer fieldnote ({', '.join(unknown)})",

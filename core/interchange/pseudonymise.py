@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 from core.base.errors import UserError
 from core.study.guide import Guide
-from core.store.database import Store, now_iso
+from core.store.database import Store
+from core.store.pseudonyms import delete_pseudonym, insert_pseudonym, listed_pseudonyms
 
 DEFAULT_REPLACEMENT = "[name {n}]"
 
@@ -121,10 +122,7 @@ NO_PSEUDONYMS = Pseudonymiser([])
 
 
 def pseudonyms(store: Store) -> list[Pseudonym]:
-    return [
-        Pseudonym(r["name"], r["replacement"])
-        for r in store.db.query("select name, replacement from pseudonyms order by id")
-    ]
+    return [Pseudonym(name, replacement) for _, name, replacement in listed_pseudonyms(store)]
 
 
 def pseudonymiser(store: Store) -> Pseudonymiser:
@@ -155,17 +153,15 @@ def add_pseudonym(store: Store, name: str, replacement: str | None = None) -> Ps
             raise UserError(f"the replacement {replacement!r} contains the listed name {p.name!r}")
         if Pseudonymiser([Pseudonym(name, "")]).replace(p.replacement).spans:
             raise UserError(f"{name!r} appears in the replacement {p.replacement!r} of {p.name!r}")
-    with store.db.atomic():
-        store.db["pseudonyms"].insert({"name": name, "replacement": replacement, "created_at": now_iso()})
+    insert_pseudonym(store, name, replacement)
     return Pseudonym(name, replacement)
 
 
 def remove_pseudonym(store: Store, name: str) -> None:
     folded = fold(" ".join(name.split()))
-    for row in store.db.query("select id, name from pseudonyms"):
-        if fold(row["name"]) == folded:
-            with store.db.atomic():
-                store.db["pseudonyms"].delete(row["id"])
+    for pseudonym_id, listed, _ in listed_pseudonyms(store):
+        if fold(listed) == folded:
+            delete_pseudonym(store, pseudonym_id)
             return
     raise UserError(f"{name!r} is not in the list (see `fieldnote names list`)")
 

@@ -156,7 +156,7 @@ def import_transcript(
     tracker, suggester = prepared_understanding(store, guide)
     segments = understand(parsed, roles, tracker, suggester)
     title = title or parsed.title
-    with store.db.atomic():
+    with store.atomic():
         if once and title:
             existing = store.imported_session(guide.id, title)
             if existing is not None:

@@ -156,9 +156,7 @@ def apply_words(
 
 
 def _require_times(store: Store, session_id: int) -> None:
-    untimed = store.db.execute(
-        'select count(*) from segments where session_id = ? and (start is null or "end" is null)', [session_id]
-    ).fetchone()[0]
+    untimed = store.untimed_segments(session_id)
     if untimed:
         raise UserError(
             f"session {session_id} has {untimed} segments without times (typed or imported text): their "
@@ -169,12 +167,12 @@ def _require_times(store: Store, session_id: int) -> None:
 def _refresh_suggestions(ch, store: Store, suggester: Suggester, segment_id: int, text: str, question: int | None) -> None:
     """Pending suggestions were made for the old text; decided ones stay as the user left them."""
     decided = set()
-    for row in store.db.query("select id, indicator_id, state from suggestions where segment_id = ?", [segment_id]):
+    for row in store.suggestions_for([segment_id])[segment_id]:
         if row["state"] == "pending":
             ch.delete("suggestions", row["id"])
         else:
             decided.add(row["indicator_id"])
-    rank = store.db.execute("select coalesce(max(rank), -1) + 1 from suggestions where segment_id = ?", [segment_id]).fetchone()[0]
+    rank = store.next_suggestion_rank(segment_id)
     for s in suggester.suggest(text, question=question):
         if s.indicator_id in decided:
             continue

@@ -8,6 +8,8 @@ or tui (tests/test_sql_in_store.py checks it).
     respondents  respondents by number, and their attributes
     browse       the sessions overview and full-text search across sessions
     passages     what the comparison across sessions reads: counts per column, coded passages
+    pseudonyms   the study's list of names and their replacements
+    health       whether a database file is sound, read without writing (for the doctor)
     deletion     deleting a session for good
 
 Imports core.base and core.study (a session keeps its guide).

@@ -116,6 +116,10 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def atomic(self):
+        """One transaction around several of the methods below: all of them are stored or none."""
+        return self.db.atomic()
+
     # sessions -------------------------------------------------------------------------------
 
     def create_session(
@@ -197,6 +201,15 @@ class Store:
                 self.db["question_events"].insert(
                     {"session_id": session_id, "question": number, "at": at, "kind": kind}
                 )
+
+    def asked_questions(self, session_id: int) -> set[int]:
+        """The guide questions the session has moved to, detected or by hand."""
+        return {
+            row[0] for row in self.db.execute(
+                "select distinct question from question_events where session_id = ? and question is not null",
+                [session_id],
+            )
+        }
 
     def session(self, session_id: int) -> dict:
         try:
@@ -297,6 +310,12 @@ class Store:
         row = self.db.execute("select segments from session_counts where session_id = ?", [session_id]).fetchone()
         return row[0] if row else 0
 
+    def untimed_segments(self, session_id: int) -> int:
+        """How many of the session's segments lack a start or an end (typed or imported text)."""
+        return self.db.execute(
+            'select count(*) from segments where session_id = ? and (start is null or "end" is null)', [session_id]
+        ).fetchone()[0]
+
     def segment(self, segment_id: int) -> dict:
         """One segment by its id; KeyError if there is none."""
         try:
@@ -326,6 +345,12 @@ class Store:
             ):
                 out[row["segment_id"]].append(row)
         return out
+
+    def next_suggestion_rank(self, segment_id: int) -> int:
+        """The rank a suggestion added to the segment takes: after all it has."""
+        return self.db.execute(
+            "select coalesce(max(rank), -1) + 1 from suggestions where segment_id = ?", [segment_id]
+        ).fetchone()[0]
 
     def codings_for(self, segment_ids: Iterable[int]) -> dict[int, list[dict]]:
         ids = list(segment_ids)
@@ -433,6 +458,10 @@ class Store:
 
     def memos(self, session_id: int) -> list[dict]:
         return list(self.db["memos"].rows_where("session_id = ?", [session_id], order_by="id"))
+
+    def dimension_memos(self) -> list[dict]:
+        """Memos on dimensions, from every session and from the comparison (no session), oldest first."""
+        return list(self.db.query("select * from memos where target = 'dimension' order by id"))
 
     # bookmarks -------------------------------------------------------------------------------
 

@@ -52,12 +52,7 @@ class Coverage:
 
 
 def _asked_questions(store: Store, session_id: int, segments: list[dict]) -> set[int]:
-    asked = {s["asks"] for s in segments if s["asks"] is not None}
-    for row in store.db.query(
-        "select distinct question from question_events where session_id = ? and question is not null",
-        [session_id],
-    ):
-        asked.add(row["question"])
+    asked = {s["asks"] for s in segments if s["asks"] is not None} | store.asked_questions(session_id)
     current = store.session(session_id)["current_question"]
     if current is not None:
         asked.add(current)

@@ -244,7 +244,7 @@ def build(store: Store, session_ids: list[int], options: ExportOptions = ExportO
     dimensions = _merge_codebook(guides, p)
     dim_by_id = {d.id: d for d in dimensions}
     ind_by_id = {(d.id, i.id): i for d in dimensions for i in d.indicators}
-    for row in store.db.query("select * from memos where target = 'dimension' order by id"):
+    for row in store.dimension_memos():
         if row["target_id"] in dim_by_id:
             dim_by_id[row["target_id"]].memos.append(_memo(row, p))
 

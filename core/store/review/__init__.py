@@ -7,7 +7,7 @@
     loading      a session as the review screen reads it, and the lookups the edits share
 
 Callers use the names below (`from core.store import review`, then `review.edit_text(...)`);
-the modules import each other only downwards in the order loading, changes, then the rest.
+changes and loading import no other module of review; the rest import those two.
 """
 
 from core.store.review.changes import HISTORY_LIMIT, Changes, Edit, history, recorded, redo, undo

@@ -245,9 +245,9 @@ def merge_segments(store: Store, first_id: int, second_id: int | None = None) ->
             else:
                 span = (c["start_offset"] + shift, c["end_offset"] + shift)
             ch.update("codings", c["id"], {"segment_id": first_id, "start_offset": span[0], "end_offset": span[1]})
-        top = store.db.execute("select coalesce(max(rank), -1) from suggestions where segment_id = ?", [first_id]).fetchone()[0]
+        after = store.next_suggestion_rank(first_id)
         for s in store.db.query("select id, rank from suggestions where segment_id = ? order by rank", [second_id]):
-            ch.update("suggestions", s["id"], {"segment_id": first_id, "rank": top + 1 + (s["rank"] or 0)})
+            ch.update("suggestions", s["id"], {"segment_id": first_id, "rank": after + (s["rank"] or 0)})
         for e in store.db.query("select id from question_events where segment_id = ?", [second_id]):
             ch.update("question_events", e["id"], {"segment_id": first_id})
         for memo in memos_on(store, "segment", second_id):
