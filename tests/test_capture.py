@@ -37,7 +37,7 @@ from core.pipeline.live import SegmentReady
 from core.audio.trackfiles import DISK_RESERVE, SessionAudio, SessionLock, TrackFile, check_free_space, repair_wav
 from core.pipeline.recording import close_interrupted, recover_interrupted, start_recording
 from core.store.database import NewSegment, Store
-from core.speech.transcriber import ScriptedTranscriber
+from scripted import ScriptedTranscriber
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -216,7 +216,7 @@ async def test_the_live_screen_follows_a_guide_made_from_a_question_list(memory_
     from core.interchange.guide_draft import DraftGuide, DraftQuestion, guide_text
     from core.pipeline.live import LivePipeline
     from core.pipeline.demo import load_demo
-    from core.speech.transcriber import ScriptedTranscriber
+    from scripted import ScriptedTranscriber
     from tui.app import make_app
     from tui.widgets.live import GuidePanel
 

@@ -8,7 +8,7 @@ import threading
 from core.audio.sources import FileReplaySource
 from core.pipeline.live import LivePipeline
 from core.pipeline.demo import load_demo
-from core.speech.transcriber import ScriptedTranscriber
+from scripted import ScriptedTranscriber
 from core.understanding.suggester import SHOWN_FROM
 from tui.app import make_app
 from tui.widgets.live import GuidePanel, SegmentRow, StatusBar, TranscriptView

@@ -347,7 +347,7 @@ async def test_the_coverage_panel_toggles_on_the_live_screen(memory_store):
     from core.audio.sources import FileReplaySource
     from core.pipeline.live import LivePipeline
     from core.pipeline.demo import load_demo
-    from core.speech.transcriber import ScriptedTranscriber
+    from scripted import ScriptedTranscriber
     from tui.app import make_app
     from tui.widgets.coverage import CoveragePanel
 

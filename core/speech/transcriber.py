@@ -175,17 +175,3 @@ class WhisperTranscriber:
             avg_logprob=float(np.mean(logprobs)) if logprobs else None,
             no_speech_prob=float(np.max(no_speech)) if no_speech else None,
         )
-
-
-class ScriptedTranscriber:
-    """For fast tests: returns given texts in order, as a recogniser would for each utterance."""
-
-    def __init__(self, texts: list[str], name: str = "scripted"):
-        self._texts = list(texts)
-        self.name = name
-        self.calls = 0
-
-    def transcribe(self, audio: np.ndarray) -> Transcript:
-        self.calls += 1
-        text = self._texts.pop(0) if self._texts else ""
-        return Transcript(text=text, language=None)
