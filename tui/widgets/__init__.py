@@ -1,2 +1,3 @@
-"""Widgets the screens are built from. Each tells its parent what happened with a message
-class nested in it, and is told what to show by its screen; none reads the store itself."""
+"""Widgets the screens are built from, and the command palette's provider of a screen's actions.
+A widget is told what to show by its screen and tells it what happened with a message class
+nested in it (TranscriptList.SegmentSelected, RowList.Chosen); none reads the store itself."""
