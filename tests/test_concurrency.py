@@ -17,7 +17,8 @@ import textwrap
 import time
 
 from core.store import review
-from core.store.database import Store, migrations
+from core.store.database import Store
+from core.store.migrations import migrations
 from tui.cli import main
 
 from review_data import add_demo_session
@@ -120,7 +121,7 @@ def test_processes_creating_one_database_at_once_lose_nothing(tmp_path):
         """
         import sys
         from core.study.guide import load_guide
-        from core.store.database import Store, migrations
+        from core.store.database import Store
         s = Store(sys.argv[1])
         s.create_session(load_guide("remote-work-en"), origin="import", title=sys.argv[2])
         """

@@ -6,7 +6,8 @@ import sqlite3
 
 import pytest
 
-from core.store.database import NewSegment, NewSuggestion, Store, migrations
+from core.store.database import NewSegment, NewSuggestion, Store
+from core.store.migrations import migrations
 
 SCHEMA = {
     "_sqlite_migrations": ["id", "migration_set", "name", "applied_at"],

@@ -14,8 +14,9 @@ existing segments by time, per speaker:
   suggestions the live pipeline would have made;
 - a segment in which the new model hears nothing keeps its text: nothing is deleted.
 
-The whole change is one edit in the undo log (core/store/review.py), so a re-transcription can be
-undone. Transcription runs before the transaction opens; stopping it midway writes nothing.
+The whole change is one edit in the undo log (core/store/review/changes.py), so a
+re-transcription can be undone. Transcription runs before the transaction opens; stopping it
+midway writes nothing.
 """
 
 from __future__ import annotations
