@@ -1,8 +1,13 @@
 """The study database: sessions, segments, question events, suggestions, codings and memos.
 
 SQLite through sqlite-utils. Every schema change is an ordered, append-only migration
-(core/store/migrations.py) recorded in the database and applied each time a store opens. One thread owns each `Store` (sqlite3
-refuses cross-thread use): a worker that writes opens its own with `Store.open_like(other)`.
+(core/store/migrations.py) recorded in the database and applied each time a store opens. One
+thread owns each `Store` (sqlite3 refuses cross-thread use): a worker that writes opens its own
+with `Store.open_like(other)`.
+
+The Store is one class of short queries, grouped by table, that the pipeline, the screens and
+the exports share (some 500 lines); what only one part reads has a module of its own here
+(review/, browse, passages, respondents, pseudonyms, deletion).
 """
 
 from __future__ import annotations
