@@ -15,9 +15,7 @@ from pathlib import Path
 
 from core.base import paths
 from core.base.errors import UserError
-from tui.commands.args import open_store as _store
-
-EXIT_USER_ERROR = 2
+from tui.commands.args import EXIT_USER_ERROR, open_store as _store
 
 # Modules that add subcommands; each keeps its heavy imports inside its command functions.
 COMMAND_MODULES: list[str] = [

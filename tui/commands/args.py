@@ -1,9 +1,13 @@
-"""What every command needs from its arguments: the store, and session ids typed by a person."""
+"""What every command needs: the store, session ids typed by a person, output paths checked
+before anything is written, and the exit status of an error the user can fix."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+# argparse's own exit status for a bad command line is 2 as well.
+EXIT_USER_ERROR = 2
 
 
 def open_store(args):

@@ -24,7 +24,6 @@ from core.base.errors import UserError
 from tui.commands.args import open_store as _store, output_path, session_id as _session_id
 
 
-
 # export -------------------------------------------------------------------------------------------
 
 

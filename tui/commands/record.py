@@ -9,10 +9,7 @@ import threading
 
 from core.base import paths
 from core.base.errors import UserError
-from tui.commands.args import open_store as _store, session_id as _session_id
-
-EXIT_USER_ERROR = 2
-
+from tui.commands.args import EXIT_USER_ERROR, open_store as _store, session_id as _session_id
 
 
 def _seconds(text: str) -> float:
