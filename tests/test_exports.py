@@ -7,8 +7,6 @@ import html
 import io
 import json
 import re
-import subprocess
-import sys
 import wave
 import xml.etree.ElementTree as ET
 import zipfile
@@ -26,18 +24,12 @@ from core.study.guide import load_guide
 from core.store.respondents import set_attributes
 from core.store.database import NewSegment, Store
 
+from suite import check_qdpx
+
 ROOT = Path(__file__).resolve().parent.parent
-CHECKER = ROOT.parent / "shared" / "refi-qda" / "check_qdpx.py"
 SEED = ROOT / "sample_sessions" / "transcripts"
 P = "{urn:QDA-XML:project:1.0}"
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
-
-
-def check_refi(path: Path) -> None:
-    if not CHECKER.is_file():
-        pytest.skip(f"{CHECKER} is not here")
-    result = subprocess.run([sys.executable, str(CHECKER), str(path)], capture_output=True, text=True)
-    assert result.returncode == 0 and result.stdout.strip() == "OK", result.stdout + result.stderr
 
 
 TURNS = [
@@ -388,7 +380,7 @@ def test_qdpx_passes_the_checker_and_keeps_texts_codes_offsets_cases_and_memos(s
     store, ids, guide = study
     path = tmp_path / "study.qdpx"
     path.write_bytes(one(store, ids, "qdpx"))
-    check_refi(path)
+    check_qdpx(path)
     z, root = _project(path)
     codes = {c.get("guid"): c for c in root.iter(f"{P}Code")}
     parent = {child.get("guid"): c for c in root.iter(f"{P}Code") for child in c.findall(f"{P}Code")}
@@ -442,7 +434,7 @@ def test_qdpx_with_audio_syncs_the_transcript_to_the_recording(study, tmp_path):
     files = render(store, ids, "qdpx", ExportOptions(audio=True), notes)
     path = tmp_path / "audio.qdpx"
     path.write_bytes(files[0].data)
-    check_refi(path)
+    check_qdpx(path)
     z, root = _project(path)
     (audio,) = list(root.iter(f"{P}AudioSource"))
     assert z.read("sources/" + audio.get("path").removeprefix("internal://")) == (audio_dir / "respondent.wav").read_bytes()
@@ -458,7 +450,7 @@ def test_qdc_round_trip_into_a_guide(study, tmp_path):
     store, ids, guide = study
     path = tmp_path / "codebook.qdc"
     path.write_bytes(one(store, ids[:1], "qdc"))
-    check_refi(path)
+    check_qdpx(path)
     dims = read_codebook(path)
     assert [(d.name, d.colour, d.definition) for d in dims] == [(d.name, d.colour, d.definition) for d in guide.dimensions]
     assert [[i.name for i in d.indicators] for d in dims] == [[i.name for i in d.indicators] for d in guide.dimensions]
@@ -486,7 +478,7 @@ def test_qdc_import_adds_new_codes_with_their_names_as_phrases(tmp_path):
         "</Code></Codes></CodeBook>",
         encoding="utf-8",
     )
-    check_refi(qdc)
+    check_qdpx(qdc)
     import_codebook(qdc, guide_id="team", base=guide)
     merged = load_guide("team")
     added = merged.dimension("time-management")
@@ -568,7 +560,7 @@ def test_cli_exports_the_whole_study_atomically(study, tmp_path, capsys):
         target = out if not FORMATS[fmt].per_session else tmp_path / "txt"
         assert main(["--db", str(db), "export", "--all", "--format", fmt, "-o", str(target)]) == 0, fmt
         if fmt in ("qdpx", "qdc"):
-            check_refi(out)
+            check_qdpx(out)
     assert not list(tmp_path.glob(".*.part"))
     assert (tmp_path / "all.docx").stat().st_mode & 0o777 == 0o600
     assert main(["--db", str(db), "export", "--all", "--format", "srt", "-o", str(tmp_path / "srt")]) == 2

@@ -3,7 +3,7 @@
 Each test mounts its own small filesystem (tmpfs; a loop-mounted ext4 image where tmpfs cannot
 be mounted) and unmounts it afterwards. A filler file takes the space a test wants gone, the way
 another program (a sync client, a download) fills a laptop's disk. The tests need root for
-mount; without it they are skipped, saying so.
+mount; without it they are skipped, saying so (and fail with FIELDNOTE_LONG=1: tests/suite.py).
 
 What must hold: a clear message naming the file and the full disk, exit status 2 and no
 traceback; the database unchanged and passing its integrity check; no partial export; a
@@ -28,11 +28,13 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from core.pipeline import recording as recorder
-from core.audio.capture import DISK_RESERVE
+from core.audio import trackfiles
+from core.audio.trackfiles import DISK_RESERVE
 from core.interchange.exporters import render
 from core.pipeline.recording import recover_interrupted
 from core.store.database import Store
+
+from suite import needs_root
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSCRIPTS = ROOT / "sample_sessions" / "transcripts"
@@ -57,8 +59,8 @@ class SmallDisk:
         loop = _run(["mount", "-o", "loop", str(self.image), str(folder)]) if made.returncode == 0 else made
         if loop.returncode != 0:
             folder.rmdir()
-            pytest.skip("cannot mount a small filesystem here (needs root): tmpfs: "
-                        f"{tmpfs.stderr.strip() or tmpfs.returncode}; loop ext4: {loop.stderr.strip() or loop.returncode}")
+            needs_root("cannot mount a small filesystem here (needs root): tmpfs: "
+                       f"{tmpfs.stderr.strip() or tmpfs.returncode}; loop ext4: {loop.stderr.strip() or loop.returncode}")
 
     @property
     def free(self) -> int:
@@ -380,7 +382,7 @@ def test_a_disk_that_fills_up_at_once_ends_the_recording_with_a_message_and_play
     # If the database had no room to close the session, the next start finds it interrupted
     # (as after a crash) and offers to resume or close it. A session is taken for abandoned
     # once it has gone a minute without its recorder's lock file; that minute is skipped here.
-    monkeypatch.setattr(recorder, "STALE_WITHOUT_LOCK", 0.0)
+    monkeypatch.setattr(trackfiles, "STALE_WITHOUT_LOCK", 0.0)
     store = Store(db)
     try:
         found = recover_interrupted(store)

@@ -5,7 +5,8 @@ is committed; it is killed at a random moment, many times over, into one study d
 After each kill the database passes its integrity checks (SQLite's and the full-text
 index's) and holds every segment printed before the kill, word for word.
 
-FIELDNOTE_KILLS sets the number of kills (default 6; the figure in the README is from 50).
+6 kills by default, 50 with FIELDNOTE_LONG=1 (the README's figure), N with FIELDNOTE_KILLS=N
+(tests/suite.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import time
 
 from core.store.database import Store
 
-KILLS = int(os.environ.get("FIELDNOTE_KILLS", "6"))
+from suite import kills
+
+KILLS = kills(6)
 
 
 def test_kill_9_at_random_moments_loses_no_stored_segment(tmp_path, models_home):

@@ -1,7 +1,7 @@
 """kill -9 during a recording, an import, an export and a re-transcription.
 
 tests/test_kill.py kills the headless demo; these kill the other commands that write. Each
-kind is killed FIELDNOTE_KILLS times (default 3; the README's figures are from 50). Half of the
+kind is killed 3 times by default, 50 with FIELDNOTE_LONG=1 (the README's figures; tests/suite.py). Half of the
 kills land at a random moment of the run; the other half wait for the moment the process
 writes -- it holds the database's write lock, or its export's temporary file exists -- and land
 there. After every kill:
@@ -43,9 +43,11 @@ import soundfile as sf
 from core.audio.sources import SAMPLE_RATE
 from core.store.database import Store
 
+from suite import kills
+
 ROOT = Path(__file__).resolve().parent.parent
 TRANSCRIPTS = ROOT / "sample_sessions" / "transcripts"
-KILLS = int(os.environ.get("FIELDNOTE_KILLS", "3"))
+KILLS = kills(3)
 
 
 def fieldnote(*args: str) -> list[str]:

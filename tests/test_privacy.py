@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from core.base import paths
+from core.audio import trackfiles
 from core.store.database import NewSegment, Store
 from tui.cli import main
 
@@ -140,10 +141,9 @@ def test_the_models_folder_is_private(tmp_path, monkeypatch):
 
 
 def test_session_audio_folders_and_tracks_are_private(tmp_path):
-    recorder = pytest.importorskip("core.pipeline.recording")
     db = tmp_path / "study.db"
     folder = paths.sessions_dir(db) / "1"
-    audio = recorder.SessionAudio(folder)
+    audio = trackfiles.SessionAudio(folder)
     audio.write("interviewer", np.zeros(1600, dtype=np.float32))
     audio.close()
     assert mode(paths.sessions_dir(db)) == 0o700
@@ -361,12 +361,11 @@ def test_deleting_an_unknown_session_is_a_clear_error(tmp_path, capsys):
 
 
 def test_a_session_being_recorded_is_not_deleted(study, capsys):
-    recorder = pytest.importorskip("core.pipeline.recording")
     db, keep, doomed, seg_ids, audio, before = study
     store = Store(db)
     store.reopen_session(doomed)
     store.close()
-    lock = recorder.SessionLock(audio)
+    lock = trackfiles.SessionLock(audio)
     lock.acquire()
     try:
         assert main(["--db", str(db), "delete", str(doomed), "--yes"]) == 2

@@ -1,0 +1,61 @@
+"""How much the fault tests try, and what they do when something outside the project is missing.
+
+Read here and nowhere else, so that every test file and the README's faults table agree:
+
+    (default)          the short run: 6 kills of the headless demo, 3 of each other kind, the
+                       fuzz example counts the table gives; tests whose tool is missing skip
+    FIELDNOTE_LONG=1   the long run the table reports: 50 kills of each kind, ten times the fuzz
+                       examples, and a full-disk test that cannot mount its small filesystem
+                       (it needs root) fails instead of skipping
+    FIELDNOTE_KILLS=N  N kills of each kind, in either run (to look at one kind closely)
+    CI=true            a check against the REFI-QDA schemas in ../shared fails when they are
+                       not there, instead of skipping
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LONG = os.environ.get("FIELDNOTE_LONG") == "1"
+IN_CI = os.environ.get("CI") == "true"
+LONG_KILLS = 50
+LONG_FUZZ = 10  # times the default examples
+
+REFI_CHECKER = Path(__file__).resolve().parents[2] / "shared" / "refi-qda" / "check_qdpx.py"
+
+
+def kills(default: int) -> int:
+    """How many times a kill test kills its command."""
+    return int(os.environ.get("FIELDNOTE_KILLS") or (LONG_KILLS if LONG else default))
+
+
+def examples(default: int) -> int:
+    """How many examples a fuzz test draws."""
+    return default * LONG_FUZZ if LONG else default
+
+
+def needs_root(reason: str) -> None:
+    """A test that cannot run without root: skipped in the short run, failed in the long one,
+    which claims every row of the faults table."""
+    if LONG:
+        pytest.fail(f"FIELDNOTE_LONG=1 runs every fault test, and this one cannot run: {reason}")
+    pytest.skip(reason)
+
+
+def check_qdpx(path: Path) -> None:
+    """The REFI-QDA project or codebook at `path` passes the schemas' checker (../shared/refi-qda).
+
+    Without the checker the test skips, saying so; in CI it fails, because there a skip would
+    hide that no export was validated."""
+    if not REFI_CHECKER.is_file():
+        message = f"{REFI_CHECKER} is not here: the exports cannot be checked against the REFI-QDA schemas"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    result = subprocess.run([sys.executable, str(REFI_CHECKER), str(path)], capture_output=True, text=True)
+    assert result.returncode == 0 and result.stdout.strip() == "OK", result.stdout + result.stderr
