@@ -5,9 +5,10 @@ recorder, model lookup and loading, live and re-transcription, the batched pipel
 and VAD. Only the libraries at the edge are replaced:
 
 - `sounddevice` and `soundcard` (core/audio/devices.py reaches them through `_sounddevice()`
-  and `_soundcard()`): one microphone and one output with its loopback, which deliver the
-  sample interview's first seconds in real time, then nothing. A headless recording that has
-  had them is then ended as a user ends it, with Ctrl-C;
+  and `_soundcard()`): one microphone and one output with its loopback, which deliver a second
+  of the sample interview in real time (the interviewer's or the respondent's track, from where
+  that speaker first speaks), then nothing. A headless recording that has had it is then ended
+  as a user ends it, with Ctrl-C;
 - faster-whisper's `WhisperModel` and `BatchedInferencePipeline`: no model is loaded, and any
   audio that is not silence is heard as the same few words, spread over it.
 """
@@ -22,22 +23,28 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from core.base import paths
 
 RATE = 16_000
 DEVICE_SECONDS = 1.0  # what a fake device delivers before it falls silent
 HEARD = "so how does working from home suit you"
+# The repository's own sample, whatever paths.SAMPLE_SESSIONS is made to point at.
+SAMPLE_INTERVIEW = Path(__file__).resolve().parent.parent / "sample_sessions" / "demo-en"
 
-_voices: dict[str, np.ndarray] = {}
+_voices: dict[tuple[str, int], np.ndarray] = {}
 
 
-def _voice(track: str) -> np.ndarray:
-    """The first seconds of the sample interview's track: what the fake device hears."""
-    if track not in _voices:
+def _voice(track: str, rate: int) -> np.ndarray:
+    """DEVICE_SECONDS of the sample interview's track from where its speaker first speaks, at
+    `rate`: what the fake device hears."""
+    if (track, rate) not in _voices:
         from core.audio.sources import load_audio
 
-        _voices[track] = load_audio(paths.SAMPLE_SESSIONS / "demo-en" / f"{track}.flac")[: int(DEVICE_SECONDS * RATE)]
-    return _voices[track]
+        whole = load_audio(SAMPLE_INTERVIEW / f"{track}.flac")
+        start = max(0, int(np.argmax(np.abs(whole) > 0.05)) - RATE // 10)
+        voice = whole[start : start + int(DEVICE_SECONDS * RATE)]
+        at = np.arange(int(len(voice) * rate / RATE)) * RATE / rate
+        _voices[(track, rate)] = np.interp(at, np.arange(len(voice)), voice).astype(np.float32)
+    return _voices[(track, rate)]
 
 
 _ended: list = []  # the SIGINT handler of the recording last ended
@@ -54,9 +61,9 @@ def _end_a_headless_recording() -> None:
     handler(signal.SIGINT, None)
 
 
-def _deliver_then_stop(voice: np.ndarray, block: int, channels: int, push, stopped: threading.Event) -> None:
+def _deliver_then_stop(voice: np.ndarray, rate: int, block: int, channels: int, push, stopped: threading.Event) -> None:
     for at in range(0, len(voice), block):
-        if stopped.wait(block / RATE):
+        if stopped.wait(block / rate):
             return
         push(np.repeat(voice[at : at + block, None], channels, axis=1))
     _end_a_headless_recording()
@@ -71,13 +78,13 @@ class PortAudioError(Exception):
 
 class _InputStream:
     def __init__(self, *, device, channels, samplerate, dtype, blocksize, callback, finished_callback):
-        self.channels, self.blocksize = channels, blocksize
+        self.channels, self.blocksize, self.rate = channels, blocksize, int(samplerate)
         self._callback, self._finished = callback, finished_callback
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        _deliver_then_stop(_voice("interviewer"), self.blocksize, self.channels,
+        _deliver_then_stop(_voice("interviewer", self.rate), self.rate, self.blocksize, self.channels,
                            lambda data: self._callback(data, len(data), None, None), self._stopped)
 
     def start(self) -> None:
@@ -128,12 +135,13 @@ class FakeSoundDevice:
 
 
 class _Recorder:
-    def __init__(self, channels: int, blocksize: int):
-        self.channels, self.blocksize = channels, blocksize
+    def __init__(self, track: str, channels: int, samplerate: int, blocksize: int):
+        self.channels, self.rate, self.blocksize = channels, samplerate, blocksize
         self._blocks: list[np.ndarray] = []
         self._stopped = threading.Event()
         self._thread = threading.Thread(
-            target=_deliver_then_stop, args=(_voice("respondent"), blocksize, channels, self._blocks.append, self._stopped),
+            target=_deliver_then_stop,
+            args=(_voice(track, samplerate), samplerate, blocksize, channels, self._blocks.append, self._stopped),
             daemon=True)
 
     def __enter__(self):
@@ -144,7 +152,7 @@ class _Recorder:
         self._stopped.set()
 
     def record(self, numframes=None) -> np.ndarray:
-        time.sleep(self.blocksize / RATE)
+        time.sleep(self.blocksize / self.rate)
         return self._blocks.pop(0) if self._blocks else np.zeros((0, self.channels), dtype=np.float32)
 
 
@@ -153,7 +161,8 @@ class _Source:
         self.id, self.name, self.isloopback, self.channels = id, name, isloopback, 1
 
     def recorder(self, samplerate: int, blocksize: int) -> _Recorder:
-        return _Recorder(self.channels, int(blocksize * RATE / samplerate))
+        # A monitor plays what the respondent says in the call; a microphone hears the interviewer.
+        return _Recorder("respondent" if self.isloopback else "interviewer", self.channels, samplerate, blocksize)
 
 
 class FakeSoundcard:
