@@ -44,7 +44,6 @@ class Device:
     id: str  # what to pass on the command line
     name: str
     default: bool = False
-    backend: str = "portaudio"  # portaudio | pulse | soundcard
     note: str = ""
 
 
@@ -106,17 +105,16 @@ def list_devices() -> list[Device]:
     now = _pulse_default_source() if pulse is not None else None
     if now is None and default_in >= 0:
         now = sd.query_devices(default_in)["name"]
-    devices.append(Device("input", "default", "the system's default input", True, "portaudio",
-                          f"now {now}" if now else ""))
+    devices.append(Device("input", "default", "the system's default input", True, f"now {now}" if now else ""))
     for d in sd.query_devices():
         if d["max_input_channels"] > 0:
             api = sd.query_hostapis(d["hostapi"])["name"]
-            devices.append(Device("input", str(d["index"]), d["name"], False, "portaudio",
+            devices.append(Device("input", str(d["index"]), d["name"], False,
                                   f"{api}, {int(d['default_samplerate'])} Hz"))
     if pulse is not None:
         for name, description, monitor in pulse:
             if not monitor:
-                devices.append(Device("input", name, description, False, "pulse", "sound server source"))
+                devices.append(Device("input", name, description, False, "sound server source"))
     devices.extend(_loopback_devices(pulse))
     return devices
 
@@ -134,14 +132,14 @@ def _loopback_devices(pulse) -> list[Device]:
         # CoreAudio has no loopback: a virtual device (BlackHole) that Teams plays into is an input.
         for mic in sc.all_microphones(include_loopback=True):
             out.append(Device("loopback", str(mic.id), mic.name, "blackhole" in mic.name.lower(),
-                              "soundcard", "route Teams' output to this device"))
+                              "route Teams' output to this device"))
         return out
     loopbacks = [m for m in sc.all_microphones(include_loopback=True) if m.isloopback]
     default_id = _default_loopback_id(loopbacks, default_speaker)
-    out.append(Device("loopback", "default", "the monitor of the default output", True, "soundcard",
+    out.append(Device("loopback", "default", "the monitor of the default output", True,
                       f"now {default_id}" if default_id else ""))
     for mic in loopbacks:
-        out.append(Device("loopback", str(mic.id), mic.name, False, "soundcard"))
+        out.append(Device("loopback", str(mic.id), mic.name, False))
     return out
 
 

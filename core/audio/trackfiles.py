@@ -53,8 +53,8 @@ def _wav_header(data_bytes: int, rate: int = SAMPLE_RATE, channels: int = 1, bit
     )
 
 
-def _layout(fh) -> tuple[int, int, int, int, int] | None:
-    """(data offset, size field offset, rate, block align, riff ok) of a RIFF/WAVE file, or None."""
+def _layout(fh) -> tuple[int, int, int, int] | None:
+    """(data offset, size field offset, rate, block align) of a RIFF/WAVE file, or None."""
     fh.seek(0)
     head = fh.read(12)
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
@@ -75,7 +75,7 @@ def _layout(fh) -> tuple[int, int, int, int, int] | None:
         elif kind == b"data":
             if rate is None or not block:
                 return None
-            return pos + 8, pos + 4, rate, block, 1
+            return pos + 8, pos + 4, rate, block
         pos += 8 + size + (size & 1)
 
 
@@ -95,7 +95,7 @@ def repair_wav(path: Path) -> float:
             fh.write(_wav_header(0))
             fh.truncate(HEADER_BYTES)
             return 0.0
-        data_at, size_field, rate, block, _ = layout
+        data_at, size_field, rate, block = layout
         data = max(0, size - data_at)
         data -= data % block
         fh.truncate(data_at + data)

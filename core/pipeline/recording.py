@@ -74,7 +74,6 @@ class LiveRecording:
     source: LiveSource
     pipeline: LivePipeline
     audio: SessionAudio
-    resumed_at: float | None = None
 
     @property
     def folder(self) -> Path:
@@ -198,7 +197,7 @@ def start_recording(
     pipeline.muted = source.muted
     if row is not None and row["current_question"] is not None:
         pipeline.tracker.set_current(row["current_question"])
-    return LiveRecording(session_id, source, pipeline, audio, resumed_at=offset if row is not None else None)
+    return LiveRecording(session_id, source, pipeline, audio)
 
 
 @dataclass(frozen=True)
