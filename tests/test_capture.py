@@ -34,7 +34,16 @@ from core.audio.devices import DeviceError, level_db, load_device_choice, save_d
 from core.base.errors import UserError
 from core.study.guide import load_guide
 from core.pipeline.live import SegmentReady
-from core.audio.trackfiles import DISK_RESERVE, SessionAudio, SessionLock, TrackFile, check_free_space, repair_wav
+from core.audio.trackfiles import (
+    DISK_RESERVE,
+    DISK_START_MINUTES,
+    DiskRoom,
+    SessionAudio,
+    SessionLock,
+    TrackFile,
+    check_free_space,
+    repair_wav,
+)
 from core.pipeline.recording import close_interrupted, recover_interrupted, start_recording
 from core.store.database import NewSegment, Store
 from scripted import ScriptedTranscriber
@@ -372,6 +381,23 @@ def test_a_recording_does_not_start_without_room_on_the_disk(tmp_path, monkeypat
     monkeypatch.setattr(trackfiles.shutil, "disk_usage", lambda path: usage(10**12, 0, DISK_RESERVE + 2**20))
     with pytest.raises(UserError, match="not enough free disk space"):
         check_free_space(tmp_path)
+
+
+def test_the_doctor_and_the_recorder_agree_on_the_room_a_recording_needs(tmp_path, monkeypatch):
+    from core import doctor
+
+    usage = namedtuple("usage", "total used free")
+    enough = int(DiskRoom(0).needed(DISK_START_MINUTES * 60))
+    for free in (enough, enough - 1):
+        monkeypatch.setattr(trackfiles.shutil, "disk_usage", lambda path, free=free: usage(10**12, 0, free))
+        (check,) = doctor.check_disk(tmp_path)
+        try:
+            check_free_space(tmp_path)
+            starts = True
+        except UserError:
+            starts = False
+        assert starts == (free == enough)
+        assert (check.status != "fail") == starts, check.summary
 
 
 def test_a_device_that_cannot_be_opened_leaves_none_open():

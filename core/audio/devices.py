@@ -8,7 +8,9 @@ and pass that device as the system output; it is read as an input.
 
 A device stream only stamps and queues what its device delivers; `core.audio.capture` puts
 the streams on one session clock. Also here, for the setup screen: listing the devices, their
-levels, playing a test back, and the choice remembered in the config file.
+levels, playing a test back, and the choice remembered in the config file. Listing and opening
+stay in one module (about 500 lines) because they share the lookups: the sound server's sources
+and the default output's loopback are found by the same code whether a device is listed or opened.
 """
 
 from __future__ import annotations
