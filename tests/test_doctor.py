@@ -28,10 +28,10 @@ def devices(monkeypatch):
     from core.audio import devices
 
     found = [
-        devices.Device("input", "default", "the system's default input", True, "portaudio", "now Built-in Mic"),
-        devices.Device("input", "1", "Built-in Mic", False, "portaudio"),
-        devices.Device("loopback", "default", "the monitor of the default output", True, "soundcard"),
-        devices.Device("loopback", "speakers.monitor", "Monitor of Speakers", False, "soundcard"),
+        devices.Device("input", "default", "the system's default input", True, "now Built-in Mic"),
+        devices.Device("input", "1", "Built-in Mic", False),
+        devices.Device("loopback", "default", "the monitor of the default output", True),
+        devices.Device("loopback", "speakers.monitor", "Monitor of Speakers", False),
     ]
     monkeypatch.setattr(devices, "list_devices", lambda: found)
     return found
@@ -134,7 +134,7 @@ def test_no_microphone_fails(study, monkeypatch, capsys):
     from core.audio import devices
 
     monkeypatch.setattr(devices, "list_devices", lambda: [
-        devices.Device("input", "default", "the system's default input", True, "portaudio")])
+        devices.Device("input", "default", "the system's default input", True)])
     assert main(["doctor", "--no-model"]) == 1
     out = capsys.readouterr().out
     assert lines_of(out, "fail", "audio") and lines_of(out, "warn", "audio")
@@ -160,7 +160,6 @@ def _wav(path: Path, seconds: float) -> None:
 
 
 def test_an_interrupted_recording_is_found_repaired_and_explained(study, devices, capsys):
-    pytest.importorskip("core.pipeline.recording")
     from core.study.guide import load_guide
 
     store = Store(study)
