@@ -9,13 +9,23 @@ Prints, as a table:
 
 The recording is the English demo interview, repeated to the length asked for.
 
+With --seeds, instead: the demo (once, as fast as possible) through the live pipeline with
+CTranslate2's sampling seeded with each seed in turn (a model loaded per run), and the word
+error rate per speaker of each run against the script, normalised as tests/test_pipeline_real.py
+does. The product's seed is core.speech.models.SAMPLING_SEED; giving it several times shows that
+a run repeats itself, other seeds how far the transcript moves where Whisper falls back to
+sampling (the Dutch demo, with base, on about half its utterances).
+
     python bench/bench_live.py --minutes 10 --model base --threads 2
+    python bench/bench_live.py --language nl --seeds 1 1 1 2 3 4 5 6 7 8 9
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import resource
 import statistics
 import sys
@@ -58,6 +68,46 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
+def _norm(text: str) -> str:
+    # As tests/test_pipeline_real.py normalises: case, hyphens, punctuation, -ize and -ise.
+    text = text.lower().replace("-", " ")
+    text = re.sub(r"(?<=\w)iz(e|ed|es|ing|ation|ations)\b", r"is\1", text)
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text)).strip()
+
+
+def _speaker_texts(turns) -> dict[str, str]:
+    out: dict[str, list[str]] = {"interviewer": [], "respondent": []}
+    for t in sorted(turns, key=lambda t: t["start"]):
+        out[t["speaker"]].append(t["text"])
+    return {k: _norm(" ".join(v)) for k, v in out.items()}
+
+
+def seeds(language: str, model_name: str, threads: int, seeds: list[int]) -> int:
+    """The demo through the live pipeline once per seed: the word error rates of each run."""
+    import jiwer
+
+    demo = load_demo(language)
+    said = _speaker_texts(json.loads((demo.folder / "expected.json").read_text(encoding="utf-8")))
+    model = resolve_model(model_name)
+    print(f"the {language} demo through the live pipeline, {model.name} int8, {threads} threads, as fast as possible")
+    print(f"{'seed':>6}  {'interviewer WER':>16}  {'respondent WER':>15}  {'both':>6}  {'segments':>8}  {'wall s':>6}")
+    for seed in seeds:
+        transcriber = WhisperTranscriber(model, language=demo.guide.language, threads=threads, seed=seed)
+        source = FileReplaySource(demo.tracks, realtime=False)
+        pipeline = LivePipeline(source, transcriber, demo.guide, clock=source.clock)
+        heard_turns: list[dict] = []
+        started = time.perf_counter()
+        pipeline.run(lambda ready: heard_turns.append({"speaker": ready.segment.speaker, "start": ready.segment.start,
+                                                       "text": ready.segment.text}), threading.Event())
+        wall = time.perf_counter() - started
+        heard = _speaker_texts(heard_turns)
+        errors = {s: jiwer.wer(said[s], heard[s]) for s in said}
+        both = jiwer.wer(" ".join(said.values()), " ".join(heard.values()))
+        print(f"{seed:>6}  {errors['interviewer']:>16.3f}  {errors['respondent']:>15.3f}  {both:>6.3f}  "
+              f"{len(heard_turns):>8}  {wall:>6.0f}", flush=True)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=10.0)
@@ -65,7 +115,13 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--language", default="en")
     ap.add_argument("--fast", action="store_true", help="replay as fast as possible (no delay figures)")
+    ap.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                    help="the demo once per seed, the word error rates of each run (no timing)")
     args = ap.parse_args()
+    if args.seeds:
+        with tempfile.TemporaryDirectory() as tmp:
+            os.environ.setdefault("FIELDNOTE_HOME", tmp)
+            return seeds(args.language, args.model, args.threads, args.seeds)
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("FIELDNOTE_HOME", tmp)
