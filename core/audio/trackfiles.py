@@ -339,8 +339,8 @@ def disk_room(folder: Path, tracks: int = len(TRACKS)) -> DiskRoom:
     return DiskRoom(shutil.disk_usage(folder).free, tracks)
 
 
-def check_free_space(folder: Path) -> float:
-    """Refuse to start a recording that could not go on for a while; the minutes that fit."""
+def check_free_space(folder: Path) -> None:
+    """Refuse to start a recording that could not go on for a while."""
     paths.ensure_private_dir(folder)
     room = disk_room(folder)
     if not room.can_start:
@@ -348,4 +348,3 @@ def check_free_space(folder: Path) -> float:
             f"{folder}: not enough free disk space to record (about {room.seconds / 60:.0f} minutes fit; "
             f"at least {room.needed(DISK_START_MINUTES * 60) / 2**20:.0f} MB free are needed). Free some space first"
         )
-    return room.seconds / 60
