@@ -267,20 +267,14 @@ def check_sessions(db_path: Path) -> list[Check]:
     """Recordings cut off by a crash: repaired (as the next recording would) and reported."""
     from core.store.database import Store
 
-    try:
-        from core.pipeline.recording import recover_interrupted
-    except ImportError:
-        recover_interrupted = None
+    from core.pipeline.recording import recover_interrupted
+
     try:
         store = Store(db_path)
     except UserError as exc:
         return [Check("sessions", FAIL, f"cannot open the database: {exc}", DAMAGED_FIX.replace("DB", str(db_path)))]
     try:
-        if recover_interrupted is not None:
-            found = recover_interrupted(store)
-            ids = [i.session_id for i in found]
-        else:
-            ids = [r["id"] for r in store.sessions() if r["status"] in ("recording", "interrupted")]
+        ids = [i.session_id for i in recover_interrupted(store)]
         others = [r for r in store.sessions() if r["status"] == "recording" and r["id"] not in ids]
     except UserError as exc:
         return [Check("sessions", FAIL, f"cannot look for interrupted recordings: {exc}",

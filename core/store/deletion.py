@@ -24,6 +24,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.audio.trackfiles import LOCK_NAME
 from core.base import paths
 from core.base.errors import UserError
 from core.store.database import Store, chunks
@@ -191,7 +192,7 @@ def _own_audio_dir(store: Store, folder: Path) -> bool:
 
 def _lock_held(folder: Path) -> bool:
     """Whether a recording process holds the session's lock (see core/audio/trackfiles.py)."""
-    lock = folder / "recording.lock"
+    lock = folder / LOCK_NAME
     return lock.exists() and paths.held_by_another(lock)
 
 
