@@ -451,7 +451,8 @@ def as_new_study(guide: Guide) -> Guide:
     import tempfile
 
     from core.interchange.exporters.model import codebook_only
-    from core.interchange.exporters.refi import merge_codebook, read_codebook, to_qdc
+    from core.interchange.codebook import merge_codebook, read_codebook
+    from core.interchange.exporters.refi import to_qdc
     from core.interchange.formats import read_lines
     from core.interchange.guide_draft import draft_guide, guide_text
 

@@ -18,7 +18,7 @@ import pytest
 from core.base.errors import UserError
 from core.interchange.export import to_jsonl
 from core.interchange.exporters import FORMATS, ExportOptions, render, write_export
-from core.interchange.exporters.refi import import_codebook, read_codebook
+from core.interchange.codebook import import_codebook, read_codebook
 from core.interchange.formats import read_transcript
 from core.study.guide import load_guide
 from core.store.respondents import set_attributes

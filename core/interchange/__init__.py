@@ -1,7 +1,8 @@
 """Files in and out: transcript formats read for import (`formats`, `transcripts`, `word`),
 exports in every format (`export`, `exporters`), pseudonymisation of names in what leaves
-(`pseudonymise`), a colleague's REFI-QDA project read back (`projects`), and a guide drafted
-from a list of questions (`guide_draft`).
+(`pseudonymise`), a colleague's REFI-QDA project read back (`projects`), a QDA program's
+codebook read into a guide (`codebook`), and a guide drafted from a list of questions
+(`guide_draft`).
 
 Imports every package below it: base, study, audio, speech, store, understanding.
 """

@@ -138,7 +138,7 @@ def draft_guide(lines: list[str], source: str) -> DraftGuide:
 
 def guide_text(draft: DraftGuide, *, guide_id: str, title: str | None, language: str, planned_minutes: float) -> str:
     """The draft as a guide file, with a note on what to add."""
-    from core.interchange.exporters.refi import dump_guide
+    from core.interchange.codebook import dump_guide
 
     study = {"id": guide_id, "title": title or draft.title or guide_id, "language": language,
              "planned_minutes": planned_minutes}

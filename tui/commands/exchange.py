@@ -182,7 +182,7 @@ def cmd_codebook_export(args) -> int:
 
 
 def cmd_codebook_import(args) -> int:
-    from core.interchange.exporters.refi import import_codebook
+    from core.interchange.codebook import import_codebook
     from core.study.guide import load_guide
 
     base_name = args.base or args.guide
