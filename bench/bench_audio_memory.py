@@ -14,13 +14,19 @@ kernel (os.wait4's rusage of that child):
   their features. Before: both tracks whole, then faster-whisper's
   BatchedInferencePipeline.transcribe steps (get_speech_timestamps, collect_chunks, the
   features of every window). Now: the track read through for its length, once for the VAD
-  and once for the features of one batch of windows at a time (core/pipeline/retranscribe.py).
+  and once for the features of one batch of windows at a time (core/speech/batched.py).
+
+- with --transcribe MODEL, the whole re-transcription besides, decoding included (the model
+  loaded in both): `fieldnote transcribe`'s transcription of both tracks, batched, against the
+  way it was (both tracks whole, each through BatchedInferencePipeline.transcribe). Both must
+  give the same words. Minutes with tiny.en for two hours of tracks.
 
 A third process only imports the same modules and loads the VAD model: the floor both stand on.
 Prints a table of peak MB, the part above that floor, and the ratio whole/streamed.
 
     python bench/bench_audio_memory.py                 # two hours, two tracks
     python bench/bench_audio_memory.py --minutes 30
+    python bench/bench_audio_memory.py --transcribe tiny.en
 """
 
 from __future__ import annotations
@@ -43,7 +49,6 @@ from core.audio.sources import SAMPLE_RATE, load_audio  # noqa: E402
 from core.base.paths import SAMPLE_SESSIONS  # noqa: E402
 
 TRACKS = ("interviewer", "respondent")
-BATCH_SIZE = 8  # core.pipeline.retranscribe.BATCH_SIZE, the batch the pipeline decodes at once
 
 
 # --- the session on disk --------------------------------------------------------------------------
@@ -86,7 +91,7 @@ def _floor(paths: dict[str, Path]) -> dict:
     from faster_whisper.feature_extractor import FeatureExtractor
     from faster_whisper.vad import get_vad_model
 
-    import core.pipeline.retranscribe  # noqa: F401 - the same imports as the others
+    import core.speech.tracks  # noqa: F401 - the same imports as the others
 
     get_vad_model()
     FeatureExtractor()
@@ -134,7 +139,8 @@ def _retranscribe_streamed(paths: dict[str, Path]) -> dict:
     from faster_whisper.feature_extractor import FeatureExtractor
 
     from core.audio.sources import audio_length
-    from core.pipeline.retranscribe import find_speech, speech_batches
+    from core.speech.batched import find_speech, speech_batches
+    from core.speech.tracks import BATCH_SIZE
 
     _floor(paths)
     extractor = FeatureExtractor()
@@ -148,19 +154,58 @@ def _retranscribe_streamed(paths: dict[str, Path]) -> dict:
     return {"windows": windows}
 
 
+def _transcribe_whole(paths: dict[str, Path], model_name: str) -> dict:
+    from faster_whisper import BatchedInferencePipeline
+
+    from core.speech.models import load_model, resolve_model
+    from core.speech.tracks import BATCH_SIZE, transcribe_options
+    from core.speech.transcriber import loop_free, made_up
+
+    _floor(paths)
+    model = load_model(resolve_model(model_name), "en")
+    # transcribe_session_audio as it was: both tracks decoded first, then each through
+    # BatchedInferencePipeline.transcribe, its words kept as transcribe_track keeps them.
+    audio = {name: load_audio(path) for name, path in paths.items()}
+    words = []
+    for samples in audio.values():
+        options = transcribe_options("en", False)
+        options.pop("condition_on_previous_text")
+        segments, _ = BatchedInferencePipeline(model).transcribe(samples, batch_size=BATCH_SIZE, **options)
+        for seg in segments:
+            if made_up(seg.text.strip(), seg.no_speech_prob, seg.avg_logprob):
+                continue
+            heard = [w.word for w in (seg.words or []) if w.word.strip()]
+            words += [heard[k] for k in loop_free(heard)]
+    return {"words": len(words), "text": "".join(words)}
+
+
+def _transcribe_streamed(paths: dict[str, Path], model_name: str) -> dict:
+    from core.speech.models import load_model, resolve_model
+    from core.speech.tracks import transcribe_session_audio
+
+    _floor(paths)
+    model = load_model(resolve_model(model_name), "en")
+    heard, _, _, _ = transcribe_session_audio(paths, model, language="en", batched=True)
+    words = [w.text for name in paths for w in heard[name]]
+    return {"words": len(words), "text": "".join(words)}
+
+
 WAYS = {
     "floor": _floor,
     "replay-whole": _replay_whole,
     "replay-streamed": _replay_streamed,
     "retranscribe-whole": _retranscribe_whole,
     "retranscribe-streamed": _retranscribe_streamed,
+    "transcribe-whole": _transcribe_whole,
+    "transcribe-streamed": _transcribe_streamed,
 }
 
 
-def measure(way: str, folder: Path) -> tuple[float, float, dict]:
+def measure(way: str, folder: Path, model: str = "-") -> tuple[float, float, dict]:
     """Peak RSS (MB) and seconds of one way of reading, in a fresh process."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, "--child", way, str(folder)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, __file__, "--child", way, str(folder), model], stdout=subprocess.PIPE,
+                            text=True)
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -172,11 +217,14 @@ def measure(way: str, folder: Path) -> tuple[float, float, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=120.0, help="length of each track (default 120)")
-    parser.add_argument("--child", nargs=2, metavar=("WAY", "FOLDER"), help=argparse.SUPPRESS)
+    parser.add_argument("--transcribe", metavar="MODEL",
+                        help="also the whole re-transcription with this model, decoding included (slow)")
+    parser.add_argument("--child", nargs=3, metavar=("WAY", "FOLDER", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        way, folder = args.child
-        result = WAYS[way]({name: Path(folder) / f"{name}.wav" for name in TRACKS})
+        way, folder, model = args.child
+        paths = {name: Path(folder) / f"{name}.wav" for name in TRACKS}
+        result = WAYS[way](paths, model) if way.startswith("transcribe") else WAYS[way](paths)
         print(json.dumps(result))
         return 0
 
@@ -192,14 +240,17 @@ def main() -> int:
         print(f"floor (imports, Silero VAD and the feature extractor loaded, nothing read): {floor:.0f} MB peak")
         header = ("path", "whole MB", "streamed MB", "whole-floor", "streamed-floor", "ratio", "whole s", "streamed s")
         print("  ".join(f"{h:>14}" for h in header))
-        for what in ("replay", "retranscribe"):
-            whole, whole_s, a = measure(f"{what}-whole", folder)
-            streamed, streamed_s, b = measure(f"{what}-streamed", folder)
+        for what in ("replay", "retranscribe") + (("transcribe",) if args.transcribe else ()):
+            model = args.transcribe if what == "transcribe" else "-"
+            whole, whole_s, a = measure(f"{what}-whole", folder, model)
+            streamed, streamed_s, b = measure(f"{what}-streamed", folder, model)
             if a != b:
-                raise SystemExit(f"{what}: the two ways read different things: {a} and {b}")
+                raise SystemExit(f"{what}: the two ways read different things: {str(a)[:300]} and {str(b)[:300]}")
             row = (what, f"{whole:.0f}", f"{streamed:.0f}", f"{whole - floor:.0f}", f"{streamed - floor:.0f}",
                    f"{whole / streamed:.1f}x", f"{whole_s:.1f}", f"{streamed_s:.1f}")
             print("  ".join(f"{v:>14}" for v in row))
+            if what == "transcribe":
+                print(f"{'':>14}  {args.transcribe}: the same {a['words']:,} words both ways")
     print("ratio: peak RSS of the whole-file path over the streamed one (each process's own peak, via wait4)")
     return 0
 
