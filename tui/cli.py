@@ -35,6 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 def cmd_demo(args) -> int:
     from core.pipeline.demo import load_demo, open_transcriber, replay_pipeline, run_headless
+    from core.pipeline.recording import hold_session
 
     demo = load_demo(args.language)
     transcriber = open_transcriber(args.model, demo.guide, threads=args.threads)
@@ -50,14 +51,19 @@ def cmd_demo(args) -> int:
     )
     # The demo's tracks are its recording: review can play them and re-transcribe from them.
     store.set_session_audio_dir(session_id, demo.folder)
-    if args.no_ui:
-        run_headless(store, session_id, pipeline, out=sys.stdout)
-    else:
-        from tui.app import make_app
+    # Held until the session is closed: a demo killed on the way is found by `fieldnote recover`.
+    hold = hold_session(store, session_id)
+    try:
+        if args.no_ui:
+            run_headless(store, session_id, pipeline, out=sys.stdout)
+        else:
+            from tui.app import make_app
 
-        make_app(store, session_id=session_id, pipeline=pipeline, state="replaying").run()
-        if store.session(session_id)["status"] == "recording":
-            store.end_session(session_id, "completed", duration=round(pipeline.clock.now(), 1))
+            make_app(store, session_id=session_id, pipeline=pipeline, state="replaying").run()
+            if store.session(session_id)["status"] == "recording":
+                store.end_session(session_id, "completed", duration=round(pipeline.clock.now(), 1))
+    finally:
+        hold.release()
     print(f"session {session_id}", file=sys.stderr)
     return 0
 

@@ -5,6 +5,10 @@ through `core.audio.trackfiles` and runs the live pipeline on the audio as it co
 survive a crash (see core.audio.trackfiles); on the next start `recover_interrupted` finds
 sessions still marked recording whose lock nobody holds, repairs their audio, keeps every
 stored segment, and marks them interrupted; they can then be resumed or closed.
+
+A demo replays audio it does not own (the sample folder), so its process holds the same kind
+of lock in a folder of its own under the sessions folder (`hold_session`): a killed demo is
+found the same way, marked interrupted, and can be closed (there is nothing to resume).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from core.base import paths
 from core.audio.sources import Clock, OffsetClock
 from core.audio.capture import CaptureEvent, Gap, LiveSource
 from core.audio.devices import DeviceStream, open_devices
-from core.audio.trackfiles import TRACKS, SessionAudio, check_free_space, owner_alive, repair_wav
+from core.audio.trackfiles import LOCK_NAME, TRACKS, SessionAudio, SessionLock, check_free_space, owner_alive, repair_wav
 from core.base.errors import UserError
 from core.audio.bleed import BleedFilter
 from core.study.guide import Guide
@@ -118,8 +122,10 @@ def start_recording(
         if row["status"] == "recording":
             recover_interrupted(store)
             row = store.session(resume)
-        if row["status"] != "interrupted" or not row["audio_dir"]:
-            raise UserError(f"session {resume} is {row['status']}, not an interrupted recording; only those can be resumed")
+        if row["status"] != "interrupted" or not row["audio_dir"] or row["origin"] != "live":
+            what = "a demo" if row["origin"] == "demo" else row["status"]
+            raise UserError(f"session {resume} is {what}, not an interrupted recording; only those can be resumed"
+                            + (f" (close it with `fieldnote recover --close {resume}`)" if row["status"] == "interrupted" else ""))
         guide = store.session_guide(resume)
         if not row["consent_at"] and not consent:
             raise UserError(f"session {resume} has no recorded consent: confirm it (--consent) to go on recording")
@@ -208,6 +214,37 @@ class Interrupted:
     segments: int
     folder: Path
     recovered_now: bool
+    origin: str = "live"
+
+
+def lock_folder(store: Store, session_id: int) -> Path:
+    """Where a session that records into no folder of its own (a demo) keeps its lock."""
+    return paths.sessions_dir(store.path) / f".running-{session_id}"
+
+
+class SessionHold:
+    """The lock a demo's process holds while its session is open; it dies with the process."""
+
+    def __init__(self, store: Store, session_id: int):
+        self.folder = paths.ensure_private_dir(lock_folder(store, session_id))
+        self._lock = SessionLock(self.folder)
+        self._lock.acquire()
+
+    def release(self) -> None:
+        self._lock.release()
+        _remove_lock_folder(self.folder)
+
+
+def _remove_lock_folder(folder: Path) -> None:
+    try:
+        (folder / LOCK_NAME).unlink(missing_ok=True)
+        folder.rmdir()
+    except OSError:
+        pass  # a folder left behind holds no data; the next recovery tries again
+
+
+def hold_session(store: Store, session_id: int) -> SessionHold:
+    return SessionHold(store, session_id)
 
 
 def recover_interrupted(store: Store) -> list[Interrupted]:
@@ -218,6 +255,14 @@ def recover_interrupted(store: Store) -> list[Interrupted]:
     """
     found: set[int] = set()
     for row in store.sessions():
+        if row["status"] == "recording" and row["origin"] == "demo":
+            folder = lock_folder(store, row["id"])
+            if owner_alive(folder, row["started_at"]) is False:
+                ends = [s["end"] for s in store.segments(row["id"]) if s["end"] is not None]
+                store.mark_interrupted(row["id"], round(max(ends), 1) if ends else None)
+                _remove_lock_folder(folder)
+                found.add(row["id"])
+            continue
         if row["status"] != "recording" or not row["audio_dir"] or row["origin"] != "live":
             continue
         folder = Path(row["audio_dir"])
@@ -237,9 +282,10 @@ def recover_interrupted(store: Store) -> list[Interrupted]:
         store.mark_interrupted(row["id"], duration, ended_at=ended)
         found.add(row["id"])
     return [
-        Interrupted(r["id"], r["started_at"], r["duration"], r["segment_count"], Path(r["audio_dir"] or "."), r["id"] in found)
+        Interrupted(r["id"], r["started_at"], r["duration"], r["segment_count"], Path(r["audio_dir"] or "."),
+                    r["id"] in found, r["origin"])
         for r in store.sessions()
-        if r["status"] == "interrupted" and r["origin"] == "live"
+        if r["status"] == "interrupted" and r["origin"] in ("live", "demo")
     ]
 
 

@@ -33,6 +33,10 @@ def _offer(found) -> None:
 
     for s in found:
         verb = "was interrupted" if s.recovered_now else "is still interrupted"
+        if s.origin == "demo":
+            _say(f"demo session {s.session_id} (started {s.started_at[:16]}, {s.segments} segments) {verb}; "
+                 f"close it as it is with `fieldnote recover --close {s.session_id}`")
+            continue
         _say(
             f"session {s.session_id} (started {s.started_at[:16]}, {clock(s.duration)} recorded, "
             f"{s.segments} segments) {verb}; its audio is repaired in {s.folder}. Resume it with "

@@ -1,0 +1,80 @@
+"""What a crash, a read-only home or a careless path leaves behind (issue 17).
+
+Each test runs the real command where the finding is about the command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from core.store.database import Store
+
+from suite import kills
+
+
+def _env(tmp_path, models_home, **more):
+    return {**os.environ, "FIELDNOTE_HOME": str(tmp_path / "home"), "FIELDNOTE_MODELS": str(models_home), **more}
+
+
+def _run(*argv, env, **kw):
+    return subprocess.run(["fieldnote", *argv], capture_output=True, text=True, env=env, timeout=120, **kw)
+
+
+# A killed demo ------------------------------------------------------------------------------
+
+
+def test_a_demo_killed_midway_is_found_by_recover_and_closed(tmp_path, models_home):
+    db = tmp_path / "study.db"
+    env = _env(tmp_path, models_home)
+    for kill in range(kills(1)):
+        proc = subprocess.Popen(
+            ["fieldnote", "--db", str(db), "demo", "--fast", "--no-ui", "--model", "tiny.en"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )
+        printed: list[dict] = []
+
+        def read(out=proc.stdout, printed=printed):
+            for line in out:
+                if line.endswith("\n"):
+                    printed.append(json.loads(line))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 120
+        while not printed and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        reader.join(timeout=10)
+        assert proc.returncode == -signal.SIGKILL and printed, "killed while the demo ran"
+        session_id = printed[0]["session"]
+
+        found = _run("--db", str(db), "recover", env=env)
+        assert found.returncode == 0, found.stderr
+        store = Store(db)
+        try:
+            row = store.sessions()[-1]
+        finally:
+            store.close()
+        assert row["origin"] == "demo" and row["status"] == "interrupted", f"kill {kill}: {row['status']}"
+        assert row["id"] == session_id
+        assert f"demo session {row['id']}" in found.stderr and "was interrupted" in found.stderr
+        assert row["duration"] is not None and row["duration"] >= printed[0]["end"] - 0.05
+
+        resumed = _run("--db", str(db), "record", "--no-ui", "--resume", str(row["id"]), "--consent", env=env)
+        assert resumed.returncode == 2 and "not an interrupted recording" in resumed.stderr, resumed.stderr
+
+        closed = _run("--db", str(db), "recover", "--close", str(row["id"]), env=env)
+        assert closed.returncode == 0, closed.stderr
+        store = Store(db)
+        try:
+            assert store.session(row["id"])["status"] == "completed"
+        finally:
+            store.close()
+    # The lock folders of the killed demos went with their recovery.
+    assert not list((tmp_path / "sessions").glob(".running-*"))
