@@ -78,3 +78,26 @@ def test_a_demo_killed_midway_is_found_by_recover_and_closed(tmp_path, models_ho
             store.close()
     # The lock folders of the killed demos went with their recovery.
     assert not list((tmp_path / "sessions").glob(".running-*"))
+
+
+# A log file that is a link --------------------------------------------------------------------
+
+
+def test_a_symlinked_or_hard_linked_log_is_refused_not_written_through(tmp_path, models_home):
+    env = _env(tmp_path, models_home)
+    home = tmp_path / "home"
+    home.mkdir()
+    victim = tmp_path / "notes.txt"
+    victim.write_text("the researcher's own notes\n")
+    for make in (lambda log: log.symlink_to(victim), lambda log: os.link(victim, log)):
+        log = home / "fieldnote.log"
+        make(log)
+        result = _run("sessions", env=env)
+        assert result.returncode == 2, result.stderr
+        assert f"{log}: the log is a link to another file" in result.stderr
+        assert "Traceback" not in result.stderr
+        assert victim.read_text() == "the researcher's own notes\n"
+        log.unlink()
+    result = _run("sessions", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (home / "fieldnote.log").is_file() and not (home / "fieldnote.log").is_symlink()

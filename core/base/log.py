@@ -16,12 +16,15 @@ Third-party libraries log through the same handler (faster-whisper logs timings 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 import traceback
 from pathlib import Path
 
 from core.base import paths
+from core.base.errors import UserError
 
 LOG_NAME = "fieldnote.log"
 ENV_LEVEL = "FIELDNOTE_LOG_LEVEL"
@@ -79,12 +82,7 @@ def setup_logging(level: int | str | None = None, path: Path | None = None) -> P
     """
     path = Path(path) if path is not None else log_path()
     paths.ensure_private_dir(path.parent)
-    # Created private before the handler opens it: logging would use the umask.
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-    try:
-        path.chmod(0o600)
-    except OSError:
-        pass
+    stream = _open_log(path)
     level = level if level is not None else os.environ.get(ENV_LEVEL, "INFO")
     if isinstance(level, str):
         level = logging.getLevelName(level.upper())
@@ -94,7 +92,7 @@ def setup_logging(level: int | str | None = None, path: Path | None = None) -> P
     for old in [h for h in root.handlers if getattr(h, "_fieldnote", False)]:
         root.removeHandler(old)
         old.close()
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = _LogHandler(stream)
     handler._fieldnote = True  # type: ignore[attr-defined]
     handler.setLevel(level)
     handler.addFilter(RedactingFilter())
@@ -102,6 +100,57 @@ def setup_logging(level: int | str | None = None, path: Path | None = None) -> P
     root.addHandler(handler)
     root.setLevel(min(level, root.level) if root.level else level)
     return path
+
+
+def _open_log(path: Path):
+    """The log file opened for appending, private, and only if it is a file of its own.
+
+    A symbolic link (or a second hard link) in its place would have fieldnote append to
+    whatever file it points at, so it is refused rather than followed; the file is opened once,
+    by this descriptor, so nothing can swap it in between.
+    """
+    refuse = (f"{path}: the log is a link to another file; fieldnote does not write through one. "
+              "Remove the link (fieldnote makes a new log file in its place) and run the command again")
+    if path.is_symlink():
+        raise UserError(refuse)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        # Created private: logging would use the umask.
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UserError(refuse) from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        os.close(fd)
+        raise UserError(refuse if stat.S_ISREG(info.st_mode) else
+                        f"{path}: the log is not a plain file; remove it and run the command again")
+    try:
+        os.fchmod(fd, 0o600) if hasattr(os, "fchmod") else path.chmod(0o600)
+    except OSError:
+        pass
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+class _LogHandler(logging.StreamHandler):
+    """A handler on the file `_open_log` opened, which it closes with itself."""
+
+    def close(self) -> None:
+        self.acquire()
+        try:
+            try:
+                if self.stream is not None:
+                    self.stream.close()
+            finally:
+                self.stream = None
+                super().close()
+        finally:
+            self.release()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.stream is not None:
+            super().emit(record)
 
 
 def teardown_logging() -> None:
