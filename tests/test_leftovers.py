@@ -101,3 +101,31 @@ def test_a_symlinked_or_hard_linked_log_is_refused_not_written_through(tmp_path,
     result = _run("sessions", env=env)
     assert result.returncode == 0, result.stderr
     assert (home / "fieldnote.log").is_file() and not (home / "fieldnote.log").is_symlink()
+
+
+# -o onto a guide, the log, a model ------------------------------------------------------------
+
+
+def test_an_export_never_overwrites_a_guide_the_log_or_a_model(tmp_path, models_home):
+    from core.base import paths
+
+    env = _env(tmp_path, models_home)
+    home = tmp_path / "home"
+    db = tmp_path / "study.db"
+    assert _run("--db", str(db), "import-samples", env=env).returncode == 0
+    guide = home / "guides" / "mine.toml"
+    guide.parent.mkdir(parents=True, exist_ok=True)
+    guide.write_text("the researcher's guide\n")
+    bundled = next(paths.BUNDLED_GUIDES.glob("*.toml"))
+    kept = bundled.read_bytes()
+    targets = {guide: "your guides", bundled: "the guides fieldnote ships with", home / "fieldnote.log": "fieldnote's log",
+               home / "guides": "your guides", models_home / "x.qdc": "the Whisper models"}
+    for target, what in targets.items():
+        for argv in (["export", "1", "-o", str(target)], ["codebook", "export", "1", "-o", str(target)]):
+            result = _run("--db", str(db), *argv, env=env)
+            assert result.returncode == 2, (argv, result.stderr)
+            assert f"error: {target} is " in result.stderr and what in result.stderr, result.stderr
+    assert guide.read_bytes() == b"the researcher's guide\n" and bundled.read_bytes() == kept
+    log = (home / "fieldnote.log").read_text()
+    assert "<?xml" not in log and all(" INFO " in line or " WARNING " in line for line in log.splitlines() if line[:2] == "20")
+    assert not (models_home / "x.qdc").exists() and sorted(p.name for p in (home / "guides").iterdir()) == ["mine.toml"]

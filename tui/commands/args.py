@@ -25,8 +25,10 @@ def session_id(text: str) -> int:
 
 def output_path(args, path: str | None) -> Path | None:
     """An -o argument: None for standard output (no path, or '-', as other tools take it). A path
-    that is the study's database (or its journal) or lies in a recording's folder is refused:
-    writing an export there would destroy the study or a recording."""
+    that is the study's database (or its journal), lies in a recording's folder, is fieldnote's
+    log or settings, or lies among the guides, language files or models (the user's or the
+    bundled ones) is refused: writing an export there would destroy the study, a recording, or a
+    guide that every later session is followed and coded by."""
     if not path or path == "-":
         return None
     from core.base import paths
@@ -40,4 +42,14 @@ def output_path(args, path: str | None) -> Path | None:
     if target.is_relative_to(recordings):
         raise UserError(f"{path} is in the folder of the study's recordings ({recordings}); "
                         "write the export somewhere else")
+    from core.base.log import log_path
+
+    for own, what in ((log_path(), "fieldnote's log"), (paths.config_file(), "fieldnote's settings")):
+        if target == own.resolve():
+            raise UserError(f"{path} is {what} ({own}); write the export to another file")
+    for folder, what in ((paths.guides_dir(), "your guides"), (paths.BUNDLED_GUIDES, "the guides fieldnote ships with"),
+                         (paths.languages_dir(), "your language files"), (paths.models_dir(), "the Whisper models")):
+        folder = folder.resolve()
+        if target == folder or target.is_relative_to(folder):
+            raise UserError(f"{path} is in the folder of {what} ({folder}); write the export somewhere else")
     return Path(path)
