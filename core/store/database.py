@@ -26,7 +26,7 @@ from sqlite_utils.db import NotFoundError
 from core.base import paths
 from core.base.errors import UserError
 from core.study.guide import Guide, parse_guide
-from core.store.connection import DiskFull, LockingDatabase, disk_full
+from core.store.connection import DiskFull, LockingDatabase, ReadOnly, disk_full, read_only, unwritable
 from core.store.migrations import migrations
 
 SPEAKERS = ("interviewer", "respondent")
@@ -69,12 +69,20 @@ class Store:
         else:
             self.memory_name = None
             self.path = Path(path) if path is not None else paths.default_db()
-            paths.ensure_private_dir(self.path.parent)
+            try:
+                paths.ensure_private_dir(self.path.parent)
+            except OSError as exc:
+                raise UserError(f"{self.path.parent}: cannot make the folder for the study database "
+                                f"({exc.strerror or exc}); make its parent writable for you, or give --db a "
+                                "database in a folder you can write to") from None
             new = not self.path.exists()
             old_umask = os.umask(0o077)
             try:
                 conn = sqlite3.connect(str(self.path), timeout=30)
             except sqlite3.Error as exc:
+                blocked = unwritable(self.path)
+                if blocked is not None:
+                    raise ReadOnly(self.path, blocked, opening=True) from None
                 raise UserError(f"{self.path}: cannot open the database ({exc})") from None
             finally:
                 os.umask(old_umask)
@@ -99,6 +107,9 @@ class Store:
         except sqlite3.DatabaseError as exc:
             if disk_full(exc, self.path):
                 raise DiskFull(self.path, opening=True) from None
+            blocked = read_only(exc, self.path)
+            if blocked is not None:
+                raise ReadOnly(self.path, blocked, opening=True) from None
             where = self.path or self.memory_name
             raise UserError(f"{where}: not a fieldnote database, or it is damaged ({exc})") from None
 
