@@ -219,3 +219,194 @@ def test_pseudonymised_codings_keep_their_passages(named_study):
     lines = [json.loads(x) for x in render(store, [sid], "jsonl", ExportOptions(pseudonymise=True))[0].data.decode().splitlines()]
     coded = lines[1]["codings"][1]
     assert lines[1]["text"][coded["start_offset"] : coded["end_offset"]] == coded["passage"] == "[persoon 3]'s rol is de regie."
+
+
+# a transcript that is UTF-8 but for a few bytes ------------------------------------------------------
+
+THESIS = ("X = Interviewer\nY = Geïnterviewde\nX: Hoe werkt u samen met Jürgen en Gülşen?\n"
+          "Y: Jürgen belt elke week; Gülşen komt naar het café.\n")
+
+
+def test_a_utf8_transcript_with_a_stray_byte_is_refused_naming_the_line_and_the_byte(tmp_path, capsys):
+    from core.base.errors import ImportFormatError
+    from core.store.database import Store
+    from tui.cli import main
+
+    path = tmp_path / "interview.txt"
+    # One byte of another encoding in an otherwise UTF-8 file: read as Windows-1252 it would garble
+    # every accented name ("JÃ¼rgen"), and the names list would no longer find them.
+    path.write_bytes(THESIS.encode("utf-8").replace("naar het".encode(), b"naar h\xe9t"))
+    with pytest.raises(ImportFormatError) as err:
+        read_transcript(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}, line 4, column 45: byte 0xE9 is not UTF-8"), message
+    assert "UTF-8" in message
+
+    db = tmp_path / "study.db"
+    assert main(["--db", str(db), "import", str(path), "--guide", "koers-en-kansen"]) == 2
+    err_text = capsys.readouterr().err
+    assert "line 4" in err_text and "Traceback" not in err_text and len(err_text.strip().splitlines()) == 1
+    store = Store(db)
+    assert store.sessions() == []
+    store.close()
+
+
+def test_a_utf8_transcript_cut_inside_a_character_is_refused_too(tmp_path):
+    from core.base.errors import ImportFormatError
+
+    path = tmp_path / "cut.txt"
+    path.write_bytes(THESIS.encode("utf-8") + "Y: En Jü".encode("utf-8")[:-1])
+    with pytest.raises(ImportFormatError, match=r"line 5, column 8: byte 0xC3 "):
+        read_transcript(path)
+
+
+def test_a_windows_1252_transcript_is_still_read_whole(tmp_path):
+    path = tmp_path / "ansi.txt"
+    path.write_bytes(THESIS.encode("cp1252", errors="replace").replace(b"G?l?en", b"Gulsen"))
+    turns = read_transcript(path).turns
+    assert "Jürgen" in turns[0].text and "café" in turns[1].text
+
+
+# names written otherwise than in the list -----------------------------------------------------------
+
+FORMS = {
+    # listed as: written in the transcripts as
+    "O'Brien": ["O’Brien", "O‘Brien", "OʼBrien", "O'BRIEN", "O’Briens", "Ｏ’Ｂｒｉｅｎ"],
+    "Yıldız": ["YILDIZ", "Yildiz", "yıldız", "Yıldız'ın", "YİLDİZ"],
+    "İlker": ["ilker", "ILKER", "İlker", "Ilker"],
+    "Jan-Willem": ["Jan–Willem", "Jan—Willem", "Jan‐Willem", "Jan Willem", "jan-willem", "Jan - Willem",
+                   "Jan\u00adWillem"],
+    "Jürgen": ["Jür\u00adgen", "Jü\u200brgen", "Ju\u0308rgen", "J\u200cürgen", "JÜR\u2060GEN"],
+    "Sanne": ["Ｓａｎｎｅ", "ＳＡＮＮＥ", "Sa\ufeffnne"],
+}
+# What must not be left of each name, found after folding the output in a way of the test's own.
+CORES = ["brien", "yildiz", "ilker", "willem", "jurgen", "sanne"]
+
+
+def _trace_fold(text: str) -> str:
+    """The output as a reader would see it: compatibility forms, invisible characters, accents,
+    case and the dotless i all folded away."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", html.unescape(text))
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf")
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return re.sub(r"\\(.)", r"\1", text.casefold().replace("ı", "i"))
+
+
+def _forms_study(store):
+    guide = load_guide("koers-en-kansen")
+    sid = store.create_session(guide, origin="import", respondent="Jan–Willem O’Brien", case_name="Pilot YILDIZ",
+                               title="Gesprek met Ｓａｎｎｅ en ilker", started_at="2021-06-14T10:00:00+00:00")
+    texts = []
+    for n, (listed, forms) in enumerate(FORMS.items()):
+        texts.append(("interviewer", "Interviewer", f"Vertel eens over {forms[0]}."))
+        texts.append(("respondent", forms[-1], "Ik werk met " + ", ".join(forms) + f" samen. Dat is {n} jaar."))
+    segs = [store.add_segment(sid, NewSegment(sp, text, 5.0 * n, 5.0 * n + 4, speaker_label=lab))
+            for n, (sp, lab, text) in enumerate(texts)]
+    trust = guide.dimension("vertrouwen")
+    for seg, (_, _, text) in zip(segs, texts):
+        if text.startswith("Ik werk"):
+            # From the start to the first full stop: the names inside, cut nowhere.
+            store.add_coding(seg, trust.id, trust.indicators[0].id, start_offset=0, end_offset=text.index(" samen"))
+            store.add_coding(seg, trust.id, trust.indicators[0].id, start_offset=text.index("Dat"),
+                             end_offset=len(text))
+    store.add_memo(sid, "session", sid, "Ｓａｎｎｅ en Jan–Willem spraken over O’Brien")
+    for n, listed in enumerate(FORMS, 1):
+        add_pseudonym(store, listed, f"[persoon {n}]")
+    return sid
+
+
+def _leaks(data: bytes) -> list[str]:
+    text = _trace_fold(_all_text(data))
+    leaks = [core for core in CORES if core in text]
+    raw = data if data[:2] != b"PK" else b"".join(
+        zipfile.ZipFile(io.BytesIO(data)).read(n) for n in zipfile.ZipFile(io.BytesIO(data)).namelist())
+    leaks += [form for forms in FORMS.values() for form in forms if form.encode("utf-8") in raw]
+    return leaks
+
+
+def test_the_list_finds_names_in_every_written_form():
+    p = Pseudonymiser([Pseudonym(name, f"[p{n}]") for n, name in enumerate(FORMS)])
+    for n, (listed, forms) in enumerate(FORMS.items()):
+        for form in forms:
+            replaced = p.replace(f"Met {form} gesproken.").text
+            assert f"[p{n}]" in replaced and not any(c in _trace_fold(replaced) for c in CORES), (form, replaced)
+    # Whole words still: a listed name inside a longer word is left alone.
+    assert p.replace("Sannes Sannemarie Jürgensen").text == "[p5]'s Sannemarie Jürgensen"
+    # Separators go between the parts of a name only, not between its letters.
+    assert p.replace("S a n n e, Jür-gen, Jan, Willem").text == "S a n n e, Jür-gen, Jan, Willem"
+
+
+def test_the_list_refuses_a_name_listed_again_in_another_form(memory_store):
+    add_pseudonym(memory_store, "Jan-Willem")
+    add_pseudonym(memory_store, "O’Brien")
+    for again in ("Jan Willem", "jan–willem", "O'Brien", "Ｏ'Ｂｒｉｅｎ"):
+        with pytest.raises(UserError, match="already listed"):
+            add_pseudonym(memory_store, again)
+    remove_pseudonym(memory_store, "JAN WILLEM")
+    assert [p.name for p in pseudonyms(memory_store)] == ["O’Brien"]
+
+
+def test_no_written_form_of_a_name_is_left_in_any_export(memory_store):
+    sid = _forms_study(memory_store)
+    options = ExportOptions(pseudonymise=True)
+    for fmt in FORMATS:
+        assert not _leaks(render(memory_store, [sid], fmt, options)[0].data), fmt
+    # Without pseudonymisation they are all there: the search can see them.
+    assert set(CORES) <= set(_leaks(render(memory_store, [sid], "md", ExportOptions())[0].data))
+
+
+def test_replacing_names_of_other_lengths_keeps_qdpx_selections_and_jsonl_offsets_on_their_text(memory_store):
+    import xml.etree.ElementTree as ET
+
+    sid = _forms_study(memory_store)
+    p = Pseudonymiser(pseudonyms(memory_store))
+    segs = {s["id"]: s["text"] for s in memory_store.segments(sid)}
+    codings = memory_store.codings_for(list(segs))
+    expected = [p.replace(text[c["start_offset"] : c["end_offset"]]).text
+                for seg_id, text in segs.items() for c in codings[seg_id]]
+    assert len(expected) == 12 and all("[persoon" in e for e in expected[::2])
+
+    lines = [json.loads(x) for x in render(memory_store, [sid], "jsonl", ExportOptions(pseudonymise=True))[0]
+             .data.decode().splitlines()]
+    got = [seg["text"][c["start_offset"] : c["end_offset"]] for seg in lines[1:] for c in seg.get("codings", [])]
+    assert got == expected
+
+    z = zipfile.ZipFile(io.BytesIO(render(memory_store, [sid], "qdpx", ExportOptions(pseudonymise=True))[0].data))
+    ns = "{urn:QDA-XML:project:1.0}"
+    root = ET.fromstring(z.read("project.qde"))
+    got = []
+    for src in root.iter(f"{ns}TextSource"):
+        text = z.read("sources/" + src.get("plainTextPath").removeprefix("internal://")).decode("utf-8")
+        for sel in src.findall(f"{ns}PlainTextSelection"):
+            if sel.find(f"{ns}Coding") is not None:
+                got.append(text[int(sel.get("startPosition")) : int(sel.get("endPosition"))])
+    assert got == expected
+
+
+def test_fieldnote_matrix_pseudonymises_respondents_cases_and_titles(tmp_path, capsys):
+    from core.store.database import Store
+    from tui.cli import main
+
+    db = tmp_path / "study.db"
+    store = Store(db)
+    _forms_study(store)
+    store.close()
+    for by in ("respondent", "case"):
+        for fmt in ("csv", "table"):
+            assert main(["--db", str(db), "matrix", "--by", by, "--format", fmt, "--pseudonymise"]) == 0
+            out = capsys.readouterr().out
+            assert not _leaks(out.encode("utf-8")), (by, fmt, out)
+            assert "Vertrouwen" in out
+    assert main(["--db", str(db), "matrix", "--by", "respondent", "--format", "csv", "--pseudonymise"]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0] == ["code", "level", "1", "total"]
+    assert main(["--db", str(db), "matrix", "--by", "case", "--format", "csv", "--pseudonymise"]) == 0
+    assert list(csv.reader(io.StringIO(capsys.readouterr().out)))[0] == ["code", "level", "Pilot [persoon 2]", "total"]
+    # Without it, the matrix shows what was typed (the search sees it), as before.
+    assert main(["--db", str(db), "matrix", "--by", "case", "--format", "csv"]) == 0
+    assert _leaks(capsys.readouterr().out.encode("utf-8"))
+    # With no names listed there is nothing to pseudonymise by: said, as `export` says it.
+    assert main(["--db", str(tmp_path / "empty.db"), "matrix", "--pseudonymise"]) == 2
+    assert "list of names is empty" in capsys.readouterr().err

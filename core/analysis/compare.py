@@ -17,14 +17,16 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from core.base.errors import UserError
 from core.interchange.exporters.tables import neutralised
+from core.interchange.pseudonymise import NO_PSEUDONYMS, Pseudonymiser, pseudonymiser
 from core.study.guide import Guide
 from core.store import passages as stored
 from core.store.review import guide_of_session
 from core.store.database import Store
+from core.store.respondents import numbering
 
 BY = {"respondent": "respondent", "case": "case_name"}
 NONE_LABEL = "(none)"
@@ -81,30 +83,48 @@ def _column(by: str) -> str:
         raise UserError(f"compare by one of {', '.join(BY)}, not {by!r}") from None
 
 
-def build_matrix(store: Store, by: str = "respondent", guide_id: str | None = None) -> Matrix:
+def build_matrix(store: Store, by: str = "respondent", guide_id: str | None = None,
+                 pseudonymise: bool = False) -> Matrix:
+    """The matrix of the guide's sessions. Pseudonymised, as exports are: respondents by number
+    (those of core/store/respondents.py), and the study's listed names replaced in case names,
+    the guide's title and the codes' names."""
     col = _column(by)
     guide = study_guide(store, guide_id)
+    p = pseudonymiser(store) if pseudonymise else NO_PSEUDONYMS
+    label = _pseudonymous_columns(store, by, p) if pseudonymise else {}
     rows: list[Row] = []
     for d in guide.dimensions:
-        rows.append(Row("dimension", d.id, d.name, d.id, d.colour))
-        rows += [Row("indicator", i.id, i.name, d.id, d.colour) for i in d.indicators]
+        rows.append(Row("dimension", d.id, p.text(d.name) or d.id, d.id, d.colour))
+        rows += [Row("indicator", i.id, p.text(i.name) or i.id, d.id, d.colour) for i in d.indicators]
     known_dims = {d.id for d in guide.dimensions}
     known_inds = {i.id for i in guide.indicators}
 
+    # Pseudonymised, two values can be one column ("Anna" and "anna" are respondent 1): summed.
     columns: Counter = Counter()
     for value, n in stored.sessions_per_value(store, guide.id, col, NONE_LABEL):
-        columns[value] = n
-    counts: dict[tuple[str, str, str], int] = {}
+        columns[label.get(value, value)] += n
+    counts: Counter = Counter()
     # The store's triggers keep these per session (code_counts, dimension_passages).
     for value, ind, n in stored.codings_per_indicator(store, guide.id, col, NONE_LABEL):
         if ind in known_inds:
-            counts[("indicator", ind, value)] = n
+            counts[("indicator", ind, label.get(value, value))] += n
     for value, dim, n in stored.passages_per_dimension(store, guide.id, col, NONE_LABEL):
         if dim in known_dims:
-            counts[("dimension", dim, value)] = n
+            counts[("dimension", dim, label.get(value, value))] += n
     memos = Counter(stored.memos_per_dimension(store))
-    return Matrix(by, guide, _ordered(columns), rows, counts, columns,
+    if pseudonymise:
+        guide = replace(guide, title=p.text(guide.title) or guide.id)
+    return Matrix(by, guide, _ordered(columns), rows, dict(counts), columns,
                   Counter({d: n for d, n in memos.items() if d in known_dims}))
+
+
+def _pseudonymous_columns(store: Store, by: str, p: Pseudonymiser) -> dict[str, str]:
+    """Each value a column may have (as typed) -> its pseudonymised label."""
+    if by == "case":
+        return {r["case_name"]: p.text(r["case_name"]) for r in store.sessions() if r["case_name"]}
+    numbers = numbering(store)
+    return {r["respondent"]: ", ".join(str(n) for n in numbers.get(r["id"], ())) or NONE_LABEL
+            for r in store.sessions() if r["respondent"]}
 
 
 def _ordered(columns: Counter) -> list[str]:

@@ -439,13 +439,65 @@ def _read_bytes(path: Path) -> bytes:
         raise ImportFormatError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
 
 
+# A character as UTF-8 writes it in two to four bytes. Windows-1252 text holds one only by chance
+# (a capital with an accent just before a curly quote or a dash), so a file with these and also
+# with bytes that UTF-8 cannot read is UTF-8 damaged in a few places, or two encodings pasted
+# together.
+_UTF8_CHARACTER = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+# Where a byte UTF-8 cannot read sits in text decoded with "surrogateescape".
+_STRAY_BYTE = re.compile("[\udc80-\udcff]")
+_STRAY_LINES_SHOWN = 5
+
+
 def _decode(data: bytes, path: Path) -> str:
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ImportFormatError(f"{path}: neither UTF-8 nor Windows-1252 text; save it as UTF-8 and try again")
+    """The text of a file in UTF-8 (with or without a byte order mark) or in Windows-1252.
+
+    A file that is UTF-8 but for a few bytes is refused, naming them: read as Windows-1252 its
+    accented letters would all come out garbled ("JÃ¼rgen"), so the study's names list would no
+    longer find those names and a pseudonymised export would show them; read with the bad bytes
+    replaced, a name holding one ("J�rgen") would go out half-hidden, and the stored transcript
+    would keep the damage. The researcher corrects a byte in a minute, once told where it is."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    if data.startswith(b"\xef\xbb\xbf") or _UTF8_CHARACTER.search(data):
+        raise _not_quite_utf8(data, path)
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        raise ImportFormatError(f"{path}: neither UTF-8 nor Windows-1252 text; save it as UTF-8 and try again") from None
+
+
+def _not_quite_utf8(data: bytes, path: Path) -> ImportFormatError:
+    text = data.decode("utf-8", "surrogateescape")
+    stray = _STRAY_BYTE.finditer(text)
+    first = next(stray)  # the caller saw UTF-8 fail, so there is one
+    at = first.start()
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    lines, count, pos = [line], 1, at
+    for m in stray:
+        count += 1
+        if len(lines) <= _STRAY_LINES_SHOWN:
+            n = lines[-1] + text.count("\n", pos, m.start())
+            pos = m.start()
+            if n != lines[-1]:
+                lines.append(n)
+    more = ""
+    if count > 1:
+        shown = ", ".join(str(n) for n in lines[:_STRAY_LINES_SHOWN])
+        more = f" ({count} such bytes, on lines {shown}{', …' if len(lines) > _STRAY_LINES_SHOWN else ''})"
+    return ImportFormatError(
+        f"{path}, line {line}, column {column}: byte 0x{ord(first.group()) - 0xDC00:02X} is not UTF-8, "
+        f"though the rest of the file is{more}. Read as another encoding, its accented letters (names "
+        "among them) would be garbled: correct that character in a text editor, save the file as UTF-8 "
+        "and try again"
+    )
 
 
 def read_transcript(path: Path | str, fmt: str | None = None) -> ImportedTranscript:

@@ -1,8 +1,18 @@
 """Pseudonymisation: a study's list of names and their replacements, applied to exports.
 
 The list lives in the study database (table `pseudonyms`). A name matches in any casing, with
-or without diacritics ("Jurgen" covers "Jürgen"), with its whitespace spelled any way, and with
-the possessive endings `'s`, `’s`, `s` and a bare apostrophe ("Johan's", "Johans", "Kees'").
+or without diacritics ("Jurgen" covers "Jürgen", written with a ü or with u and a combining
+diaeresis), with the possessive endings `'s`, `’s`, `s` and a bare apostrophe ("Johan's",
+"Johans", "Kees'"), and however a keyboard, a word processor or a PDF wrote it:
+
+- any apostrophe for another (O'Brien, O’Brien, Oʼbrien), any dash for a hyphen, and between the
+  parts of a name a hyphen, an apostrophe, whitespace or nothing alike (Jan-Willem, Jan–Willem,
+  Jan Willem, JanWillem);
+- the Turkish dotless ı and dotted İ as i (Yıldız, YILDIZ, Yildiz);
+- invisible characters (a soft hyphen, a zero-width space or joiner) as not there, so a name
+  with one inside is found, as a reader sees it;
+- compatibility forms as their letters (fullwidth Ｓａｎｎｅ, ligatures), as NFKC reads them.
+
 It matches whole words only: "Jan" does not touch "Janssen" or "januari". A possessive keeps
 its ending on the replacement ("Johans" -> "[collega 1]'s").
 
@@ -15,7 +25,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from core.base.errors import UserError
 from core.study.guide import Guide
@@ -25,15 +37,54 @@ from core.store.pseudonyms import delete_pseudonym, insert_pseudonym, listed_pse
 DEFAULT_REPLACEMENT = "[name {n}]"
 
 
+# What stands for an apostrophe or a hyphen in names as people type them, and the dotless i, which
+# neither casing nor taking accents off turns into an i.
+_SAME = str.maketrans({c: "'" for c in "’‘‛ʼʹ′`´＇"} | {c: "-" for c in "‐‑‒–—―−⁃﹘﹣－"} | {"ı": "i"})
+# Invisible characters that are not format characters (category Cf, all invisible): the
+# combining grapheme joiner, Hangul fillers, variation selectors.
+_ALSO_INVISIBLE = re.compile("[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\uffa0"
+                             "\U000e0100-\U000e01ef]")
+# Between the parts of a listed name, in a folded text: none, or any run of these.
+_SEPARATOR = r"[\s\-']*"
+_SEPARATORS = re.compile(r"[\s\-']+")
+
+
+@lru_cache(maxsize=4096)
 def _fold_char(c: str) -> str:
-    # One character in, one out, so positions in the folded text are positions in the original.
-    base = unicodedata.normalize("NFD", c)[0]
-    lower = base.lower()
-    return lower if len(lower) == 1 else base
+    """One character of a text as the names list reads it: none, one or more characters."""
+    c = c.translate(_SAME)
+    if unicodedata.category(c) == "Cf" or _ALSO_INVISIBLE.match(c):
+        return ""
+    letters = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", c))
+    return "".join(d for d in letters if not unicodedata.combining(d)).casefold().translate(_SAME)
+
+
+def _folded(text: str) -> tuple[str, Sequence[int]]:
+    """The folded text, and for each of its characters the position of the character of `text` it
+    comes from: a match in the folded text is the stretch of the original those positions span."""
+    if text.isascii():
+        return text.lower().replace("`", "'"), range(len(text))
+    out: list[str] = []
+    origin: list[int] = []
+    for i, c in enumerate(text):
+        f = _fold_char(c)
+        out.append(f)
+        origin.extend([i] * len(f))
+    return "".join(out), origin
 
 
 def fold(text: str) -> str:
-    return "".join(_fold_char(c) for c in text)
+    return _folded(text)[0]
+
+
+def _parts(name: str) -> list[str]:
+    """A name folded, in the parts a hyphen, an apostrophe or whitespace separates."""
+    return [part for part in _SEPARATORS.split(fold(name)) if part]
+
+
+def _key(name: str) -> str:
+    """A name as the list tells names apart: Jan-Willem, Jan Willem and JanWillem are one."""
+    return "".join(_parts(name))
 
 
 @dataclass(frozen=True)
@@ -67,18 +118,23 @@ class Pseudonymiser:
 
     def __init__(self, pseudonyms: list[Pseudonym]):
         self.pseudonyms = list(pseudonyms)
-        by_folded = {fold(" ".join(p.name.split())): p.replacement for p in self.pseudonyms}
-        self._replacement = by_folded
-        if not by_folded:
+        self._replacement: dict[str, str] = {}
+        parts: dict[str, list[str]] = {}
+        for p in self.pseudonyms:
+            key = _key(p.name)
+            # A name without letters (none can be listed; a database edited by hand might hold
+            # one) would match everywhere.
+            if key and key not in self._replacement:
+                self._replacement[key] = p.replacement
+                parts[key] = _parts(p.name)
+        if not parts:
             self._pattern = None
             return
         # Longest first, so "Jan de Vries" wins over "Jan" where both are listed.
-        alternatives = [
-            r"\s+".join(re.escape(part) for part in name.split())
-            for name in sorted(by_folded, key=len, reverse=True)
-        ]
+        alternatives = [_SEPARATOR.join(re.escape(part) for part in parts[key])
+                        for key in sorted(parts, key=lambda k: len(" ".join(parts[k])), reverse=True)]
         self._pattern = re.compile(
-            r"(?<!\w)(?P<name>" + "|".join(alternatives) + r")(?P<suffix>['’]s|['’]|s)?(?!\w)"
+            r"(?<!\w)(?P<name>" + "|".join(alternatives) + r")(?P<suffix>'s|'|s)?(?!\w)"
         )
 
     def __bool__(self) -> bool:
@@ -87,23 +143,24 @@ class Pseudonymiser:
     def replace(self, text: str) -> Replaced:
         if self._pattern is None or not text:
             return Replaced(text)
+        folded, origin = _folded(text)
         out: list[str] = []
         spans: list[tuple[int, int, int, int]] = []
         last = 0
         length = 0
-        for m in self._pattern.finditer(fold(text)):
-            out.append(text[last : m.start()])
-            length += m.start() - last
-            key = " ".join(m.group("name").split())
-            new = self._replacement[key]
-            suffix = text[m.start("suffix") : m.end("suffix")] if m.group("suffix") else ""
-            if suffix in ("s", "S"):
-                suffix = "'s"
-            new += suffix
+        for m in self._pattern.finditer(folded):
+            start, end = origin[m.start()], origin[m.end() - 1] + 1
+            out.append(text[last:start])
+            length += start - last
+            new = self._replacement[_SEPARATORS.sub("", m.group("name"))]
+            if m.group("suffix") == "s":
+                new += "'s"
+            elif m.group("suffix"):
+                new += text[origin[m.start("suffix")] : end]
             out.append(new)
-            spans.append((m.start(), m.end(), length, length + len(new)))
+            spans.append((start, end, length, length + len(new)))
             length += len(new)
-            last = m.end()
+            last = end
         if not spans:
             return Replaced(text)
         out.append(text[last:])
@@ -134,8 +191,8 @@ def add_pseudonym(store: Store, name: str, replacement: str | None = None) -> Ps
     if not re.search(r"\w", name):
         raise UserError(f"{name!r} is not a name: it needs at least one letter")
     existing = pseudonyms(store)
-    folded = fold(name)
-    if any(fold(p.name) == folded for p in existing):
+    key = _key(name)
+    if any(_key(p.name) == key for p in existing):
         raise UserError(f"{name!r} is already listed (see `fieldnote names list`)")
     if replacement is None:
         taken = {p.replacement for p in existing}
@@ -158,9 +215,9 @@ def add_pseudonym(store: Store, name: str, replacement: str | None = None) -> Ps
 
 
 def remove_pseudonym(store: Store, name: str) -> None:
-    folded = fold(" ".join(name.split()))
+    key = _key(name)
     for pseudonym_id, listed, _ in listed_pseudonyms(store):
-        if fold(listed) == folded:
+        if _key(listed) == key:
             delete_pseudonym(store, pseudonym_id)
             return
     raise UserError(f"{name!r} is not in the list (see `fieldnote names list`)")
@@ -213,7 +270,8 @@ def suggest_names(store: Store, session_ids: list[int] | None = None) -> list[Ca
     ids = [r["id"] for r in rows] if session_ids is None else session_ids
     guides = [store.session_guide(i) for i in ids]
     known = _guide_words(guides)
-    listed = {fold(w) for p in pseudonyms(store) for w in p.name.split()}
+    # A listed name and each of its parts: "Jan-Willem" covers "Jan–Willem", "Jan" and "Willem".
+    listed = {k for p in pseudonyms(store) for k in (_key(p.name), *_parts(p.name))}
     counts: Counter[str] = Counter()
     spellings: dict[str, Counter[str]] = {}
     where: dict[str, set[int]] = {}
@@ -248,7 +306,7 @@ def suggest_names(store: Store, session_ids: list[int] | None = None) -> list[Ca
     for key, count in counts.items():
         word = spellings[key].most_common(1)[0][0]
         if (len(word) < 2 or _CODE.match(word) or key in known or key in lower or key in _COMMON
-                or key in listed or key not in inside):
+                or _key(word) in listed or key not in inside):
             continue
         out.append(Candidate(word, count, tuple(sorted(where[key]))))
     out.sort(key=lambda c: (-c.count, c.word))

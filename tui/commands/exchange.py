@@ -241,8 +241,11 @@ def cmd_agreement(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("names", help="the study's names to pseudonymise in exports",
-                       description="Names replaced in every export made with --pseudonymise, in any casing, "
-                       "with or without accents, and with possessive endings ('s, s, ').")
+                       description="Names replaced in every export made with --pseudonymise (and in "
+                       "`fieldnote matrix --pseudonymise`), in any casing, with or without accents, with "
+                       "possessive endings ('s, s, '), and however they were typed: any apostrophe or dash, "
+                       "a hyphen, a space or nothing between their parts (Jan-Willem, Jan Willem), the "
+                       "dotless ı, invisible characters inside, fullwidth letters.")
     names = p.add_subparsers(dest="names_command", metavar="ACTION", parser_class=type(p))
     names.required = True
     a = names.add_parser("add", help="add a name and its replacement")

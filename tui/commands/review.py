@@ -2,7 +2,7 @@
 
     fieldnote browse                      the sessions screen: find, search, open
     fieldnote review [SESSION]            review a session (without one: the sessions screen)
-    fieldnote matrix [--by respondent|case] [--format table|csv] [--indicators] [--guide ID]
+    fieldnote matrix [--by respondent|case] [--format table|csv] [--indicators] [--guide ID] [--pseudonymise]
     fieldnote transcribe SESSION --model NAME_OR_PATH [--verbatim] [--overwrite-edited]
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 
+from core.base.errors import UserError
 from tui.commands.args import open_store as _store, session_id as _session_id
 
 
@@ -28,7 +29,13 @@ def cmd_browse(args) -> int:
 def cmd_matrix(args) -> int:
     from core.analysis.compare import build_matrix, matrix_csv, matrix_table
 
-    matrix = build_matrix(_store(args), args.by, guide_id=args.guide)
+    store = _store(args)
+    if args.pseudonymise:
+        from core.interchange.pseudonymise import pseudonyms
+
+        if not pseudonyms(store):
+            raise UserError("the study's list of names is empty: add names with `fieldnote names add NAME`")
+    matrix = build_matrix(store, args.by, guide_id=args.guide, pseudonymise=args.pseudonymise)
     out = matrix_csv if args.format == "csv" else matrix_table
     sys.stdout.write(out(matrix, indicators=args.indicators))
     return 0
@@ -135,6 +142,9 @@ def register(sub) -> None:
     p.add_argument("--format", choices=["table", "csv"], default="table", help="table (default) or csv")
     p.add_argument("--indicators", action="store_true", help="a row for each indicator under its dimension")
     p.add_argument("--guide", metavar="ID", help="compare the sessions of this guide (default: the most used)")
+    p.add_argument("--pseudonymise", "--pseudonymize", action="store_true",
+                   help="as exports do: respondents by number, every name on the study's list "
+                   "(`fieldnote names`) replaced in case names, the title and the codes")
     p.set_defaults(func=cmd_matrix)
 
     p = sub.add_parser("transcribe", help="transcribe a session again from its recording, with another model",
