@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.base.errors import UserError
@@ -30,6 +30,8 @@ from core.interchange.pseudonymise import (
     suggest_names,
 )
 from core.store.database import NewSegment
+
+from suite import examples
 
 SEED = Path(__file__).resolve().parent.parent / "sample_sessions" / "transcripts"
 
@@ -410,3 +412,34 @@ def test_fieldnote_matrix_pseudonymises_respondents_cases_and_titles(tmp_path, c
     # With no names listed there is nothing to pseudonymise by: said, as `export` says it.
     assert main(["--db", str(tmp_path / "empty.db"), "matrix", "--pseudonymise"]) == 2
     assert "list of names is empty" in capsys.readouterr().err
+
+
+# Invisible characters and a combining accent, put anywhere inside a name by the property below.
+DISGUISES = ["\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u0301"]
+OTHER_WORDS = ["en", "met", "samenwerking", "Sannemarie", "Jürgensen", "Brienne", ",", "."]
+
+
+@st.composite
+def _disguised_form(draw):
+    form = draw(st.sampled_from([f for forms in FORMS.values() for f in forms]))
+    for _ in range(draw(st.integers(0, 2))):
+        at = draw(st.integers(1, len(form) - 1))
+        form = form[:at] + draw(st.sampled_from(DISGUISES)) + form[at:]
+    return form
+
+
+@settings(deadline=None, database=None, max_examples=examples(100))
+@given(st.lists(st.one_of(_disguised_form(), st.sampled_from(OTHER_WORDS)), min_size=1, max_size=20), st.data())
+def test_a_disguised_name_leaves_no_trace_and_passages_keep_their_words(words, data):
+    p = Pseudonymiser([Pseudonym(name, f"[p{n}]") for n, name in enumerate(FORMS)])
+    text = " ".join(words)
+    r = p.replace(text)
+    names_left = _trace_fold(r.text)
+    for word in ("sannemarie", "jurgensen", "brienne"):
+        names_left = names_left.replace(word, "")
+    assert not [c for c in CORES if c in names_left], (text, r.text)
+    starts = [sum(len(w) + 1 for w in words[:k]) for k in range(len(words))]
+    i = data.draw(st.integers(0, len(words) - 1))
+    j = data.draw(st.integers(i, len(words) - 1))
+    a, b = starts[i], starts[j] + len(words[j])
+    assert r.text[r.position(a, end=False) : r.position(b, end=True)] == p.replace(text[a:b]).text
