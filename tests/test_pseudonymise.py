@@ -262,6 +262,20 @@ def test_a_utf8_transcript_cut_inside_a_character_is_refused_too(tmp_path):
         read_transcript(path)
 
 
+def test_a_windows_1252_transcript_that_happens_to_hold_utf8_is_refused_showing_what_it_holds(tmp_path):
+    from core.base.errors import ImportFormatError
+
+    # "É" and a closing quote in Windows-1252 are the two bytes of "ɔ" in UTF-8: the message
+    # shows the odd character, so the researcher sees which encoding the file is in.
+    path = tmp_path / "ansi.txt"
+    path.write_bytes("X = Interviewer\nY = Geïnterviewde\nX: „CAFÉ” zei ze\nY: ja\n".encode("cp1252"))
+    with pytest.raises(ImportFormatError, match=r"line 2, column 7: byte 0xEF .*\(line 3 holds 'ɔ'; 2 such bytes, on lines 2, 3\)"):
+        read_transcript(path)
+    path.write_bytes(b"\xef\xbb\xbf" + "X = Interviewer\nY = Geïnterviewde\n".encode("cp1252"))
+    with pytest.raises(ImportFormatError, match=r"line 2, column 7: .*starts with UTF-8's byte order mark"):
+        read_transcript(path)
+
+
 def test_a_windows_1252_transcript_is_still_read_whole(tmp_path):
     path = tmp_path / "ansi.txt"
     path.write_bytes(THESIS.encode("cp1252", errors="replace").replace(b"G?l?en", b"Gulsen"))

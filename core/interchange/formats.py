@@ -465,7 +465,7 @@ def _decode(data: bytes, path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
-    if data.startswith(b"\xef\xbb\xbf") or _UTF8_CHARACTER.search(data):
+    if _UTF8_CHARACTER.search(data):  # a byte order mark is one too
         raise _not_quite_utf8(data, path)
     try:
         return data.decode("cp1252")
@@ -491,12 +491,19 @@ def _not_quite_utf8(data: bytes, path: Path) -> ImportFormatError:
     more = ""
     if count > 1:
         shown = ", ".join(str(n) for n in lines[:_STRAY_LINES_SHOWN])
-        more = f" ({count} such bytes, on lines {shown}{', …' if len(lines) > _STRAY_LINES_SHOWN else ''})"
+        more = f"; {count} such bytes, on lines {shown}{', …' if len(lines) > _STRAY_LINES_SHOWN else ''}"
+    # Where UTF-8 was seen, so a file that is Windows-1252 throughout shows it by an odd character.
+    utf8 = _UTF8_CHARACTER.search(data, 3 if data.startswith(b"\xef\xbb\xbf") else 0)
+    if utf8:
+        utf8_line = data.count(b"\n", 0, utf8.start()) + 1
+        seen = f"line {utf8_line} holds {utf8.group().decode()!r}"
+    else:
+        seen = "it starts with UTF-8's byte order mark"
     return ImportFormatError(
         f"{path}, line {line}, column {column}: byte 0x{ord(first.group()) - 0xDC00:02X} is not UTF-8, "
-        f"though the rest of the file is{more}. Read as another encoding, its accented letters (names "
-        "among them) would be garbled: correct that character in a text editor, save the file as UTF-8 "
-        "and try again"
+        f"though the file is UTF-8 elsewhere ({seen}{more}). Read as another encoding, its accented "
+        "letters (names among them) would be garbled: correct that character in a text editor, save the "
+        "file as UTF-8 and try again"
     )
 
 
