@@ -265,3 +265,53 @@ def test_a_read_only_database_file_refuses_changes_by_name(tmp_path, models_home
         assert db.read_bytes() == before
     finally:
         subprocess.run(["chattr", "-i", str(db)], capture_output=True)
+
+
+# Terminal escapes in titles and names ---------------------------------------------------------
+
+EVIL = "\x1b]0;owned\x07\x1b[2J\x1b]52;c;ZWNobyBoaQ==\x07\x9b31m\u202e"
+
+
+def _controls(text: str) -> list[str]:
+    return [ch for ch in text if ch in "\x1b\x07\x9b\u202e"]
+
+
+def _toml_escaped(text: str) -> str:
+    return "".join(f"\\u{ord(ch):04x}" if _controls(ch) else ch for ch in text)
+
+
+def test_escape_sequences_from_a_transcript_or_a_guide_are_never_printed_raw(tmp_path, models_home):
+    env = _env(tmp_path, models_home)
+    vtt = tmp_path / "evil.vtt"
+    vtt.write_text(f"WEBVTT\n\n00:00:01.000 --> 00:00:03.000\n<v Interviewer>How do you work from home{EVIL}?\n\n"
+                   f"00:00:04.000 --> 00:00:06.000\n<v Respondent>At the kitchen table{EVIL}.\n", encoding="utf-8")
+    guide = tmp_path / "home" / "guides" / "evil.toml"
+    guide.parent.mkdir(parents=True)
+    from core.base import paths
+
+    guide.write_text((paths.BUNDLED_GUIDES / "remote-work-en.toml").read_text(encoding="utf-8")
+                     .replace('id = "remote-work-en"', 'id = "evil"')
+                     .replace('title = "Working from home after the pandemic"', f'title = "Evil{_toml_escaped(EVIL)}"'),
+                     encoding="utf-8")
+    runs = [
+        _run("import", str(vtt), "--guide", "evil", "--title", f"Title{EVIL}", "--case", f"case{EVIL}\r\nforged row", env=env),
+        _run("sessions", env=env),
+        _run("export", "1", "--format", "md", env=env),
+        _run("export", "1", "--format", "jsonl", env=env),
+        _run("guides", env=env),
+        _run("guides", "show", "evil", env=env),
+        _run("guides", "show", f"no-such{EVIL}", env=env),
+    ]
+    for result in runs:
+        assert not _controls(result.stdout) and not _controls(result.stderr), (result.args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+    imported, sessions, md, jsonl, guides, show, missing = runs
+    assert imported.returncode == 0 and missing.returncode == 2
+    assert "owned\\u0007" in md.stdout and "Title\\u001b" in md.stdout
+    header, row = sessions.stdout.splitlines()[:2]
+    assert len(sessions.stdout.splitlines()) == 2 and "case\\u001b" in row  # no forged second row
+    # JSON lines still read back as the text that was stored.
+    records = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert records[1]["text"].endswith(f"kitchen table{EVIL}.")
+    assert "Evil\\u001b]0;owned" in guides.stdout and "Evil\\u001b" in show.stdout
+    assert "no guide named 'no-such\\" in missing.stderr

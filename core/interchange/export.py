@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
+from core.base.text import printable
 from core.study.guide import Guide
 from core.store.database import Store
 
@@ -75,8 +76,9 @@ def to_jsonl(store: Store, session_id: int) -> str:
 
 
 def cell(text: str | None, width: int) -> str:
-    """A table cell: the text padded to the width, or cut with an ellipsis so a cut shows."""
-    text = text or "-"
+    """A table cell: the text padded to the width, or cut with an ellipsis so a cut shows; a
+    control character or line break in it shows as its escape (core/base/text.py)."""
+    text = printable(text, lines=False) if text else "-"
     return text.ljust(width) if len(text) <= width else text[: width - 1] + "…"
 
 
