@@ -9,12 +9,14 @@ Read here and nowhere else, so that every test file and the README's faults tabl
                        (it needs root) fails instead of skipping
     FIELDNOTE_KILLS=N  N kills of each kind, in either run (to look at one kind closely)
     CI=true            a check against the REFI-QDA schemas in ../shared fails when they are
-                       not there, instead of skipping
+                       not there, instead of skipping; so does the system-call check of
+                       network use (tests/test_offline_syscalls.py) without strace
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -59,3 +61,23 @@ def check_qdpx(path: Path) -> None:
         pytest.skip(message)
     result = subprocess.run([sys.executable, str(REFI_CHECKER), str(path)], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "OK", result.stdout + result.stderr
+
+
+def strace() -> str:
+    """The strace command, for a test that watches a process's system calls.
+
+    Without it (or where it may not trace) the test skips, saying so; in CI it fails, because
+    there a skip would hide that nothing was watched."""
+    tool = shutil.which("strace")
+    reason = None
+    if tool is None:
+        reason = "strace is not installed (the Debian package strace, listed in .ci/debian-packages)"
+    else:
+        probe = subprocess.run([tool, "-f", "-o", os.devnull, "true"], capture_output=True, text=True)
+        if probe.returncode != 0:
+            reason = f"strace cannot trace here: {probe.stderr.strip()}"
+    if reason:
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return tool
