@@ -17,6 +17,7 @@ from pathlib import Path
 from core.base import paths
 from core.base.errors import UserError
 from core.interchange.exporters.refi import CODEBOOK_NS, PROJECT_NS
+from core.interchange.limits import LONGEST_CODE_NAME, Package, Unreadable, parse_xml, read_file
 from core.study.guide import Guide, parse_guide, user_guide_path
 from core.study.language import load_language
 from core.understanding.codebook_draft import draft_links
@@ -49,20 +50,28 @@ def read_codebook(path: Path) -> list[ImportedDimension]:
     """The codes of a .qdc codebook or of a .qdpx project's codebook: top-level codes are
     dimensions; the codes under them (at any depth, named by their path) are indicators. A
     top-level code with nothing under it becomes a dimension with one indicator of its name."""
+    part = "project.qde"
     try:
         if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as z:
-                data = z.read("project.qde")
+            with Package(path) as z:
+                data = z.read(part)
         else:
-            data = path.read_bytes()
+            part = path.name
+            data = read_file(path)
     except KeyError:
         raise UserError(f"{path}: not a REFI-QDA project: it has no project.qde") from None
+    except zipfile.BadZipFile:
+        raise UserError(f"{path}: a damaged REFI-QDA project (.qdpx): its zip cannot be read") from None
+    except Unreadable as exc:
+        raise UserError(f"{path}: the codebook cannot be read: {exc}") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read the codebook ({exc.strerror or exc})") from None
     try:
-        root = ET.fromstring(data)
+        root = parse_xml(data, part)
     except ET.ParseError as exc:
         raise UserError(f"{path}, line {exc.position[0]}: not valid XML ({exc})") from None
+    except Unreadable as exc:
+        raise UserError(f"{path}: the codebook cannot be read: {exc}") from None
     if root.tag == f"{{{CODEBOOK_NS}}}CodeBook":
         ns, codes = CODEBOOK_NS, root.find(f"{{{CODEBOOK_NS}}}Codes")
     elif root.tag == f"{{{PROJECT_NS}}}Project":
@@ -80,6 +89,9 @@ def read_codebook(path: Path) -> list[ImportedDimension]:
         value = " ".join((el.get("name") or "").split())
         if not value:
             raise UserError(f"{path}: a code (guid {el.get('guid')}) has no name")
+        if len(value) > LONGEST_CODE_NAME:
+            raise UserError(f"{path}: a code (guid {el.get('guid')}) has a name of {len(value)} characters; "
+                            f"fieldnote takes names of up to {LONGEST_CODE_NAME} (put the rest in its description)")
         return value
 
     def descendants(el: ET.Element, prefix: str) -> list[ImportedIndicator]:

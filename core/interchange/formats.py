@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.base.errors import ImportFormatError
+from core.interchange.limits import LARGEST_PACKAGE, LARGEST_PART, LATEST_HOUR, TooLarge, read_file
 from core.interchange.transcripts import (
     ImportedTranscript,
     ImportedTurn,
@@ -91,6 +92,18 @@ def _seconds(groups: tuple[str | None, ...]) -> float:
     return int(h or 0) * 3600 + int(m) * 60 + int(s) + (int(fraction[:3].ljust(3, "0")) / 1000 if fraction else 0.0)
 
 
+def _cue_times(m: re.Match, source: str, number: int) -> tuple[float, float]:
+    """A cue timing's start and end (the hours, minutes, seconds and fraction of each), refused
+    with the line named when an hour is later than any recording runs (a 400-digit hour is no
+    number of seconds a float can hold)."""
+    for hours in (m.group(1) or "0", m.group(5) or "0"):
+        # The length first: int() refuses more than 4,300 digits.
+        if len(hours.lstrip("0")) > len(str(LATEST_HOUR)) or int(hours) > LATEST_HOUR:
+            raise line_error(source, number, f"the cue's time has {hours[:12]}{'...' if len(hours) > 12 else ''} "
+                             f"hours; no recording runs past {LATEST_HOUR} hours")
+    return _seconds(m.groups()[:4]), _seconds(m.groups()[4:])
+
+
 @dataclass
 class _Cue:
     line: int  # the timing line
@@ -124,7 +137,7 @@ def _cues(lines: list[str], first: int, source: str, kind: str) -> list[_Cue]:
                              f"found '{timing.strip()[:60]}'")
         if kind == "srt" and timing_at == 1 and not block[0][1].strip().isdigit():
             raise line_error(source, block[0][0], f"a subtitle number should stand here, found '{head[:60]}'")
-        start, end = _seconds(m.groups()[:4]), _seconds(m.groups()[4:])
+        start, end = _cue_times(m, source, number)
         if end < start:
             raise line_error(source, number, f"the cue ends ({timing.split('-->')[1].strip()}) before it starts")
         payload = [line for _, line in block[timing_at + 1 :]]
@@ -367,7 +380,7 @@ def parse_old_teams(text: str, source: str) -> ImportedTranscript:
             continue
         m = _OLD_TEAMS_TIMING.match(line)
         if m:
-            start, end = _seconds(m.groups()[:4]), _seconds(m.groups()[4:])
+            start, end = _cue_times(m, source, number)
             if end < start:
                 raise line_error(source, number, f"the cue ends ({line.split('-->')[1].strip()}) before it starts")
             blocks.append((number, start, end, []))
@@ -433,10 +446,22 @@ def detect(path: Path, text: str) -> str:
 
 
 def _read_bytes(path: Path) -> bytes:
+    """A file's bytes, up to what fieldnote reads of a Word document (which may hold pictures);
+    text is held to the smaller LARGEST_PART by `_within_text_limit`."""
     try:
-        return path.read_bytes()
+        return read_file(path, LARGEST_PACKAGE)
+    except TooLarge as exc:
+        raise ImportFormatError(f"{path}: {exc}") from None
     except OSError as exc:
         raise ImportFormatError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+
+
+def _within_text_limit(data: bytes, path: Path) -> bytes:
+    if len(data) > LARGEST_PART:
+        raise ImportFormatError(f"{path}: the file holds {len(data) // 2**20} MB of text, more than fieldnote "
+                                f"reads of a transcript or question list ({LARGEST_PART // 2**20} MB); a study's "
+                                "are far smaller")
+    return data
 
 
 # A character as UTF-8 writes it in two to four bytes. Windows-1252 text holds one only by chance
@@ -520,7 +545,7 @@ def read_transcript(path: Path | str, fmt: str | None = None) -> ImportedTranscr
     named_word = fmt is None and path.suffix.lower() in FORMATS["docx"].extensions
     if fmt == "docx" or named_word or is_word_package(data):
         return parse_word(read_word(data, path), FORMATS[fmt or "docx"].parse, str(path))
-    text = _decode(data, path)
+    text = _decode(_within_text_limit(data, path), path)
     return FORMATS[fmt or detect(path, text)].parse(text, str(path))
 
 
@@ -532,4 +557,4 @@ def read_lines(path: Path | str) -> list[str]:
     data = _read_bytes(path)
     if path.suffix.lower() in FORMATS["docx"].extensions or is_word_package(data):
         return read_word(data, path).marked_lines()
-    return _decode(data, path).removeprefix("\ufeff").splitlines()
+    return _decode(_within_text_limit(data, path), path).removeprefix("\ufeff").splitlines()

@@ -3,9 +3,10 @@ codes and the users, for comparing a colleague's coding with this database's
 (core/analysis/agreement.py).
 
 A damaged project (not a zip, no project.qde, bad XML, positions that are no whole numbers, a
-text that is not UTF-8) is one UserError naming the file and what is wrong. Positions given back
-by a program that wrote the text with Windows line ends (CRLF) are mapped onto the text as
-fieldnote wrote it.
+text that is not UTF-8, a member whose data is damaged) is one UserError naming the file and what
+is wrong, as is one beyond the limits of core/interchange/limits.py (a zip bomb, codes nested
+thousands deep). Positions given back by a program that wrote the text with Windows line ends
+(CRLF) are mapped onto the text as fieldnote wrote it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from core.base.errors import UserError
 from core.interchange.exporters.refi import PROJECT_NS
+from core.interchange.limits import Package, Unreadable, parse_xml
 
 _NS = f"{{{PROJECT_NS}}}"
 
@@ -49,14 +51,16 @@ class Project:
 
 def _read_zip(path: Path) -> tuple[bytes, dict[str, bytes]]:
     try:
-        with zipfile.ZipFile(path) as z:
+        with Package(path) as z:
             project = z.read("project.qde")
-            texts = {n[len("sources/"):]: z.read(n) for n in z.namelist()
+            texts = {n[len("sources/"):]: z.read(n) for n in z.names()
                      if n.startswith("sources/") and n.lower().endswith(".txt")}
     except KeyError:
         raise UserError(f"{path}: not a REFI-QDA project: it has no project.qde") from None
     except zipfile.BadZipFile:
         raise UserError(f"{path}: not a REFI-QDA project (.qdpx): not a zip file") from None
+    except Unreadable as exc:
+        raise UserError(f"{path}: the project cannot be read: {exc}") from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read the project ({exc.strerror or exc})") from None
     return project, texts
@@ -78,9 +82,11 @@ def read_project(path: Path) -> Project:
     """The text sources, their coded selections, the codes and the users of a .qdpx project."""
     data, texts = _read_zip(path)
     try:
-        root = ET.fromstring(data)
+        root = parse_xml(data, "project.qde")
     except ET.ParseError as exc:
         raise UserError(f"{path}, project.qde line {exc.position[0]}: not valid XML ({exc})") from None
+    except Unreadable as exc:
+        raise UserError(f"{path}: the project cannot be read: {exc}") from None
     if root.tag != f"{_NS}Project":
         raise UserError(f"{path}: not a REFI-QDA project: project.qde holds no Project")
 
