@@ -94,6 +94,20 @@ class LiveRecording:
         self.source.stop()
 
 
+def resumable(store: Store, session_id: int) -> dict:
+    """The session to resume, or a UserError saying why it cannot be (before a model is loaded
+    or a device opened for it)."""
+    row = store.session(session_id)
+    if row["status"] == "recording":
+        recover_interrupted(store)
+        row = store.session(session_id)
+    if row["status"] != "interrupted" or not row["audio_dir"] or row["origin"] != "live":
+        what = "a demo" if row["origin"] == "demo" else row["status"]
+        raise UserError(f"session {session_id} is {what}, not an interrupted recording; only those can be resumed"
+                        + (f" (close it with `fieldnote recover --close {session_id}`)" if row["status"] == "interrupted" else ""))
+    return row
+
+
 def start_recording(
     store: Store,
     guide: Guide | None,
@@ -118,14 +132,7 @@ def start_recording(
     """
     row = None
     if resume is not None:
-        row = store.session(resume)
-        if row["status"] == "recording":
-            recover_interrupted(store)
-            row = store.session(resume)
-        if row["status"] != "interrupted" or not row["audio_dir"] or row["origin"] != "live":
-            what = "a demo" if row["origin"] == "demo" else row["status"]
-            raise UserError(f"session {resume} is {what}, not an interrupted recording; only those can be resumed"
-                            + (f" (close it with `fieldnote recover --close {resume}`)" if row["status"] == "interrupted" else ""))
+        row = resumable(store, resume)
         guide = store.session_guide(resume)
         if not row["consent_at"] and not consent:
             raise UserError(f"session {resume} has no recorded consent: confirm it (--consent) to go on recording")

@@ -100,11 +100,11 @@ def _record_with_screen(store, args, mic: str, system: str) -> int:
 def _record_headless(store, args, mic: str, system: str) -> int:
     from core.audio.devices import save_device_choice
     from core.study.guide import load_guide
-    from core.pipeline.recording import start_recording
+    from core.pipeline.recording import resumable, start_recording
     from core.pipeline.demo import open_transcriber, run_headless
 
     if args.resume is not None:
-        row = store.session(args.resume)
+        row = resumable(store, args.resume)
         guide = store.session_guide(args.resume)
         model = args.model or row["model"]
     else:
