@@ -57,6 +57,67 @@ def test_lexicon_finds_inflections_compounds_and_misspellings():
     assert lexicon.match(stem("koffie")) == ()
 
 
+class _CountingSet(set):
+    """A set that counts its membership tests: the work of matching a word."""
+
+    lookups = 0
+
+    def __contains__(self, item):
+        type(self).lookups += 1
+        return super().__contains__(item)
+
+
+def _lookups(lexicon: Lexicon, word: str) -> int:
+    _CountingSet.lookups = 0
+    lexicon.match(word)
+    return _CountingSet.lookups
+
+
+def test_a_long_word_is_matched_on_a_window_as_long_as_the_longest_stem():
+    # A pasted blob without spaces is one word; every part of it was looked up (cubic: an
+    # imported word of 20,000 letters took six minutes). Parts longer than the longest known
+    # stem cannot be one, so the work per letter is bounded and grows linearly.
+    known = [stem("vertrouwen"), stem("samenwerking"), stem("informatie")]
+    lexicon = Lexicon(known)
+    lexicon._known = _CountingSet(lexicon._known)
+    longest = max(map(len, known))
+    blob = "qx" * 10_000
+    small, big = _lookups(lexicon, blob), _lookups(lexicon, blob * 4)
+    assert big <= len(blob * 4) * (longest + 1)
+    assert big <= 4.5 * small
+    # What a long word holds is still found in it.
+    inside = "q" * 40_000 + "samenwerking" + "q" * 40_000
+    assert dict(lexicon.match(inside)) == {stem("samenwerking"): 0.85}
+
+
+def test_a_long_turn_reads_each_place_a_cue_is_heard_on_a_window_around_it(guide, monkeypatch):
+    # A cue scored every place it was heard against every other place (quadratic: an imported
+    # turn of 1 MB took a minute). Now each place looks at the hits within the cue's window.
+    from core.understanding import features
+
+    looked = {"calls": 0, "hits": 0}
+    near = features._near
+
+    def counting(hits, lo, hi):
+        looked["calls"] += 1
+        got = near(hits, lo, hi)
+        looked["hits"] += len(got)
+        assert len(got) <= hi - lo + 1
+        return got
+
+    monkeypatch.setattr(features, "_near", counting)
+    cues = " ".join(c for q in guide.questions for c in (q.text, *q.cues))
+
+    def work(times: int) -> tuple[int, int]:
+        looked.update(calls=0, hits=0)
+        GuideTracker(guide).observe((cues + " ") * times + "?")
+        Suggester(guide).suggest((cues + " ") * times, 3, "Hoe werkt de samenwerking?")
+        return looked["calls"], looked["hits"]
+
+    (calls, hits), (calls4, hits4) = work(3), work(12)
+    assert calls4 <= 4.5 * calls and hits4 <= 4.5 * hits
+
+
 # --- guide tracking ----------------------------------------------------------------------------
 
 

@@ -14,8 +14,10 @@ text read against it; a `_Pattern` is one cue or phrase, found in a passage.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Iterable
 
 from rapidfuzz import fuzz, process
@@ -41,6 +43,10 @@ class Lexicon:
             if len(s) >= 6:
                 by_length[len(s)].append(s)
         self._by_length = dict(by_length)
+        # No known stem is longer than this, so no longer part of a word can be one: matching
+        # looks at parts up to this length only, and its work grows with a word's length, not
+        # with its square or cube (a pasted blob of 80,000 letters without a space is one word).
+        self._longest = max(map(len, self.stems), default=0)
         self._cache: dict[str, tuple[tuple[str, float], ...]] = {}
 
     def match(self, word_stem: str) -> tuple[tuple[str, float], ...]:
@@ -53,14 +59,14 @@ class Lexicon:
             found[word_stem] = 1.0
         # Longer known stems at the start: an inflected form ("efficiente" -> "efficient") or
         # the first part of a compound ("vertrouwensband").
-        for k in range(4, n):
+        for k in range(4, min(n, self._longest + 1)):
             head = word_stem[:k]
             if head in self._known:
                 found[head] = max(found.get(head, 0.0), 0.95 if n - k <= 3 else (0.85 if k >= 6 else 0.0))
         # A known stem inside a compound ("netwerksamenwerking" holds "samenwerk").
         if n >= 7:
             for i in range(1, n - 5):
-                for j in range(i + 6, n + 1):
+                for j in range(i + 6, min(n, i + self._longest) + 1):
                     part = word_stem[i:j]
                     if part in self._known:
                         found[part] = max(found.get(part, 0.0), 0.85)
@@ -136,7 +142,9 @@ class _Pattern:
             places.append(at)
         reach = set(places[0])
         for at in places[1:]:
-            reach = {p for p in at if any(0 < p - q <= max_gap + 1 for q in reach)}
+            # Each place looks back over the gap, not over every earlier place: a long turn
+            # that repeats the words costs its length, not its square.
+            reach = {p for p in at if any(p - d in reach for d in range(1, max_gap + 2))}
             if not reach:
                 return False
         return True
@@ -154,12 +162,12 @@ class _Pattern:
             lo, hi = pos - span, pos + span
             got = 0.0
             for hits in lists:
-                here = [sc for p, sc in hits if lo <= p <= hi]
+                here = _near(hits, lo, hi)
                 if not here:
                     break
-                got += max(here)
+                got += max(sc for _, sc in here)
             else:
-                if all(any(lo <= p <= hi for p in passage.plain.get(f, ())) for f in self.function_words):
+                if all(_said_within(passage.plain.get(f, ()), lo, hi) for f in self.function_words):
                     best = max(best, got / len(self.stems))
         return best
 
@@ -176,11 +184,28 @@ class _Pattern:
                 lo, hi = pos - span, pos + span
                 got = 0.0
                 for s, hs in heard:
-                    here = [sc for p, sc in hs if lo <= p <= hi]
+                    here = _near(hs, lo, hi)
                     if here:
-                        got += weights.get(s, 1.0) * max(here)
+                        got += weights.get(s, 1.0) * max(sc for _, sc in here)
                 best = max(best, got)
         return best / total if total else 0.0
+
+
+def _near(hits: list[tuple[int, float]], lo: int, hi: int) -> list[tuple[int, float]]:
+    """The hits from position `lo` to `hi`. A passage's hits are in the order of their positions,
+    one per position at most, so this is found by bisection and is no longer than the window:
+    a pattern looks at the words around each place it is heard, never at every place again (a
+    one-hour turn that says "samenwerking" a thousand times would otherwise cost a million)."""
+    return hits[bisect_left(hits, lo, key=_position) : bisect_right(hits, hi, key=_position)]
+
+
+_position = itemgetter(0)
+
+
+def _said_within(positions: list[int] | tuple[int, ...], lo: int, hi: int) -> bool:
+    """Whether a word is said from position `lo` to `hi` (its positions are in order)."""
+    i = bisect_left(positions, lo)
+    return i < len(positions) and positions[i] <= hi
 
 
 def _sigmoid(x: float) -> float:
