@@ -291,8 +291,10 @@ def check_sessions(db_path: Path) -> list[Check]:
     except UserError as exc:
         return [Check("sessions", FAIL, f"cannot open the database: {exc}", DAMAGED_FIX.replace("DB", str(db_path)))]
     try:
-        ids = [i.session_id for i in recover_interrupted(store)]
-        others = [r for r in store.sessions() if r["status"] == "recording" and r["id"] not in ids]
+        found = recover_interrupted(store)
+        ids = [i.session_id for i in found if i.origin == "live"]
+        demos = [i.session_id for i in found if i.origin != "live"]
+        others = [r for r in store.sessions() if r["status"] == "recording"]
     except UserError as exc:
         return [Check("sessions", FAIL, f"cannot look for interrupted recordings: {exc}",
                       "run `fieldnote recover` to see what it reports")]
@@ -309,6 +311,10 @@ def check_sessions(db_path: Path) -> list[Check]:
             "go on recording one with `fieldnote record --resume ID`, or keep it as it is with "
             "`fieldnote recover --close ID` (or `--close all`)",
         ))
+    if demos:
+        checks.append(Check("sessions", WARN, f"{len(demos)} demo(s) cut off before their end: session "
+                            + ", ".join(map(str, demos)),
+                            "close them as they are with `fieldnote recover --close ID` (or `--close all`)"))
     if recording:
         checks.append(Check("sessions", OK, f"{len(recording)} session(s) recording now in another fieldnote: "
                             + ", ".join(map(str, recording))))

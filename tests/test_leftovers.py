@@ -70,6 +70,8 @@ def test_a_demo_killed_midway_is_found_by_recover_and_closed(tmp_path, models_ho
             resumed = _run("--db", str(db), "record", "--no-ui", "--resume", str(row["id"]), "--consent", env=env)
             assert resumed.returncode == 2 and "not an interrupted recording" in resumed.stderr, resumed.stderr
 
+        listed = _run("--db", str(db), "sessions", env=env)
+        assert f"Interrupted demos: {row['id']}." in listed.stdout and "Interrupted recordings" not in listed.stdout
         closed = _run("--db", str(db), "recover", "--close", str(row["id"]), env=env)
         assert closed.returncode == 0, closed.stderr
         store = Store(db)

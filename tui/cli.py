@@ -86,10 +86,15 @@ def cmd_sessions(args) -> int:
             f"{cell(r['case_name'], 24)} {cell(r['guide_id'], 20)} {clock(r['duration']):>7} "
             f"{r['segment_count']:>8} {r['coding_count']:>7}"
         )
-    if interrupted:
-        ids = ", ".join(str(i.session_id) for i in interrupted)
+    recordings = [i for i in interrupted if i.origin == "live"]
+    demos = [i for i in interrupted if i.origin != "live"]
+    if recordings:
+        ids = ", ".join(str(i.session_id) for i in recordings)
         print(f"\nInterrupted recordings: {ids}. Resume one with `fieldnote record --resume ID --consent`, "
               "or close them with `fieldnote recover --close all`.")
+    if demos:
+        ids = ", ".join(str(i.session_id) for i in demos)
+        print(f"\nInterrupted demos: {ids}. Close them with `fieldnote recover --close all`.")
     return 0
 
 
