@@ -567,3 +567,110 @@ def test_cli_exports_the_whole_study_atomically(study, tmp_path, capsys):
     assert "without times" in capsys.readouterr().err
     assert main(["--db", str(db), "export", "99", "--format", "md"]) == 2
     assert main(["--db", str(db), "export", "--format", "md"]) == 2
+
+
+# Hostile texts and big sessions -----------------------------------------------------------------
+
+
+def test_control_characters_are_written_as_the_replacement_character_and_said(tmp_path, capsys):
+    # A NUL, a bell, an escape sequence or a form feed (an imported file, a paste) made the docx
+    # and xlsx exports fail with a traceback, and qdpx write a project no program reads back:
+    # `export --all` failed for the whole study over one character.
+    from tui.cli import main
+
+    db = tmp_path / "study.db"
+    store = Store(db)
+    guide = load_guide("koers-en-kansen")
+    sid = store.create_session(guide, origin="import", status="imported", title="Interview\x01 7")
+    store.add_segment(sid, NewSegment("interviewer", "Hoe\x00 gaat\x07 het?", None, None, speaker_label="X",
+                                      origin="import"))
+    text = "Goed\x1b[31m, we delen informatie\x0c."
+    seg = store.add_segment(sid, NewSegment("respondent", text, None, None, speaker_label="Y", origin="import"))
+    dim = guide.dimension("informatie-uitwisseling")
+    coding = store.add_coding(seg, dim.id, dim.indicators[0].id, start_offset=text.index("we"), end_offset=len(text))
+    store.add_memo(sid, "coding", coding, "memo\x02")
+    store.close()
+    safe = "Goed\ufffd[31m, we delen informatie\ufffd."
+    for fmt in ("docx", "xlsx", "qdpx"):
+        out = tmp_path / f"all.{fmt}"
+        assert main(["--db", str(db), "export", "--all", "--format", fmt, "-o", str(out)]) == 0, fmt
+        err = capsys.readouterr().err
+        assert f"{fmt}: 6 control character(s) that XML cannot hold written as U+FFFD" in err
+        assert "session 1 (turns 1, 2; its title, facts or memos)" in err
+        if fmt == "docx":
+            import docx
+
+            turns = [p.text.split("] ", 1)[1] for p in docx.Document(str(out)).paragraphs if "] " in p.text]
+            assert turns == ["Hoe\ufffd gaat\ufffd het?", safe]
+        elif fmt == "xlsx":
+            import openpyxl
+
+            sheet = openpyxl.load_workbook(out)["Quotes"]
+            header = [c.value for c in sheet[1]]
+            row = dict(zip(header, (c.value for c in sheet[2])))
+            assert row["passage"] == safe[safe.index("we"):] and row["memo"] == "memo\ufffd"
+        else:
+            check_qdpx(out)
+            with zipfile.ZipFile(out) as z:
+                sources = [z.read(n).decode("utf-8") for n in z.namelist() if n.startswith("sources/")]
+            assert safe in sources[0]
+    # A clean study says nothing of the kind.
+    assert main(["--db", str(db), "export", "--all", "--format", "md", "-o", str(tmp_path / "all.md")]) == 0
+    assert "U+FFFD" not in capsys.readouterr().err
+
+
+def _session_of(store: Store, guide, turns: int) -> int:
+    sid = store.create_session(guide, origin="import", status="imported", title=f"{turns} turns")
+    with store.db.atomic():
+        for n in range(turns):
+            seg = store.add_segment(sid, NewSegment("respondent" if n % 2 else "interviewer", TURNS[n % 4][4],
+                                                    None, None, speaker_label="Y" if n % 2 else "X", origin="import"))
+            if n % 3 == 1:
+                d = guide.dimensions[n % len(guide.dimensions)]
+                store.add_coding(seg, d.id, d.indicators[0].id, start_offset=3, end_offset=20)
+    return sid
+
+
+def test_the_word_export_scans_the_document_in_proportion_to_its_turns(memory_store, monkeypatch):
+    # python-docx looked for the body's end among all its paragraphs to append one, and read
+    # every comment to number the next: 108,000 turns took 17 minutes. Count the children every
+    # such look-up walks: four times the turns must cost about four times, not sixteen.
+    from docx.oxml.xmlchemy import BaseOxmlElement
+
+    walked = [0]
+    xpath, first_child = BaseOxmlElement.xpath, BaseOxmlElement.first_child_found_in
+
+    def counted_xpath(self, path):
+        walked[0] += len(self)
+        return xpath(self, path)
+
+    def counted_first_child(self, *tags):
+        walked[0] += len(self)
+        return first_child(self, *tags)
+
+    monkeypatch.setattr(BaseOxmlElement, "xpath", counted_xpath)
+    monkeypatch.setattr(BaseOxmlElement, "first_child_found_in", counted_first_child)
+    guide = load_guide("koers-en-kansen")
+    small, big = _session_of(memory_store, guide, 300), _session_of(memory_store, guide, 1200)
+
+    def work(sid: int) -> int:
+        walked[0] = 0
+        data = one(memory_store, [sid], "docx")
+        assert data[:2] == b"PK"
+        return walked[0]
+
+    assert work(big) <= 4.5 * work(small)
+
+
+def test_a_long_word_export_says_how_far_it_is(memory_store, capsys):
+    from tui.commands.exchange import _export_progress
+
+    guide = load_guide("koers-en-kansen")
+    sid = _session_of(memory_store, guide, 2500)
+    heard = []
+    render(memory_store, [sid], "docx", ExportOptions(), progress=lambda done, total: heard.append((done, total)))
+    assert heard == [(1000, 2500), (2000, 2500), (2500, 2500)]
+    say = _export_progress("docx")
+    say(1000, 2500)  # a short export says nothing
+    say(3000, 108_000)
+    assert capsys.readouterr().err == "fieldnote: docx: 3,000 of 108,000 turns written\n"

@@ -53,6 +53,16 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
 
 
 
+def _export_progress(fmt: str):
+    """How far a long export is, on stderr: a line per thousand turns from 5,000 turns up."""
+
+    def progress(done: int, total: int) -> None:
+        if total >= 5000:
+            print(f"fieldnote: {fmt}: {done:,} of {total:,} turns written", file=sys.stderr, flush=True)
+
+    return progress
+
+
 def cmd_export(args) -> int:
     from core.interchange.exporters import ExportOptions, write_export
 
@@ -70,7 +80,8 @@ def cmd_export(args) -> int:
         if not pseudonyms(store):
             raise UserError("the study's list of names is empty: add names with `fieldnote names add NAME`")
     notes: list[str] = []
-    written = write_export(store, ids, args.format, output_path(args, args.output), options, notes)
+    written = write_export(store, ids, args.format, output_path(args, args.output), options, notes,
+                           progress=_export_progress(args.format))
     for note in notes:
         print(f"fieldnote: {note}", file=sys.stderr)
     for path in written:

@@ -188,9 +188,11 @@ class ReviewExport:
         if target.parent == paths.home() / "exports":
             paths.ensure_private_dir(target.parent)  # the default folder; another must exist already
         store = Store.open_like(self.store)
+        notes: list[str] = []
         try:
             written = write_export(store, [self.session_id], choice["format"], target,
-                                   ExportOptions(pseudonymise=choice["pseudonymise"]))
+                                   ExportOptions(pseudonymise=choice["pseudonymise"]), notes)
         finally:
             store.close()
-        self.app.call_from_thread(self.notify, "Exported: " + ", ".join(str(p) for p in written), timeout=8)
+        said = "".join(f"\n{note}" for note in notes)
+        self.app.call_from_thread(self.notify, "Exported: " + ", ".join(str(p) for p in written) + said, timeout=8)

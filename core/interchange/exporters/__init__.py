@@ -62,9 +62,19 @@ def _jsonl(store, session_ids: list[int], options: ExportOptions) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
+# Formats whose files are XML inside: python-docx and openpyxl refuse the control characters
+# XML cannot hold, ElementTree writes them into a project no program reads back
+# (core/interchange/exporters/xmltext.py).
+XML_TEXT_FORMATS = ("docx", "xlsx", "qdpx")
+# Formats whose renderer reports its progress: `progress(done, total)` in turns.
+PROGRESS_FORMATS = ("docx",)
+
+
 def render(store, session_ids: list[int], fmt_name: str, options: ExportOptions = ExportOptions(),
-           notes: list[str] | None = None) -> list[ExportFile]:
-    """The export as bytes: one file, or one per session for per-session formats."""
+           notes: list[str] | None = None, progress=None) -> list[ExportFile]:
+    """The export as bytes: one file, or one per session for per-session formats. `notes`
+    gains what the export changed to be written (said on stderr by the command line);
+    `progress(done, total)` hears how far a long export is, for formats that say."""
     if fmt_name not in FORMATS:
         raise UserError(f"no export format {fmt_name!r} (formats: {', '.join(FORMATS)})")
     if not session_ids:
@@ -77,7 +87,15 @@ def render(store, session_ids: list[int], fmt_name: str, options: ExportOptions 
     from core.interchange.exporters.model import build
 
     export = build(store, session_ids, options)
+    if fmt.name in XML_TEXT_FORMATS:
+        from core.interchange.exporters.xmltext import xml_safe
+
+        export, note = xml_safe(export, fmt.name)
+        if note and notes is not None:
+            notes.append(note)
     function = _renderer(fmt)
+    if progress is not None and fmt.name in PROGRESS_FORMATS:
+        return [ExportFile("", function(export, progress=progress))]
     if fmt.per_session:
         return [ExportFile(f"session-{s.id}{fmt.extension}", function(s)) for s in export.sessions]
     if fmt.name == "qdpx":
@@ -92,7 +110,8 @@ def render(store, session_ids: list[int], fmt_name: str, options: ExportOptions 
 
 
 def write_export(store, session_ids: list[int], fmt_name: str, output: Path | None,
-                 options: ExportOptions = ExportOptions(), notes: list[str] | None = None) -> list[Path]:
+                 options: ExportOptions = ExportOptions(), notes: list[str] | None = None,
+                 progress=None) -> list[Path]:
     """Render and write to `output`; None means standard output for the text formats. Returns
     the files written (none for standard output)."""
     import sys
@@ -105,7 +124,7 @@ def write_export(store, session_ids: list[int], fmt_name: str, output: Path | No
         raise UserError(f"{fmt.name} is a binary format: give a file with -o FILE{fmt.extension}")
     if output is None and several:
         raise UserError(f"{fmt.name} writes one file per session: give a folder with -o FOLDER")
-    files = render(store, session_ids, fmt_name, options, notes)
+    files = render(store, session_ids, fmt_name, options, notes, progress)
     if output is None:
         sys.stdout.write(files[0].data.decode("utf-8"))
         sys.stdout.flush()
