@@ -223,6 +223,9 @@ def test_a_read_only_home_is_named_as_read_only_not_damaged_and_doctor_reports_i
     home = tmp_path / "home"
     env = _env(tmp_path, models_home)
     assert _run("import-samples", env=env).returncode == 0
+    book, questions = tmp_path / "book.qdc", tmp_path / "questions.txt"
+    assert _run("codebook", "export", "--guide", "remote-work-en", "-o", str(book), env=env).returncode == 0
+    questions.write_text("1. How do you work from home?\n2. What changed?\n")
     mount = tmp_path / "ro"
     _read_only_copy(home, mount)
     try:
@@ -233,6 +236,11 @@ def test_a_read_only_home_is_named_as_read_only_not_damaged_and_doctor_reports_i
             assert result.returncode == 2, (argv, result.stderr)
             assert f"{mount}: the folder is read-only" in result.stderr, result.stderr
             assert "damaged" not in result.stderr and "Traceback" not in result.stderr
+        for argv in (["guides", "new", "mine", "--questions", str(questions), "--language", "en"],
+                     ["codebook", "import", str(book), "--guide", "theirs", "--from", "remote-work-en"]):
+            result = _run(*argv, env=ro)
+            assert result.returncode == 2 and "Traceback" not in result.stderr, (argv, result.stderr)
+            assert f"{mount / 'guides'}: cannot make the folder for your guides (Read-only file system)" in result.stderr
         fresh = _run("sessions", env={**ro, "FIELDNOTE_HOME": str(mount / "new")})
         assert fresh.returncode == 2 and f"{mount / 'new'}: cannot make the folder for the study database" in fresh.stderr
         doctor = _run("doctor", env=ro)
@@ -318,3 +326,18 @@ def test_escape_sequences_from_a_transcript_or_a_guide_are_never_printed_raw(tmp
     assert records[1]["text"].endswith(f"kitchen table{EVIL}.")
     assert "Evil\\u001b]0;owned" in guides.stdout and "Evil\\u001b" in show.stdout
     assert "no guide named 'no-such\\" in missing.stderr
+
+
+def test_devices_that_cannot_be_remembered_do_not_stop_a_recording(tmp_path, monkeypatch):
+    """The read-only config folder faked at the boundary (the OSError of its mkdir)."""
+    import errno
+
+    from core.audio import devices
+    from core.base import paths
+
+    def read_only(path):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(paths, "ensure_private_dir", read_only)
+    said = devices.save_device_choice("mic-1", "monitor-1")
+    assert said == f"{paths.config_file()}: the devices could not be remembered for next time (Read-only file system)"

@@ -20,6 +20,7 @@ import sys
 import threading
 import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Protocol
 
 import numpy as np
@@ -471,9 +472,20 @@ def load_device_choice() -> dict[str, str]:
     return {k: str(v) for k, v in devices.items() if k in ("mic", "system") and isinstance(v, str)}
 
 
-def save_device_choice(mic: str, system: str) -> None:
-    """Remember the devices in the config file's [devices] table; other settings stay as they are."""
+def save_device_choice(mic: str, system: str) -> str | None:
+    """Remember the devices in the config file's [devices] table; other settings stay as they are.
+
+    A config file that cannot be written (a read-only home) must not stop a recording that has
+    started: the reason is returned for the caller to show, and the devices are not remembered."""
     path = paths.config_file()
+    try:
+        _write_device_choice(path, mic, system)
+    except OSError as exc:
+        return f"{path}: the devices could not be remembered for next time ({exc.strerror or exc})"
+    return None
+
+
+def _write_device_choice(path: Path, mic: str, system: str) -> None:
     paths.ensure_private_dir(path.parent)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()

@@ -341,7 +341,7 @@ def disk_room(folder: Path, tracks: int = len(TRACKS)) -> DiskRoom:
 
 def check_free_space(folder: Path) -> None:
     """Refuse to start a recording that could not go on for a while."""
-    paths.ensure_private_dir(folder)
+    paths.make_private_dir(folder, "the recordings")
     room = disk_room(folder)
     if not room.can_start:
         raise UserError(

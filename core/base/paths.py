@@ -50,6 +50,19 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+def make_private_dir(path: Path, what: str) -> Path:
+    """`ensure_private_dir`, with a folder that cannot be made (a read-only disk, a parent that
+    is not writable) told as a UserError naming it and `what` it is for."""
+    from core.base.errors import UserError
+
+    try:
+        return ensure_private_dir(path)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot make the folder for {what} ({exc.strerror or exc}); make its parent "
+                        "writable for you, or move fieldnote's data to a folder you can write to with FIELDNOTE_HOME"
+                        ) from None
+
+
 def _own_folder(path: Path) -> bool:
     try:
         target = path.resolve()

@@ -255,6 +255,6 @@ def import_codebook(path: Path, *, guide_id: str, base: Guide, replace: bool = F
     parse_guide(merged.text, source=f"{path} merged into {base.id}")
     from core.interchange.exporters.files import write_atomic
 
-    paths.ensure_private_dir(target.parent)
+    paths.make_private_dir(target.parent, "your guides")
     write_atomic(target, merged.text.encode("utf-8"))
     return target, merged

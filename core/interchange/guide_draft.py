@@ -177,6 +177,6 @@ def create_guide(questions: Path, guide_id: str, *, language: str, title: str | 
     draft = draft_guide(read_lines(questions), str(questions))
     text = guide_text(draft, guide_id=guide_id, title=title, language=language, planned_minutes=planned_minutes)
     guide = parse_guide(text, source=f"the guide made from {questions}")
-    paths.ensure_private_dir(target.parent)
+    paths.make_private_dir(target.parent, "your guides")
     write_atomic(target, text.encode("utf-8"))
     return target, guide

@@ -233,7 +233,7 @@ class SessionHold:
     """The lock a demo's process holds while its session is open; it dies with the process."""
 
     def __init__(self, store: Store, session_id: int):
-        self.folder = paths.ensure_private_dir(lock_folder(store, session_id))
+        self.folder = paths.make_private_dir(lock_folder(store, session_id), "the session's lock")
         self._lock = SessionLock(self.folder)
         self._lock.acquire()
 

@@ -126,7 +126,9 @@ def _record_headless(store, args, mic: str, system: str) -> int:
         store, guide, transcriber, mic=mic, system=system, respondent=args.respondent, case_name=args.case,
         consent=args.consent, resume=args.resume, bleed=not args.headphones, on_event=on_event,
     )
-    save_device_choice(mic, system)
+    unsaved = save_device_choice(mic, system)
+    if unsaved:
+        _say(f"warning: {unsaved}")
     _say(f"recording session {rec.session_id} into {rec.folder} (interviewer: {rec.source.labels['interviewer']}; "
          f"respondent: {rec.source.labels['respondent']}); Ctrl-C ends it")
 

@@ -294,9 +294,11 @@ class SetupScreen(Screen[None]):
         except UserError as exc:
             self.failed(str(exc))
             return
-        save_device_choice(self.mic, self.system)
+        unsaved = save_device_choice(self.mic, self.system)
         screen = RecordingScreen(self.store, rec, duration=self.plan.duration)
         self.app.switch_screen(screen)
+        if unsaved:
+            self.app.notify(unsaved, severity="warning")
 
     def failed(self, message: str) -> None:
         """Starting did not work (a device, the model): say so and let the user fix it."""
