@@ -5,6 +5,7 @@ Each test runs the real command where the finding is about the command.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -81,6 +82,48 @@ def test_a_demo_killed_midway_is_found_by_recover_and_closed(tmp_path, models_ho
             store.close()
     # The lock folders of the killed demos went with their recovery.
     assert not list((tmp_path / "sessions").glob(".running-*"))
+
+
+def test_a_demo_on_its_screen_killed_midway_is_found_by_recover(tmp_path, models_home):
+    """The screen runs in a pseudo-terminal; it is killed once a segment is stored (one kill by
+    default: the same lock as the headless demo's, which the test above kills three times)."""
+    import pty
+    import select
+    import sqlite3
+
+    db = tmp_path / "study.db"
+    env = _env(tmp_path, models_home, TERM="xterm-256color")
+    for kill in range(kills(1)):
+        master, slave = pty.openpty()
+        proc = subprocess.Popen(["fieldnote", "--db", str(db), "demo", "--fast", "--model", "tiny.en"],
+                                stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+        os.close(slave)
+        try:
+            deadline, stored = time.monotonic() + 120, 0
+            while not stored and proc.poll() is None and time.monotonic() < deadline:
+                if select.select([master], [], [], 0.05)[0]:
+                    try:
+                        os.read(master, 1 << 16)  # the screen's drawing, read so that it never blocks
+                    except OSError:
+                        pass
+                if db.exists():
+                    with contextlib.closing(sqlite3.connect(db)) as conn:
+                        try:
+                            stored = conn.execute("select count(*) from segments").fetchone()[0]
+                        except sqlite3.Error:
+                            stored = 0
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        finally:
+            os.close(master)
+        assert proc.returncode == -signal.SIGKILL and stored, "killed while the screen replayed the demo"
+        found = _run("--db", str(db), "recover", env=env)
+        store = Store(db)
+        try:
+            row = store.sessions()[-1]
+        finally:
+            store.close()
+        assert row["status"] == "interrupted" and f"demo session {row['id']}" in found.stderr, found.stderr
 
 
 # A log file that is a link --------------------------------------------------------------------
