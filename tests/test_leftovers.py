@@ -84,6 +84,23 @@ def test_a_demo_killed_midway_is_found_by_recover_and_closed(tmp_path, models_ho
     assert not list((tmp_path / "sessions").glob(".running-*"))
 
 
+def test_a_demo_stopped_with_ctrl_c_is_marked_interrupted_at_once(tmp_path, models_home):
+    db = tmp_path / "study.db"
+    proc = subprocess.Popen(["fieldnote", "--db", str(db), "demo", "--fast", "--no-ui", "--model", "tiny.en"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path, models_home))
+    first = proc.stdout.readline()
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert json.loads(first)["text"] and proc.returncode == 130
+    store = Store(db)
+    try:
+        (row,) = store.sessions()
+    finally:
+        store.close()
+    assert row["status"] == "interrupted" and row["duration"] is not None
+    assert not list((tmp_path / "sessions").glob(".running-*"))
+
+
 def test_a_demo_on_its_screen_killed_midway_is_found_by_recover(tmp_path, models_home):
     """The screen runs in a pseudo-terminal; it is killed once a segment is stored (one kill by
     default: the same lock as the headless demo's, which the test above kills three times)."""

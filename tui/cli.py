@@ -35,7 +35,7 @@ class _Parser(argparse.ArgumentParser):
 
 def cmd_demo(args) -> int:
     from core.pipeline.demo import load_demo, open_transcriber, replay_pipeline, run_headless
-    from core.pipeline.recording import hold_session
+    from core.pipeline.recording import hold_session, interrupt_if_open
 
     demo = load_demo(args.language)
     transcriber = open_transcriber(args.model, demo.guide, threads=args.threads)
@@ -63,7 +63,12 @@ def cmd_demo(args) -> int:
             if store.session(session_id)["status"] == "recording":
                 store.end_session(session_id, "completed", duration=round(pipeline.clock.now(), 1))
     finally:
-        hold.release()
+        try:
+            interrupt_if_open(store, session_id)
+        except UserError:
+            pass  # the database refuses (a full disk): recovery marks the session once the lock is gone
+        finally:
+            hold.release()
     print(f"session {session_id}", file=sys.stderr)
     return 0
 

@@ -254,6 +254,15 @@ def hold_session(store: Store, session_id: int) -> SessionHold:
     return SessionHold(store, session_id)
 
 
+def interrupt_if_open(store: Store, session_id: int) -> None:
+    """A demo that ended without closing its session (Ctrl-C, an error): marked interrupted at
+    once, its length the last stored segment's end, rather than left for recovery to find."""
+    if store.session(session_id)["status"] != "recording":
+        return
+    ends = [s["end"] for s in store.segments(session_id) if s["end"] is not None]
+    store.mark_interrupted(session_id, round(max(ends), 1) if ends else None)
+
+
 def recover_interrupted(store: Store) -> list[Interrupted]:
     """Sessions left recording by a process that is gone: repaired and marked interrupted.
 
@@ -265,8 +274,7 @@ def recover_interrupted(store: Store) -> list[Interrupted]:
         if row["status"] == "recording" and row["origin"] == "demo":
             folder = lock_folder(store, row["id"])
             if owner_alive(folder, row["started_at"]) is False:
-                ends = [s["end"] for s in store.segments(row["id"]) if s["end"] is not None]
-                store.mark_interrupted(row["id"], round(max(ends), 1) if ends else None)
+                interrupt_if_open(store, row["id"])
                 _remove_lock_folder(folder)
                 found.add(row["id"])
             continue
