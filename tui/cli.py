@@ -34,13 +34,24 @@ class _Parser(argparse.ArgumentParser):
 
 
 def cmd_demo(args) -> int:
-    from core.pipeline.demo import load_demo, open_transcriber, replay_pipeline, run_headless
-    from core.pipeline.recording import hold_session, interrupt_if_open
+    from dataclasses import replace
 
-    demo = load_demo(args.language)
+    from core.audio.trackfiles import keep_tracks
+    from core.pipeline.demo import load_demo, open_transcriber, recording_demo, replay_pipeline, run_headless
+    from core.pipeline.recording import hold_session, interrupt_if_open
+    from core.store.deletion import delete_session
+
+    if args.tracks:
+        if not args.guide:
+            raise UserError("--tracks needs --guide NAME: the guide the interview followed")
+        demo = recording_demo(Path(args.tracks[0]), Path(args.tracks[1]), args.guide,
+                              respondent_label=args.respondent, case_name=args.case)
+    else:
+        if args.guide or args.respondent or args.case:
+            raise UserError("--guide, --respondent and --case go with --tracks (a recording of your own)")
+        demo = load_demo(args.language)
     transcriber = open_transcriber(args.model, demo.guide, threads=args.threads)
     store = _store(args)
-    pipeline = replay_pipeline(demo, transcriber, realtime=not args.fast, store=store)
     session_id = store.create_session(
         demo.guide,
         origin="demo",
@@ -49,11 +60,22 @@ def cmd_demo(args) -> int:
         title=demo.title,
         model=transcriber.name,
     )
-    # The demo's tracks are its recording: review can play them and re-transcribe from them.
-    store.set_session_audio_dir(session_id, demo.folder)
     # Held until the session is closed: a demo killed on the way is found by `fieldnote recover`.
     hold = hold_session(store, session_id)
     try:
+        if demo.folder is None:
+            # A recording of the researcher's own is kept in the session's folder, so review
+            # plays and re-transcribes it whatever happens to the files it came from.
+            folder = paths.sessions_dir(store.path) / str(session_id)
+            try:
+                demo = replace(demo, folder=folder, tracks=keep_tracks(demo.tracks, folder))
+            except UserError:
+                hold.release()
+                delete_session(store, session_id)
+                raise
+        # The demo's tracks are its recording: review can play them and re-transcribe from them.
+        store.set_session_audio_dir(session_id, demo.folder)
+        pipeline = replay_pipeline(demo, transcriber, realtime=not args.fast, store=store)
         if args.no_ui:
             run_headless(store, session_id, pipeline, out=sys.stdout)
         else:
@@ -218,10 +240,17 @@ def build_parser() -> argparse.ArgumentParser:
     # `fieldnote` alone opens the sessions screen, as `fieldnote browse` does.
     sub.required = False
 
-    p = sub.add_parser("demo", help="replay a sample two-track interview through the live screen",
-                       description="Replay a sample interview (interviewer and respondent tracks) in real time "
-                       "through the live pipeline, as if it were a Teams call. Press q to end.")
+    p = sub.add_parser("demo", help="replay a sample two-track interview (or one of yours) through the live screen",
+                       description="Replay a sample interview (interviewer and respondent tracks), or a two-track "
+                       "recording of your own (--tracks), in real time through the live pipeline, as if it "
+                       "were a Teams call. Press q to end.")
     p.add_argument("--language", default="en", help="which sample interview: en (default) or nl")
+    p.add_argument("--tracks", nargs=2, metavar=("INTERVIEWER", "RESPONDENT"),
+                   help="replay a recording of your own instead: one audio file per speaker, the interviewer's "
+                   "first (wav, flac, mp3, m4a, ogg, ...: any rate; kept in the session's folder for review)")
+    p.add_argument("--guide", metavar="NAME_OR_PATH", help="with --tracks: the guide the interview followed")
+    p.add_argument("--respondent", metavar="N", help="with --tracks: the respondent's number or label")
+    p.add_argument("--case", metavar="NAME", help="with --tracks: the case the respondent belongs to")
     p.add_argument("--model", metavar="NAME_OR_PATH", help="Whisper model (default: base, bundled)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for transcription (default 2)")
     p.add_argument("--fast", action="store_true", help="replay as fast as possible instead of in real time")

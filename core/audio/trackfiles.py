@@ -8,7 +8,8 @@ by a crash is valid up to its last flush, and `repair_wav` makes the rest of it 
 While a session records, its process holds an OS lock on `recording.lock` in the folder (the
 lock dies with the process, even on `kill -9`), so the next start can tell a recording that
 goes on from one whose process is gone (`owner_alive`). Also here: how much recording the
-disk has room for, which the capture, the start of a recording and the doctor all ask.
+disk has room for, which the capture, the start of a recording and the doctor all ask; and a
+recording made elsewhere kept as a session's tracks (`keep_tracks`).
 """
 
 from __future__ import annotations
@@ -348,3 +349,40 @@ def check_free_space(folder: Path) -> None:
             f"{folder}: not enough free disk space to record (about {room.seconds / 60:.0f} minutes fit; "
             f"at least {room.needed(DISK_START_MINUTES * 60) / 2**20:.0f} MB free are needed). Free some space first"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# A recording made elsewhere, kept as a session's tracks
+
+
+def keep_tracks(tracks: dict[str, Path], folder: Path) -> dict[str, Path]:
+    """Copy each speaker's recording (any format the audio reader takes, any rate or channels)
+    into `folder` as `<speaker>.flac`, 16 kHz mono, read as it goes: what review plays and
+    re-transcription reads, whatever happens to the originals. `folder` must not exist yet; it
+    is made whole or not at all (a file that cannot be read, or a full disk, leaves nothing)."""
+    import soundfile as sf
+
+    from core.audio.sources import stream_audio
+
+    partial = folder.with_name(folder.name + ".part")
+    shutil.rmtree(partial, ignore_errors=True)
+    paths.make_private_dir(partial, "the recordings folder")
+    kept = {}
+    try:
+        for speaker, source in tracks.items():
+            target = partial / f"{speaker}.flac"
+            with sf.SoundFile(target, "w", samplerate=SAMPLE_RATE, channels=1, subtype="PCM_16", format="FLAC") as out:
+                for block in stream_audio(source):
+                    out.write(block)
+            os.chmod(target, 0o600)  # a recording is the user's alone, as the live tracks are
+            kept[speaker] = folder / target.name
+        os.replace(partial, folder)
+    except (OSError, RuntimeError) as exc:  # soundfile's write errors are RuntimeErrors
+        shutil.rmtree(partial, ignore_errors=True)
+        if getattr(exc, "errno", None) == errno.ENOSPC or "space" in str(exc).lower():
+            raise UserError(f"{folder.parent}: the disk is full; the recording was not kept") from None
+        raise UserError(f"{folder}: cannot keep the recording here ({getattr(exc, 'strerror', None) or exc})") from None
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return kept

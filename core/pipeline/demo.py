@@ -1,4 +1,9 @@
-"""Starting and running a session without a screen: the demo's setup and the headless loop."""
+"""Starting and running a session without a screen: the demo's setup and the headless loop.
+
+A demo is a two-track recording replayed through the live pipeline as if it were a call: one of
+the bundled samples (`load_demo`), or any recording of the researcher's own, one file per
+speaker (`recording_demo`, `fieldnote demo --tracks`).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from core.speech.transcriber import Transcriber, WhisperTranscriber
 
 @dataclass(frozen=True)
 class Demo:
-    folder: Path
+    folder: Path | None  # where the tracks are kept for review; None: copy them into the session
     title: str
     guide: Guide
     respondent: str | None
@@ -56,6 +61,32 @@ def load_demo(language: str) -> Demo:
         guide=guide,
         respondent=data.get("respondent"),
         case_name=data.get("case"),
+        tracks=tracks,
+    )
+
+
+def recording_demo(interviewer: Path, respondent: Path, guide_ref: str, *, respondent_label: str | None = None,
+                   case_name: str | None = None, title: str | None = None) -> Demo:
+    """A recording of the researcher's own, one file per speaker, replayed like the samples.
+    The start of each file is decoded here, so a missing file or one that is no audio is named
+    before a model loads or a session starts."""
+    from core.audio.sources import stream_audio
+
+    guide = load_guide(guide_ref)
+    tracks = {"interviewer": Path(interviewer), "respondent": Path(respondent)}
+    for path in tracks.values():
+        blocks = stream_audio(path)
+        try:
+            if next(blocks, None) is None:
+                raise UserError(f"{path}: the file holds no audio")
+        finally:
+            blocks.close()
+    return Demo(
+        folder=None,
+        title=title or f"{Path(interviewer).stem} / {Path(respondent).stem}",
+        guide=guide,
+        respondent=respondent_label,
+        case_name=case_name,
         tracks=tracks,
     )
 
