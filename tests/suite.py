@@ -81,3 +81,35 @@ def strace() -> str:
             pytest.fail(reason)
         pytest.skip(reason)
     return tool
+
+
+def killed_demo(db: Path, env: dict, linger: float = 0.0) -> tuple[int, list[dict]]:
+    """`fieldnote demo --fast --no-ui` (tiny.en) into `db`, killed with SIGKILL `linger` seconds
+    after its first printed segment (the model is loaded by then). Returns its exit status and
+    the segments it printed whole (a line cut off by the kill was never a whole record)."""
+    import json
+    import signal
+    import threading
+    import time
+
+    proc = subprocess.Popen(
+        ["fieldnote", "--db", str(db), "demo", "--fast", "--no-ui", "--model", "tiny.en"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    printed: list[dict] = []
+
+    def read() -> None:
+        for line in proc.stdout:
+            if line.endswith("\n"):
+                printed.append(json.loads(line))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while not printed and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(linger)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    reader.join(timeout=10)
+    return proc.returncode, printed

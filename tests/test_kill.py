@@ -11,17 +11,13 @@ index's) and holds every segment printed before the kill, word for word.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
-import subprocess
-import threading
-import time
 
 from core.store.database import Store
 
-from suite import kills
+from suite import killed_demo, kills
 
 KILLS = kills(6)
 
@@ -32,28 +28,9 @@ def test_kill_9_at_random_moments_loses_no_stored_segment(tmp_path, models_home)
     rng = random.Random(20_240_607)
     killed_with_segments = 0
     for kill in range(KILLS):
-        proc = subprocess.Popen(
-            ["fieldnote", "--db", str(db), "demo", "--fast", "--no-ui", "--model", "tiny.en"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )
-        printed: list[dict] = []
-
-        def read(out=proc.stdout, printed=printed):
-            for line in out:
-                if line.endswith("\n"):  # a line cut off by the kill was never a whole record
-                    printed.append(json.loads(line))
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        # Wait for the first segment (the model is loaded by then), then a random while more.
-        deadline = time.monotonic() + 120
-        while not printed and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 4.0))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        reader.join(timeout=10)
-        killed_with_segments += proc.returncode == -signal.SIGKILL and bool(printed)
+        # After the first segment (the model is loaded by then), a random while more.
+        returncode, printed = killed_demo(db, env, linger=rng.uniform(0.0, 4.0))
+        killed_with_segments += returncode == -signal.SIGKILL and bool(printed)
 
         store = Store(db)  # opening it recovers the write-ahead log
         try:

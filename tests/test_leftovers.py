@@ -10,12 +10,11 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 
 from core.store.database import Store
 
-from suite import kills
+from suite import killed_demo, kills
 
 
 def _env(tmp_path, models_home, **more):
@@ -33,26 +32,8 @@ def test_a_demo_killed_midway_is_found_by_recover_and_closed(tmp_path, models_ho
     db = tmp_path / "study.db"
     env = _env(tmp_path, models_home)
     for kill in range(kills(3)):
-        proc = subprocess.Popen(
-            ["fieldnote", "--db", str(db), "demo", "--fast", "--no-ui", "--model", "tiny.en"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )
-        printed: list[dict] = []
-
-        def read(out=proc.stdout, printed=printed):
-            for line in out:
-                if line.endswith("\n"):
-                    printed.append(json.loads(line))
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        deadline = time.monotonic() + 120
-        while not printed and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-        reader.join(timeout=10)
-        assert proc.returncode == -signal.SIGKILL and printed, "killed while the demo ran"
+        returncode, printed = killed_demo(db, env)
+        assert returncode == -signal.SIGKILL and printed, "killed while the demo ran"
         session_id = printed[0]["session"]
 
         found = _run("--db", str(db), "recover", env=env)
