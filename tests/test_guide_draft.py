@@ -323,10 +323,10 @@ def test_word_lists_number_the_questions_and_bullet_the_probes_though_the_text_h
         ("Introduction", "Describe a typical day at home.", ["Where do you work?", "Ask about the commute as well."]),
     ]
     # A transcript in Word is read as its text, numbers and bullets left out as before.
-    from core.interchange.formats import _read_bytes
+    from core.interchange.textfiles import read_bytes
     from core.interchange.word import read_word
 
-    assert read_word(_read_bytes(path), path).lines[2] == "Tell me about your job"
+    assert read_word(read_bytes(path), path).lines[2] == "Tell me about your job"
 
 
 def test_questions_with_cues_and_without_are_each_weighed_by_their_own_model():
