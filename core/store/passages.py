@@ -63,30 +63,28 @@ def sessions_per_value(store: Store, guide_id: str, column: str, none: str) -> l
     ).fetchall()
 
 
-def codings_per_indicator(store: Store, guide_id: str, column: str, none: str) -> list[tuple[str, str, int]]:
-    """(value, indicator id, codings) over the guide's sessions, from the counts the triggers keep."""
+def _counted(store: Store, counts: str, code: str, amount: str, guide_id: str, column: str, none: str
+             ) -> list[tuple[str, str, int]]:
+    """(value, code, total) over the guide's sessions from one of the tables the triggers keep."""
     col = _known(column, SESSION_COLUMNS)
     return store.db.execute(
         f"""
-        select coalesce(nullif(s.{col}, ''), ?), k.indicator_id, sum(k.codings)
-        from code_counts k join sessions s on s.id = k.session_id
-        where s.guide_id = ? and k.codings > 0 group by 1, 2
+        select coalesce(nullif(s.{col}, ''), ?), k.{code}, sum(k.{amount})
+        from {counts} k join sessions s on s.id = k.session_id
+        where s.guide_id = ? and k.{amount} > 0 group by 1, 2
         """,
         [none, guide_id],
     ).fetchall()
+
+
+def codings_per_indicator(store: Store, guide_id: str, column: str, none: str) -> list[tuple[str, str, int]]:
+    """(value, indicator id, codings) over the guide's sessions, from the counts the triggers keep."""
+    return _counted(store, "code_counts", "indicator_id", "codings", guide_id, column, none)
 
 
 def passages_per_dimension(store: Store, guide_id: str, column: str, none: str) -> list[tuple[str, str, int]]:
     """(value, dimension id, passages) over the guide's sessions, from the counts the triggers keep."""
-    col = _known(column, SESSION_COLUMNS)
-    return store.db.execute(
-        f"""
-        select coalesce(nullif(s.{col}, ''), ?), p.dimension_id, sum(p.passages)
-        from dimension_passages p join sessions s on s.id = p.session_id
-        where s.guide_id = ? and p.passages > 0 group by 1, 2
-        """,
-        [none, guide_id],
-    ).fetchall()
+    return _counted(store, "dimension_passages", "dimension_id", "passages", guide_id, column, none)
 
 
 def memos_per_dimension(store: Store) -> dict[str, int]:
