@@ -64,7 +64,7 @@ class RoleScore:
 
 # A speaker is taken as the interviewer only from this sureness up; below it the import asks for
 # --interviewer as before.
-CLEAR = 0.6
+CLEAR = 0.5
 
 # At least this many guide questions posed before anyone counts as asking the guide's questions.
 MIN_QUESTIONS = 2
@@ -97,9 +97,11 @@ def find_interviewer(turns: Sequence[tuple[str, str]], guide: Guide,
     best, others = ranked[0], ranked[1:]
     top, second = posed[best], max(posed[s] for s in others)
     total = len(guide.questions)
-    # How far the best speaker stands out: a share of the questions the two best pose between
-    # them, held back while few questions are posed at all.
-    sureness = (top - second) / (top + second) * min(1.0, top / (2 * MIN_QUESTIONS)) if top else 0.0
+    # How far the best speaker stands out from the next: a respondent's answers touch the
+    # questions' words too, and now and then read as posing one; the interviewer poses several
+    # times as many. Held back while few questions are posed at all. From CLEAR (0.5) up the
+    # best poses at least twice as many as the next, plus one.
+    sureness = (1 - (second + 1) / (top + 1)) * min(1.0, top / (2 * MIN_QUESTIONS))
     if top < MIN_QUESTIONS or sureness < CLEAR:
         return None
     rest = "the other asks" if len(others) == 1 else "the others ask"
@@ -110,16 +112,23 @@ def find_interviewer(turns: Sequence[tuple[str, str]], guide: Guide,
 # The logistic model of a segment being the interviewer's, from its own evidence: whether it
 # poses a guide question (the tracker's chance), whether it is put as a question, and its length
 # (words, on a log scale). Fitted on the tuning interviews 1-4 by `bench/bench_speakers.py --fit`.
-ROLE_WEIGHTS = {"bias": 1.0, "poses": 3.0, "asks": 2.0, "length": -1.0}
+ROLE_WEIGHTS = {"bias": 0.588, "poses": 3.095, "asks": 1.204, "length": -0.798}
 
-# The chance that the next segment is another speaker's: typed turns (no times) change speaker
-# almost always; segments of a recording often go on with the same speaker.
+# The chance that the next segment is another speaker's, from the interviewer's segment and
+# from the respondent's: typed turns (no times) change speaker almost always; a recording's
+# segments go on with the same speaker more often. Chosen on interviews 1-4 by `--fit`'s grid
+# (on sentences standing for a recording's segments, leaving the interviewer was not found more
+# likely than leaving the respondent).
 SWITCH_TURNS = 0.9
-SWITCH_SEGMENTS = 0.35
-# ... and after a segment put as a question, or after a pause this long (seconds).
-SWITCH_AFTER_QUESTION = 0.8
+LEAVE_INTERVIEWER = 0.3
+LEAVE_RESPONDENT = 0.3
+# ... after a segment put as a question, and after a pause this long (seconds).
+SWITCH_AFTER_QUESTION = 0.5
 LONG_PAUSE = 1.0
 SWITCH_AFTER_PAUSE = 0.6
+# How far a segment's own evidence counts against the sequence (its logit is multiplied by
+# this): neighbouring segments' evidence is not independent. Chosen with the chances above.
+EVIDENCE_WEIGHT = 0.75
 
 
 def segment_evidence(texts: Sequence[str], guide: Guide, language: Language | None = None) -> list[dict[str, float]]:
@@ -142,61 +151,69 @@ def _logit(evidence: dict[str, float], weights: dict[str, float]) -> float:
     return weights.get("bias", 0.0) + sum(weights.get(k, 0.0) * v for k, v in evidence.items())
 
 
-def _switch_chances(texts: Sequence[str], asks: list[float], starts, ends) -> list[float]:
-    """The chance that segment i+1 is another speaker's than segment i."""
+def _switch_chances(asks: list[float], starts, ends, turns: bool) -> list[tuple[float, float]]:
+    """The chances that segment i+1 is another speaker's than segment i, when segment i is the
+    interviewer's and when it is the respondent's."""
     timed = starts is not None and ends is not None
     out = []
-    for i in range(len(texts) - 1):
-        p = SWITCH_SEGMENTS if timed else SWITCH_TURNS
+    for i in range(len(asks) - 1):
+        leave_i, leave_r = (SWITCH_TURNS, SWITCH_TURNS) if turns else (LEAVE_INTERVIEWER, LEAVE_RESPONDENT)
         if asks[i]:
-            p = max(p, SWITCH_AFTER_QUESTION)
+            leave_i = max(leave_i, SWITCH_AFTER_QUESTION)
         if timed and starts[i + 1] is not None and ends[i] is not None and starts[i + 1] - ends[i] >= LONG_PAUSE:
-            p = max(p, SWITCH_AFTER_PAUSE)
-        out.append(p)
+            leave_i, leave_r = max(leave_i, SWITCH_AFTER_PAUSE), max(leave_r, SWITCH_AFTER_PAUSE)
+        out.append((leave_i, leave_r))
     return out
 
 
 def propose_roles(texts: Sequence[str], guide: Guide, language: Language | None = None,
                   starts: Sequence[float | None] | None = None, ends: Sequence[float | None] | None = None,
-                  weights: dict[str, float] | None = None) -> list[RoleProposal]:
-    """For one mixed track's segments in order, whether each is the interviewer's."""
+                  *, turns: bool | None = None, weights: dict[str, float] | None = None) -> list[RoleProposal]:
+    """For one mixed track's segments in order, whether each is the interviewer's.
+
+    `turns` says whether each segment is a whole turn (a typed transcript's turns with the
+    speakers left out) rather than a piece of one (a recording's segments); by default, it is
+    when no times are given."""
     if not texts:
         return []
-    evidence = segment_evidence(texts, guide, language)
-    w = ROLE_WEIGHTS if weights is None else weights
+    if turns is None:
+        turns = starts is None or ends is None
+    return roles_from(segment_evidence(texts, guide, language), starts, ends, turns,
+                      ROLE_WEIGHTS if weights is None else weights)
+
+
+def roles_from(evidence: list[dict[str, float]], starts, ends, turns: bool,
+               weights: dict[str, float]) -> list[RoleProposal]:
+    """`propose_roles` once each segment's evidence is read."""
     # Each segment's own evidence as the chance it is the interviewer's, kept from 0 and 1 so
     # that the sequence can overrule it.
-    own = [min(0.98, max(0.02, 1 / (1 + math.exp(-_logit(e, w))))) for e in evidence]
-    switch = _switch_chances(texts, [e["asks"] for e in evidence], starts, ends)
+    own = [min(0.98, max(0.02, 1 / (1 + math.exp(-EVIDENCE_WEIGHT * _logit(e, weights))))) for e in evidence]
+    switch = _switch_chances([e["asks"] for e in evidence], starts, ends, turns)
     posterior = _forward_backward(own, switch)
     return [RoleProposal(p >= 0.5, round(max(p, 1 - p), 3)) for p in posterior]
 
 
-def _forward_backward(own: list[float], switch: list[float]) -> list[float]:
+def _forward_backward(own: list[float], switch: list[tuple[float, float]]) -> list[float]:
     """The chance each segment is the interviewer's, given every segment's own evidence and the
     chances of a change of speaker between them (two states; scaled to stay in range)."""
     n = len(own)
-    fwd = [[0.0, 0.0] for _ in range(n)]
-    a = [own[0], 1 - own[0]]
-    total = sum(a)
-    fwd[0] = [a[0] / total, a[1] / total]
+    fwd = [(own[0], 1 - own[0])]
     for i in range(1, n):
-        s = switch[i - 1]
-        prev = fwd[i - 1]
-        a = [(prev[0] * (1 - s) + prev[1] * s) * own[i], (prev[1] * (1 - s) + prev[0] * s) * (1 - own[i])]
-        total = sum(a)
-        fwd[i] = [a[0] / total, a[1] / total]
-    bwd = [1.0, 1.0]
+        leave_i, leave_r = switch[i - 1]
+        prev_i, prev_r = fwd[-1]
+        a = ((prev_i * (1 - leave_i) + prev_r * leave_r) * own[i],
+             (prev_r * (1 - leave_r) + prev_i * leave_i) * (1 - own[i]))
+        fwd.append((a[0] / (a[0] + a[1]), a[1] / (a[0] + a[1])))
     out = [0.0] * n
+    back_i, back_r = 1.0, 1.0
     for i in range(n - 1, -1, -1):
-        joint = [fwd[i][0] * bwd[0], fwd[i][1] * bwd[1]]
-        out[i] = joint[0] / sum(joint)
+        joint_i, joint_r = fwd[i][0] * back_i, fwd[i][1] * back_r
+        out[i] = joint_i / (joint_i + joint_r)
         if i:
-            s = switch[i - 1]
-            e = [bwd[0] * own[i], bwd[1] * (1 - own[i])]
-            b = [e[0] * (1 - s) + e[1] * s, e[1] * (1 - s) + e[0] * s]
-            total = sum(b)
-            bwd = [b[0] / total, b[1] / total]
+            leave_i, leave_r = switch[i - 1]
+            e_i, e_r = back_i * own[i], back_r * (1 - own[i])
+            b_i, b_r = e_i * (1 - leave_i) + e_r * leave_i, e_r * (1 - leave_r) + e_i * leave_r
+            back_i, back_r = b_i / (b_i + b_r), b_r / (b_i + b_r)
     return out
 
 
