@@ -9,7 +9,9 @@ with only the turns before it.
 
 Speakers. A code (or name) is the interviewer's, a respondent's or an observer's:
 
-- the interviewer: the codes given, else the speaker the header calls "Interviewer";
+- the interviewer: the codes given, else the speaker the header calls "Interviewer", else the
+  speaker who clearly asks the guide's questions (`core.understanding.speakers.find_interviewer`;
+  `SpeakerRoles.guess` says whom it took, how sure and why);
 - respondents: the codes given, else every other speaker;
 - observers: speakers in neither list when both are given (the communication adviser `Q` of
   interview 2 of the reference study). Their words stay in the transcript, stored on the
@@ -37,6 +39,7 @@ from core.study.guide import Guide
 from core.pipeline.live import annotate
 from core.store.database import NewSegment, Store
 from core.interchange.transcripts import ParsedTranscript
+from core.understanding.speakers import InterviewerGuess, find_interviewer
 from core.understanding.suggester import Suggester
 from core.understanding.tracker import GuideTracker
 
@@ -60,6 +63,7 @@ def read_transcript(path: Path | str, fmt: str | None = None) -> ImportedTranscr
 @dataclass(frozen=True)
 class SpeakerRoles:
     roles: dict[str, str]  # code -> interviewer | respondent | observer
+    guess: InterviewerGuess | None = None  # when the interviewer was found by the guide's questions
 
     def of(self, code: str) -> str:
         return self.roles[code]
@@ -74,17 +78,26 @@ def speaker_roles(
     parsed: ParsedTranscript | ImportedTranscript,
     interviewer: list[str] | None = None,
     respondents: list[str] | None = None,
+    guide: Guide | None = None,
 ) -> SpeakerRoles:
-    """Who is who: the options given, else the header's interviewer and everyone else."""
+    """Who is who: the options given, else the header's interviewer (else, with a guide, the
+    speaker who clearly asks its questions) and everyone else."""
     present = list(dict.fromkeys([*parsed.speakers, *(t.speaker for t in parsed.turns)]))
     known = ", ".join(present)
     for code in [*(interviewer or []), *(respondents or [])]:
         if code not in present:
             raise UserError(f"speaker {code!r} does not occur in the transcript (speakers: {known})")
+    guess = None
     if interviewer:
         interviewers = list(dict.fromkeys(interviewer))
     else:
         interviewers = [c for c in present if _looks_like_interviewer(parsed.speakers.get(c, c))]
+        if not interviewers and guide is not None:
+            guess = find_interviewer([(t.speaker, t.text) for t in parsed.turns], guide)
+            if guess is not None and guess.speaker not in (respondents or []):
+                interviewers = [guess.speaker]
+            else:
+                guess = None
         if not interviewers:
             raise UserError(
                 f"cannot tell which speaker is the interviewer (speakers: {known}); "
@@ -103,7 +116,7 @@ def speaker_roles(
             roles[code] = OBSERVER
     if RESPONDENT not in roles.values():
         raise UserError(f"no respondent among the speakers ({known}); name them with --respondent-speakers")
-    return SpeakerRoles(roles)
+    return SpeakerRoles(roles, guess)
 
 
 def prepared_understanding(store: Store, guide: Guide) -> tuple[GuideTracker, Suggester]:
@@ -152,7 +165,7 @@ def import_transcript(
 ) -> int:
     """Store the transcript as a new imported session and return its id. With `once`, raise
     AlreadyImported instead if a session of this guide was imported under the same title."""
-    roles = speaker_roles(parsed, interviewer, respondents)
+    roles = speaker_roles(parsed, interviewer, respondents, guide)
     tracker, suggester = prepared_understanding(store, guide)
     segments = understand(parsed, roles, tracker, suggester)
     title = title or parsed.title

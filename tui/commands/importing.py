@@ -26,15 +26,22 @@ def _codes(text: str | None) -> list[str] | None:
 
 def cmd_import(args) -> int:
     from core.study.guide import load_guide
-    from core.pipeline.importing import import_transcript, read_transcript
+    from core.pipeline.importing import import_transcript, read_transcript, speaker_roles
 
     guide = load_guide(args.guide)
     parsed = read_transcript(args.file, args.format)
+    interviewer, respondents = _codes(args.interviewer), _codes(args.respondent_speakers)
+    guess = speaker_roles(parsed, interviewer, respondents, guide).guess
+    if guess is not None:
+        # Found by who asks the guide's questions: said in one line, so a wrong guess is seen.
+        interviewer = [guess.speaker]
+        print(f"interviewer: {guess.speaker}, {guess.sureness:.0%} sure ({guess.reason}); "
+              "--interviewer names another", file=sys.stderr)
     store = _store(args)
     session_id = import_transcript(
         store, parsed, guide,
-        interviewer=_codes(args.interviewer),
-        respondents=_codes(args.respondent_speakers),
+        interviewer=interviewer,
+        respondents=respondents,
         respondent=args.respondent,
         case=args.case,
         title=args.title,
@@ -109,7 +116,8 @@ def register(sub) -> None:
                    "for a Word document, thesis, named or text sets the layout of its paragraphs")
     p.add_argument("--interviewer", metavar="CODES",
                    help="speaker code(s) or name(s) of the interviewer, comma-separated "
-                   "(default: the speaker the header calls Interviewer)")
+                   "(default: the speaker the header calls Interviewer, else the one who clearly "
+                   "asks the guide's questions, said on stderr)")
     p.add_argument("--respondent-speakers", metavar="CODES",
                    help="speaker codes of the respondents, comma-separated (default: everyone else); "
                    "speakers in neither list are observers: kept, never coded")
