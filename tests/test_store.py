@@ -30,6 +30,7 @@ SCHEMA = {
     "dimension_passages": ["session_id", "dimension_id", "passages"],
     "gaps": ["id", "session_id", "track", "start", "end", "reason", "detail"],
     "live_bookmarks": ["id", "session_id", "at", "note", "created_at"],
+    "recording_sources": ["id", "session_id", "path", "size", "mtime", "role", "linked", "staged"],
 }
 
 FOREIGN_KEYS = {
@@ -40,6 +41,7 @@ FOREIGN_KEYS = {
     ("codings", "segment_id", "segments"),
     ("codings", "suggestion_id", "suggestions"),
     ("memos", "session_id", "sessions"),
+    ("recording_sources", "session_id", "sessions"),
 }
 
 

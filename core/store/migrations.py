@@ -330,4 +330,29 @@ def m006_live_bookmarks(db: sqlite_utils.Database) -> None:
     db["live_bookmarks"].create_index(["session_id", "at"])
 
 
+@migrations()
+def m008_recording_sources(db: sqlite_utils.Database) -> None:
+    # The files a session was imported from (core/store/recordings.py): a recording or its
+    # transcript, by resolved path, size and modification time, so a stopped queue skips what
+    # it stored; `staged` names the folder its audio waited in before the session was stored.
+    db["recording_sources"].create(
+        {
+            "id": int,
+            "session_id": int,
+            "path": str,
+            "size": int,
+            "mtime": float,
+            "role": str,  # interviewer | respondent | mixed | transcript
+            "linked": int,  # 1: the audio stays at `path` (not copied)
+            "staged": str,
+        },
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id")],
+        not_null={"session_id", "path", "size", "mtime", "role"},
+        defaults={"linked": 0},
+    )
+    db["recording_sources"].create_index(["path", "size", "mtime"])
+    db["recording_sources"].create_index(["staged"])
+
+
 # A new migration goes here, after the last one.

@@ -25,10 +25,19 @@ def _codes(text: str | None) -> list[str] | None:
 
 
 def cmd_import(args) -> int:
+    from core.base.errors import UserError
+    from core.base.settings import guide_or_last, remember_guide
     from core.study.guide import load_guide
     from core.pipeline.importing import import_transcript, read_transcript, speaker_roles
+    from tui.commands.recordings import cmd_import_recordings, is_recording_import
 
-    guide = load_guide(args.guide)
+    if is_recording_import(args):
+        return cmd_import_recordings(args)
+    (args.file,) = args.file
+    if args.model or args.verbatim:
+        raise UserError("--model and --verbatim are for a recording; a transcript is not transcribed")
+    guide_ref = guide_or_last(args.guide)
+    guide = load_guide(guide_ref)
     parsed = read_transcript(args.file, args.format)
     interviewer, respondents = _codes(args.interviewer), _codes(args.respondent_speakers)
     guess = speaker_roles(parsed, interviewer, respondents, guide).guess
@@ -49,6 +58,9 @@ def cmd_import(args) -> int:
     print(session_id)
     print(f"imported {args.file}: {len(parsed.turns)} turns as session {session_id} (guide {guide.id})",
           file=sys.stderr)
+    unsaved = remember_guide(guide_ref)
+    if unsaved:
+        print(f"fieldnote: warning: {unsaved}", file=sys.stderr)
     return 0
 
 
@@ -103,15 +115,24 @@ def cmd_import_samples(args) -> int:
 def register(sub) -> None:
     from core.interchange.formats import FORMATS
 
+    from tui.commands.recordings import add_arguments
+
     p = sub.add_parser(
-        "import", help="import a transcript as a session",
-        description="Import an existing transcript as a new session and print its id. Guide tracking "
+        "import", help="import a transcript or a recording made elsewhere as a session",
+        description="Import an existing transcript, or a recording (audio or video: wav, flac, mp3, m4a, "
+        "ogg/opus, mp4, mkv/webm), as a new session and print its id. A recording is transcribed with "
+        "Whisper: two files are the two speakers' tracks (the interviewer's first); one stereo file with "
+        "a speaker per channel is split; one mixed file is read with its transcript's turns (--transcript) "
+        "or with the speakers proposed, for review to confirm. Several files, or a folder, are a queue: each "
+        "file its own session, a file imported before skipped. Guide tracking "
         "and code suggestions run over it turn by turn, as they would have live, learning from the "
         "sessions coded before. Nothing is stored if the file cannot be read whole.",
     )
-    p.add_argument("file", metavar="FILE", help="the transcript (thesis layout, 'Name: text', Teams VTT, SRT, "
-                   "or a Word .docx holding one of those layouts or Teams' transcript download)")
-    p.add_argument("--guide", required=True, metavar="NAME", help="the guide it was held with (see `fieldnote guides`)")
+    p.add_argument("file", metavar="FILE", nargs="+",
+                   help="the transcript (thesis layout, 'Name: text', Teams VTT, SRT, or a Word .docx holding one "
+                   "of those layouts or Teams' transcript download), or one or more recordings, or a folder of them")
+    p.add_argument("--guide", metavar="NAME", help="the guide it was held with (see `fieldnote guides`); "
+                   "remembered, so needed only to change it (record remembers it too)")
     p.add_argument("--format", choices=sorted(FORMATS), help="the file's format (default: found from the file); "
                    "for a Word document, thesis, named or text sets the layout of its paragraphs")
     p.add_argument("--interviewer", metavar="CODES",
@@ -123,7 +144,9 @@ def register(sub) -> None:
                    "speakers in neither list are observers: kept, never coded")
     p.add_argument("--respondent", metavar="N", help="the respondent's number or name, as in your respondent list")
     p.add_argument("--case", metavar="NAME", help="the case (site, pilot, organisation) of the interview")
-    p.add_argument("--title", metavar="TITLE", help="the session's title (default: the transcript's first line)")
+    p.add_argument("--title", metavar="TITLE", help="the session's title (default: the transcript's first line, "
+                   "or the recording's file name)")
+    add_arguments(p)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser(
