@@ -81,6 +81,10 @@ def cmd_record(args) -> int:
     remembered = load_device_choice()
     mic = args.mic or remembered.get("mic") or "default"
     system = args.system or remembered.get("system") or "default"
+    if args.resume is None and not args.guide:
+        from core.base.settings import last_guide
+
+        args.guide = last_guide()  # the guide used last: --guide only to change it
     if not args.no_ui:
         return _record_with_screen(store, args, mic, system)
     return _record_headless(store, args, mic, system)
@@ -94,6 +98,13 @@ def _record_with_screen(store, args, mic: str, system: str) -> int:
     session_id = make_record_app(store, plan, mic=mic, system=system).run()
     if session_id is not None:
         _say(f"session {session_id}")
+        if args.resume is None:
+            from core.base.settings import remember_guide
+
+            # The guide given, or the one chosen on the setup screen (by its name).
+            unsaved = remember_guide(args.guide or store.session(session_id)["guide_id"])
+            if unsaved:
+                _say(f"warning: {unsaved}")
     return 0
 
 
@@ -129,6 +140,12 @@ def _record_headless(store, args, mic: str, system: str) -> int:
     unsaved = save_device_choice(mic, system)
     if unsaved:
         _say(f"warning: {unsaved}")
+    if args.resume is None:
+        from core.base.settings import remember_guide
+
+        unsaved = remember_guide(args.guide)
+        if unsaved:
+            _say(f"warning: {unsaved}")
     _say(f"recording session {rec.session_id} into {rec.folder} (interviewer: {rec.source.labels['interviewer']}; "
          f"respondent: {rec.source.labels['respondent']}); Ctrl-C ends it")
 
@@ -202,7 +219,8 @@ def register(sub) -> None:
                    "else the system default)")
     p.add_argument("--system", metavar="ID", help="the system output Teams plays into (see `fieldnote devices`; "
                    "default: last used, else the default output's loopback)")
-    p.add_argument("--guide", metavar="NAME_OR_PATH", help="the interview guide (see `fieldnote guides`)")
+    p.add_argument("--guide", metavar="NAME_OR_PATH", help="the interview guide (see `fieldnote guides`); "
+                   "remembered, so needed only to change it (import remembers it too)")
     p.add_argument("--respondent", metavar="ID", help="the respondent's number or code")
     p.add_argument("--case", metavar="NAME", help="the case the interview belongs to")
     p.add_argument("--model", metavar="NAME_OR_PATH", help="Whisper model (default: base, bundled)")
