@@ -42,6 +42,7 @@ WINDOW = SAMPLE_RATE // 2  # half a second: the unit the channels are compared i
 VOICED_DB = -45.0  # a window this loud in either channel has someone speaking
 DOMINANT_DB = 10.0  # one channel this much louder than the other: that speaker's window
 ENCRYPTED_TAGS = {"enca", "encv", "drms", "drmi", "encs"}
+MIXED = "mixed"  # the track of a recording with both speakers in one channel
 
 
 @dataclass

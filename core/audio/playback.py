@@ -17,6 +17,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from core.audio.sources import SAMPLE_RATE, load_audio
+from core.audio.decoding import MIXED
 from core.audio.trackfiles import TRACKS
 from core.base.errors import UserError
 
@@ -36,7 +37,8 @@ def session_tracks(session: dict) -> dict[str, Path]:
     if not folder.is_dir():
         raise UserError(f"{folder}: the audio folder of session {session['id']} is missing")
     tracks: dict[str, Path] = {}
-    for name in TRACKS:
+    # An imported recording with both speakers in one channel has one track, `mixed`.
+    for name in (*TRACKS, MIXED):
         for ext in EXTENSIONS:
             path = folder / f"{name}{ext}"
             if path.is_file():

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from core.audio.decoding import Decoded, check_lengths, decode_to_tracks
+from core.audio.decoding import MIXED, Decoded, check_lengths, decode_to_tracks
 from core.base import paths
 from core.base.errors import UserError
 from core.interchange.formats import ImportedTranscript
@@ -47,7 +47,6 @@ from core.store.recordings import SourceFile, add_sources, imported_from, staged
 from core.study.guide import Guide
 from core.understanding.speakers import find_interviewer, propose_roles
 
-MIXED = "mixed"  # the track of a recording with both speakers in one channel
 STAGING_PREFIX = ".import-"
 # Words are grouped into segments at pauses this long, or at this length, as re-transcription groups them.
 SEGMENT_PAUSE = 0.8

@@ -32,6 +32,7 @@ from core.speech.batched import Cancelled
 from core.speech.models import load_model, resolve_model
 from core.speech.tracks import Progress, Word, transcribe_session_audio
 from core.store.review import guide_of_session, recorded, remap_codings
+from core.audio.decoding import MIXED
 from core.audio.playback import session_tracks
 from core.store.database import NewSegment, Store, now_iso
 from core.understanding.suggester import Suggester
@@ -92,6 +93,14 @@ def _assign(words: list[Word], segments: list[dict], protected: list[tuple[float
     return by_segment, loose
 
 
+def _nearest_speaker(segments: list[dict], words: list[Word]) -> str:
+    """Whose words these are on a mixed track: the speaker of the segment nearest them in time."""
+    middle = (words[0].start + words[-1].end) / 2
+    if not segments:
+        return "respondent"
+    return min(segments, key=lambda s: min(abs(middle - s["start"]), abs(middle - s["end"])))["speaker"]
+
+
 def _groups(words: list[Word]) -> list[list[Word]]:
     groups: list[list[Word]] = []
     for w in words:
@@ -122,7 +131,9 @@ def apply_words(
     with recorded(store, session_id, label) as ch:
         new_segments: list[NewSegment] = []
         for speaker, heard in words.items():
-            mine = sorted((s for s in segments if s["speaker"] == speaker), key=lambda s: (s["start"], s["id"]))
+            # A mixed track (an imported recording with both speakers in one channel) holds every segment's words.
+            mine = sorted((s for s in segments if s["speaker"] == speaker or speaker == MIXED),
+                          key=lambda s: (s["start"], s["id"]))
             by_segment, loose = _assign(heard, mine, protected)
             for seg in mine:
                 got = by_segment[seg["id"]]
@@ -142,11 +153,11 @@ def apply_words(
                 remap_codings(ch, store, seg["id"], seg["text"], text)
                 result.overwritten_edited += bool(seg["edited"])
                 result.updated += 1
-                if speaker == "respondent":
+                if seg["speaker"] == "respondent":
                     _refresh_suggestions(ch, store, suggester, seg["id"], text, seg["question"])
             for group in _groups(loose):
                 new_segments.append(
-                    NewSegment(speaker=speaker, text=_join(group), start=round(group[0].start, 2), end=round(group[-1].end, 2))
+                    NewSegment(speaker=speaker if speaker != MIXED else _nearest_speaker(mine, group), text=_join(group), start=round(group[0].start, 2), end=round(group[-1].end, 2))
                 )
         if new_segments:
             _insert_new(ch, store, session_id, guide, suggester, new_segments)
