@@ -18,6 +18,10 @@ study.
   the role proposed given the whole sequence.
 - `score_roles` measures proposals against the truth: the share of segments, and of words,
   assigned right.
+- `reassign_roles` is the review's correction of a proposal (or of any speaker): the segments
+  get the speaker, a segment that became the respondent's gets suggestions as an import would
+  have made them, one that became the interviewer's loses its open ones and is followed against
+  the guide, all as one undoable edit (`core.store.review.set_roles`).
 """
 
 from __future__ import annotations
@@ -26,8 +30,12 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from core.base.errors import UserError
+from core.store import review
+from core.store.database import Store
 from core.study.guide import Guide
 from core.study.language import Language, load_language, words
+from core.understanding.suggester import Suggester
 from core.understanding.tracker import GuideTracker
 
 INTERVIEWER, RESPONDENT = "interviewer", "respondent"
@@ -227,3 +235,51 @@ def score_roles(proposals: Sequence[RoleProposal | bool], truth: Sequence[bool],
     hits = [s == t for s, t in zip(said, truth)]
     counts = [len(words(t)) for t in texts] if texts is not None else [0] * len(truth)
     return RoleScore(len(truth), sum(hits), sum(counts), sum(c for c, h in zip(counts, hits) if h))
+
+
+def up_to_next_question(segments: Sequence[dict], segment_id: int) -> list[int]:
+    """The ids of the segments from this one up to the next that poses a guide question (that
+    one not included), in the order given; to the end when no question follows."""
+    ids = [r["id"] for r in segments]
+    i = ids.index(segment_id)
+    out = [segment_id]
+    for r in segments[i + 1:]:
+        if r["asks"] is not None:
+            break
+        out.append(r["id"])
+    return out
+
+
+def reassign_roles(store: Store, session_id: int, segment_ids: Sequence[int], speaker: str) -> int:
+    """Give the segments `speaker` ("interviewer" or "respondent") as one undoable edit,
+    understood as an import would have understood them; returns how many changed."""
+    targets = set(segment_ids)
+    rows = store.segments(session_id)
+    if not targets <= {r["id"] for r in rows}:
+        raise UserError(f"these segments are not all of session {session_id}")
+    guide = review.guide_of_session(store, session_id)
+    suggestions: dict[int, list] = {}
+    asks: dict[int, tuple[int, float | None]] = {}
+    if speaker == RESPONDENT:
+        # As at import: learned from what was coded in the guide's other sessions, each passage
+        # read with the interviewer's last words before it.
+        suggester = Suggester(guide)
+        suggester.learn_from(store.coded_examples(guide.id, exclude_session=session_id))
+        prompt = None
+        for r in rows:
+            if r["id"] in targets:
+                if r["speaker"] != RESPONDENT:
+                    suggestions[r["id"]] = suggester.suggest(r["text"], question=r["question"], prompt=prompt)
+            elif r["speaker"] == INTERVIEWER and len(words(r["text"])) >= GuideTracker.MIN_WORDS:
+                prompt = r["text"]
+    elif speaker == INTERVIEWER:
+        tracker = GuideTracker(guide)
+        asked = {r["asks"] for r in rows if r["asks"] is not None and r["id"] not in targets}
+        for r in rows:
+            if r["id"] in targets and r["speaker"] != INTERVIEWER:
+                matches = tracker.score(r["text"], r["question"], asked)
+                if matches and matches[0].score >= tracker.threshold:
+                    asks[r["id"]] = (matches[0].number, round(matches[0].score, 3))
+                    asked.add(matches[0].number)
+    return review.set_roles(store, [r["id"] for r in rows if r["id"] in targets], speaker, suggestions, asks)
+

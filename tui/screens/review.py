@@ -23,6 +23,7 @@ from core.interchange.export import clock
 from core.store import review
 from core.store.database import Store
 from core.store.review import SessionForReview
+from core.understanding.speakers import reassign_roles, up_to_next_question
 
 from tui.screens.dialogs import BookmarkNoteDialog, ChoiceDialog, IndicatorPicker, MemoDialog, PositionDialog, TextDialog
 from tui.screens.review_work import ReviewExport, ReviewPlayback, ReviewRetranscription
@@ -54,6 +55,7 @@ class ReviewScreen(ReviewPlayback, ReviewRetranscription, ReviewExport, Screen):
         Binding("s", "split", "Split"),
         Binding("m", "merge", "Merge with next", show=False),
         Binding("t", "speaker", "Change speaker", show=False),
+        Binding("T", "speaker_to_question", "Speaker of all up to the next question", show=False),
         Binding("a", "accept", "Accept"),
         Binding("r", "reject", "Reject"),
         Binding("h", "change", "Change suggestion", show=False),
@@ -355,10 +357,24 @@ class ReviewScreen(ReviewPlayback, ReviewRetranscription, ReviewExport, Screen):
             self._apply(review.merge_segments, r["id"], done="Merged with the next segment", select_id=r["id"])
 
     def action_speaker(self) -> None:
+        """The selected segment becomes the other speaker's: suggestions follow (withdrawn from
+        the interviewer's words, made for the respondent's as at import)."""
         r = self._need_segment()
         if r is not None:
             other = "respondent" if r["speaker"] == "interviewer" else "interviewer"
-            self._apply(review.set_speaker, r["id"], other, done=f"Now the {other}'s")
+            self._apply(reassign_roles, self.session_id, [r["id"]], other,
+                        done=f"Now the {other}'s (u undoes)", select_id=r["id"])
+
+    def action_speaker_to_question(self) -> None:
+        """Every segment from the selected one up to the next that poses a guide question gets
+        the selected segment's speaker: a stretch of a mixed recording put right at once."""
+        r = self._need_segment()
+        if r is None or self.data is None:
+            return
+        ids = up_to_next_question(self.data.segments, r["id"])
+        n = len(ids)
+        self._apply(reassign_roles, self.session_id, ids, r["speaker"], select_id=r["id"],
+                    done=f"{n} segment{'' if n == 1 else 's'} up to the next question: the {r['speaker']}'s (u undoes)")
 
     def action_accept(self) -> None:
         sid = self._pending()

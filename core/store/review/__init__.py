@@ -1,7 +1,8 @@
 """Corrections and coding after the interview, each one a transaction that can be undone.
 
     changes      the change recorder: one edit, its rows before and after; undo, redo, history
-    corrections  a segment's text, a split, a merge, its speaker; codings follow their text
+    corrections  a segment's text, a split, a merge, its speaker (or several segments'); codings
+                 follow their text
     coding       suggestions accepted, rejected or changed; codings added and removed
     notes        memos and bookmarks added in review
     loading      a session as the review screen reads it, and the lookups the edits share
@@ -27,6 +28,7 @@ from core.store.review.corrections import (
     edit_text,
     merge_segments,
     remap_codings,
+    set_roles,
     set_speaker,
     split_segment,
 )
@@ -54,7 +56,7 @@ __all__ = [
     "HISTORY_LIMIT", "Changes", "Edit", "history", "recorded", "redo", "undo",
     "accept_confident", "accept_suggestion", "add_coding", "change_suggestion", "confident_suggestions",
     "rank_indicators", "reject_suggestion", "remove_coding", "remove_codings",
-    "OffsetMap", "edit_text", "merge_segments", "remap_codings", "set_speaker", "split_segment",
+    "OffsetMap", "edit_text", "merge_segments", "remap_codings", "set_roles", "set_speaker", "split_segment",
     "SessionForReview", "bookmark_places", "dimension_memos", "guide_of_session", "load_session",
     "neighbours", "segment_record",
     "MEMO_TARGETS", "add_bookmark", "add_memo", "bookmark_time", "delete_bookmark", "delete_memo",

@@ -263,3 +263,64 @@ def set_speaker(store: Store, segment_id: int, speaker: str, label: str | None =
         raise UserError(f"no segment {segment_id}")
     with recorded(store, seg[0], "change speaker") as ch:
         ch.update("segments", segment_id, {"speaker": speaker, "speaker_label": label, "edited": 1})
+
+
+def set_roles(
+    store: Store,
+    segment_ids: list[int],
+    speaker: str,
+    suggestions: dict[int, list] | None = None,
+    asks: dict[int, tuple[int, float | None]] | None = None,
+) -> int:
+    """Give segments one speaker, as one undoable edit; returns how many changed.
+
+    A segment that becomes the interviewer's loses its open suggestions (those decided on stay,
+    as the user left them) and, when `asks` holds it, poses that guide question (number, score).
+    One that becomes the respondent's poses no question any more and gets `suggestions` (each
+    with dimension_id, indicator_id, score and reason, as the suggester makes them)."""
+    if speaker not in SPEAKERS:
+        raise UserError(f"speaker must be one of {', '.join(SPEAKERS)}, not {speaker!r}")
+    if not segment_ids:
+        return 0
+    rows = store.segments(_session_of(store, segment_ids[0]), only=list(segment_ids))
+    if len(rows) != len(set(segment_ids)):
+        raise UserError("these segments are not all of one session")
+    changing = [r for r in rows if r["speaker"] != speaker]
+    if not changing:
+        return 0
+    label = "change speaker" if len(changing) == 1 else f"change speaker of {len(changing)} segments"
+    with recorded(store, rows[0]["session_id"], label) as ch:
+        for row in changing:
+            sid = row["id"]
+            ch.update("segments", sid, {"speaker": speaker, "speaker_label": None, "edited": 1})
+            for e in store.db.query("select id from question_events where segment_id = ? and kind = 'detected'", [sid]):
+                ch.delete("question_events", e["id"])
+            ch.update("segments", sid, {"asks": None})
+            decided = set()
+            for s in store.suggestions_for([sid])[sid]:
+                if s["state"] == "pending":
+                    ch.delete("suggestions", s["id"])
+                else:
+                    decided.add(s["indicator_id"])
+            if speaker == "interviewer" and asks and sid in asks:
+                number, score = asks[sid]
+                ch.update("segments", sid, {"asks": number})
+                ch.insert("question_events", {"session_id": row["session_id"], "question": number, "at": row["start"],
+                                              "kind": "detected", "segment_id": sid, "score": score})
+            if speaker == "respondent" and suggestions:
+                rank = store.next_suggestion_rank(sid)
+                for s in suggestions.get(sid, ()):
+                    if s.indicator_id in decided:
+                        continue
+                    ch.insert("suggestions", {"segment_id": sid, "rank": rank, "dimension_id": s.dimension_id,
+                                              "indicator_id": s.indicator_id, "score": round(float(s.score), 4),
+                                              "reason": s.reason, "state": "pending"})
+                    rank += 1
+    return len(changing)
+
+
+def _session_of(store: Store, segment_id: int) -> int:
+    seg = store.db.execute("select session_id from segments where id = ?", [segment_id]).fetchone()
+    if seg is None:
+        raise UserError(f"no segment {segment_id}")
+    return seg[0]
