@@ -20,7 +20,7 @@ Each interview (sample_sessions/transcripts/, read with
 Each is run with the reference guide and with the guide's cues taken out (a guide just written
 from its question list), next to two baselines from the same run: turns taking turns strictly
 from the first (the first speaker the interviewer), and each segment's own evidence without the
-sequence. The model (`ROLE_WEIGHTS`, the chances of a change of speaker) was fitted and chosen on
+sequence. The models (`TURN_WEIGHTS`, `SEGMENT_WEIGHTS`, the chances of a change of speaker) were fitted and chosen on
 interviews 1-4 (`--fit`); 5-8 confirm.
 
 A fourth table gives find_interviewer on made-up interviews in German, French and Spanish
@@ -32,6 +32,7 @@ about the same things without putting the guide's questions).
 from __future__ import annotations
 
 import argparse
+import math
 import random
 import re
 import sys
@@ -51,7 +52,7 @@ TRANSCRIPTS = ROOT / "sample_sessions" / "transcripts"
 MADE_UP = ROOT / "tests" / "data"
 TUNED = (1, 2, 3, 4)
 HELD_OUT = (5, 6, 7, 8)
-FEATURES = ["poses", "asks", "length"]
+FEATURES = ["poses", "asks", "mark", "length"]
 _SENTENCE = re.compile(r"(?<=[.?!…])\s+")
 
 
@@ -90,7 +91,7 @@ def read(guide: Guide, number: int, split: bool) -> tuple[list[str], list[bool],
 
 def role_tallies(guide: Guide, numbers, split: bool, weights: dict | None = None, **chances) -> dict[str, list[int]]:
     """Per method, [segments right, segments, words right, words] summed over the interviews."""
-    w = speakers.ROLE_WEIGHTS if weights is None else weights
+    w = (speakers.SEGMENT_WEIGHTS if split else speakers.TURN_WEIGHTS) if weights is None else weights
     out = {"proposal": [0, 0, 0, 0], "alternation": [0, 0, 0, 0], "own evidence": [0, 0, 0, 0],
            "all respondent": [0, 0, 0, 0]}
     for n in numbers:
@@ -98,7 +99,7 @@ def role_tallies(guide: Guide, numbers, split: bool, weights: dict | None = None
         with chances_set(**chances):
             proposals = speakers.roles_from(evidence, None, None, not split, w)
         said = {"proposal": proposals, "alternation": [i % 2 == 0 for i in range(len(texts))],
-                "own evidence": [speakers._logit(e, w) >= 0 for e in evidence],
+                "own evidence": [speakers._logit(e, w) >= 0 for e in evidence],  # with its prior
                 "all respondent": [False] * len(texts)}
         for name, guess in said.items():
             s = speakers.score_roles(guess, truth, texts)
@@ -138,38 +139,38 @@ def fit(rows: list[tuple[dict, bool]], l2: float = 1.0) -> dict[str, float]:
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    return {"bias": round(float(w[0]), 3), **{n: round(float(v), 3) for n, v in zip(FEATURES, w[1:])}}
+    share = float(y.mean())
+    return {"bias": round(float(w[0]), 3), **{n: round(float(v), 3) for n, v in zip(FEATURES, w[1:])},
+            "prior": round(math.log(share / (1 - share)), 3)}
 
 
 GRIDS = {
-    False: {"SWITCH_TURNS": (0.8, 0.9, 0.95, 0.98), "EVIDENCE_WEIGHT": (0.25, 0.5, 0.75, 1.0)},
-    True: {"LEAVE_INTERVIEWER": (0.3, 0.5, 0.7), "LEAVE_RESPONDENT": (0.05, 0.1, 0.2, 0.3),
-           "SWITCH_AFTER_QUESTION": (0.5, 0.7, 0.9), "EVIDENCE_WEIGHT": (0.5, 0.75, 1.0)},
+    False: {"SWITCH_TURNS": (0.8, 0.9, 0.95, 0.98), "EVIDENCE_TURNS": (0.25, 0.5, 0.75, 1.0)},
+    True: {"LEAVE_INTERVIEWER": (0.1, 0.2, 0.3, 0.5), "LEAVE_RESPONDENT": (0.1, 0.2, 0.3, 0.4, 0.5),
+           "SWITCH_AFTER_QUESTION": (0.5, 0.7, 0.9), "EVIDENCE_SEGMENTS": (0.5, 0.75, 1.0)},
 }
 
 
 def fit_on_tuning(guide: Guide) -> None:
-    """The segment model fitted on 1-4 (turns and sentences together), then each grid of the
-    sequence's chances searched on 1-4 for the best share of segments right."""
+    """Each segment model fitted on 1-4 (turns, and turns cut into sentences), then each grid
+    of the sequence's chances searched on 1-4 for the best share of segments right."""
     import itertools
 
-    rows = []
-    for n in TUNED:
-        for split in (False, True):
+    for split, grid in GRIDS.items():
+        rows = []
+        for n in TUNED:
             _, truth, evidence = read(guide, n, split)
             rows += list(zip(evidence, truth))
-    weights = fit(rows)
-    print("ROLE_WEIGHTS =", weights)
-    for split, grid in GRIDS.items():
+        weights = fit(rows)
+        print("SEGMENT_WEIGHTS =" if split else "TURN_WEIGHTS =", weights)
         scored = []
         for values in itertools.product(*grid.values()):
             chosen = dict(zip(grid, values))
             t = role_tallies(guide, TUNED, split, weights, **chosen)["proposal"]
             scored.append((t[0] / t[1], t[2] / t[3], chosen))
         scored.sort(key=lambda x: (-x[0], -x[1]))
-        print("segments (sentences)" if split else "turns")
         for share_right, share_words, chosen in scored[:5]:
-            print(f"  {share_right:.3f} turns, {share_words:.3f} words: {chosen}")
+            print(f"  {share_right:.3f} of segments, {share_words:.3f} of words: {chosen}")
 
 
 def interviewer_found(guide: Guide, numbers) -> tuple[int, int, int, list[str]]:
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             what = "segments (sentences)" if split else "turns"
             tallies = [role_tallies(guide, ns, split) for _, ns in groups]
             row(f"roles, {what}, {guide_name}", [name for name, _ in groups])
-            row("  (share of turns / of words right)", ["", ""])
+            row(f"  (share of {what.split()[0]} / of words right)", ["", ""])
             for method in ("proposal", "alternation", "own evidence", "all respondent"):
                 row(f"  {method}", [share(t[method]) for t in tallies])
             print()

@@ -117,30 +117,35 @@ def find_interviewer(turns: Sequence[tuple[str, str]], guide: Guide,
     return InterviewerGuess(best, round(sureness, 2), f"asks {top} of the {total} questions; {rest}")
 
 
-# The logistic model of a segment being the interviewer's, from its own evidence: whether it
-# poses a guide question (the tracker's chance), whether it is put as a question, and its length
-# (words, on a log scale). Fitted on the tuning interviews 1-4 by `bench/bench_speakers.py --fit`.
-ROLE_WEIGHTS = {"bias": 0.588, "poses": 3.095, "asks": 1.204, "length": -0.798}
+# The logistic models of a segment being the interviewer's, from its own evidence: whether it
+# poses a guide question (the tracker's chance), whether it is put as a question (a clause that
+# opens as one, or a question mark at its end), and its length (words, on a log scale); one for
+# whole turns, one for pieces of turns (a recording's segments). `prior` is the logit of the
+# interviewer's share of the segments they were fitted on: the sequence brings its own prior.
+# Fitted on the tuning interviews 1-4 by `bench/bench_speakers.py --fit`.
+TURN_WEIGHTS = {"bias": 1.933, "poses": 2.57, "asks": -0.087, "mark": 2.105, "length": -0.944, "prior": -0.203}
+SEGMENT_WEIGHTS = {"bias": 0.327, "poses": 2.905, "asks": 0.246, "mark": 1.988, "length": -0.736, "prior": -0.943}
 
 # The chance that the next segment is another speaker's, from the interviewer's segment and
 # from the respondent's: typed turns (no times) change speaker almost always; a recording's
-# segments go on with the same speaker more often. Chosen on interviews 1-4 by `--fit`'s grid
-# (on sentences standing for a recording's segments, leaving the interviewer was not found more
-# likely than leaving the respondent).
+# segments go on with the same speaker more often. Chosen on interviews 1-4 by `--fit`'s grid.
 SWITCH_TURNS = 0.9
-LEAVE_INTERVIEWER = 0.3
-LEAVE_RESPONDENT = 0.3
-# ... after a segment put as a question, and after a pause this long (seconds).
-SWITCH_AFTER_QUESTION = 0.5
+LEAVE_INTERVIEWER = 0.2
+LEAVE_RESPONDENT = 0.2
+# ... after the interviewer's segment put as a question, and after a pause this long (seconds).
+SWITCH_AFTER_QUESTION = 0.7
 LONG_PAUSE = 1.0
 SWITCH_AFTER_PAUSE = 0.6
+# The chance that the first segment is the interviewer's (who opens the interview).
+START_INTERVIEWER = 0.7
 # How far a segment's own evidence counts against the sequence (its logit is multiplied by
 # this): neighbouring segments' evidence is not independent. Chosen with the chances above.
-EVIDENCE_WEIGHT = 0.75
+EVIDENCE_TURNS = 0.5
+EVIDENCE_SEGMENTS = 1.0
 
 
 def segment_evidence(texts: Sequence[str], guide: Guide, language: Language | None = None) -> list[dict[str, float]]:
-    """Per segment, what `ROLE_WEIGHTS` weighs."""
+    """Per segment, what `TURN_WEIGHTS` and `SEGMENT_WEIGHTS` weigh."""
     lang = _language(guide, language)
     tracker = GuideTracker(guide, language=lang)
     out = []
@@ -151,12 +156,12 @@ def segment_evidence(texts: Sequence[str], guide: Guide, language: Language | No
             tracker.set_current(matches[0].number)
         n = len(words(text))
         out.append({"poses": poses, "asks": 1.0 if lang.asks_something(text) else 0.0,
-                    "length": math.log1p(n)})
+                    "mark": 1.0 if text.rstrip().endswith("?") else 0.0, "length": math.log1p(n)})
     return out
 
 
 def _logit(evidence: dict[str, float], weights: dict[str, float]) -> float:
-    return weights.get("bias", 0.0) + sum(weights.get(k, 0.0) * v for k, v in evidence.items())
+    return weights.get("bias", 0.0) + sum(weights.get(k, 0.0) * v for k, v in evidence.items() if k != "prior")
 
 
 def _switch_chances(asks: list[float], starts, ends, turns: bool) -> list[tuple[float, float]]:
@@ -186,16 +191,20 @@ def propose_roles(texts: Sequence[str], guide: Guide, language: Language | None 
         return []
     if turns is None:
         turns = starts is None or ends is None
-    return roles_from(segment_evidence(texts, guide, language), starts, ends, turns,
-                      ROLE_WEIGHTS if weights is None else weights)
+    return roles_from(segment_evidence(texts, guide, language), starts, ends, turns, weights)
 
 
 def roles_from(evidence: list[dict[str, float]], starts, ends, turns: bool,
-               weights: dict[str, float]) -> list[RoleProposal]:
+               weights: dict[str, float] | None = None) -> list[RoleProposal]:
     """`propose_roles` once each segment's evidence is read."""
-    # Each segment's own evidence as the chance it is the interviewer's, kept from 0 and 1 so
-    # that the sequence can overrule it.
-    own = [min(0.98, max(0.02, 1 / (1 + math.exp(-EVIDENCE_WEIGHT * _logit(e, weights))))) for e in evidence]
+    if weights is None:
+        weights = TURN_WEIGHTS if turns else SEGMENT_WEIGHTS
+    strength = EVIDENCE_TURNS if turns else EVIDENCE_SEGMENTS
+    # Each segment's own evidence, its prior taken out, as a chance (the sequence's chances of
+    # a change of speaker bring the prior back); kept from 0 and 1 so that the sequence can
+    # overrule it.
+    prior = weights.get("prior", 0.0)
+    own = [min(0.98, max(0.02, 1 / (1 + math.exp(-strength * (_logit(e, weights) - prior))))) for e in evidence]
     switch = _switch_chances([e["asks"] for e in evidence], starts, ends, turns)
     posterior = _forward_backward(own, switch)
     return [RoleProposal(p >= 0.5, round(max(p, 1 - p), 3)) for p in posterior]
@@ -205,7 +214,8 @@ def _forward_backward(own: list[float], switch: list[tuple[float, float]]) -> li
     """The chance each segment is the interviewer's, given every segment's own evidence and the
     chances of a change of speaker between them (two states; scaled to stay in range)."""
     n = len(own)
-    fwd = [(own[0], 1 - own[0])]
+    first = (START_INTERVIEWER * own[0], (1 - START_INTERVIEWER) * (1 - own[0]))
+    fwd = [(first[0] / sum(first), first[1] / sum(first))]
     for i in range(1, n):
         leave_i, leave_r = switch[i - 1]
         prev_i, prev_r = fwd[-1]
