@@ -423,6 +423,8 @@ def the_machine_faked(monkeypatch, short_samples):
     from textual.app import App
 
     fake_the_edges(monkeypatch)
+    # `models get NAME` is fieldnote's one network use: here it is told the machine is offline.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(paths, "SAMPLE_SESSIONS", short_samples)
     monkeypatch.setattr(App, "run", lambda self, *args, **kwargs: None)
 

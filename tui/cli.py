@@ -20,6 +20,7 @@ from tui.commands.args import EXIT_USER_ERROR, open_store as _store
 # Modules that add subcommands; each keeps its heavy imports inside its command functions.
 COMMAND_MODULES: list[str] = [
     "tui.commands.exchange", "tui.commands.record", "tui.commands.review", "tui.commands.importing", "tui.commands.admin",
+    "tui.commands.models",
 ]
 
 
@@ -50,7 +51,11 @@ def cmd_demo(args) -> int:
         if args.guide or args.respondent or args.case:
             raise UserError("--guide, --respondent and --case go with --tracks (a recording of your own)")
         demo = load_demo(args.language)
-    transcriber = open_transcriber(args.model, demo.guide, threads=args.threads)
+    from core.speech.choice import LIVE, pick_model
+
+    model, reason = pick_model(args.model, LIVE, demo.guide.language)
+    print(reason, file=sys.stderr, flush=True)
+    transcriber = open_transcriber(model, demo.guide, threads=args.threads)
     store = _store(args)
     session_id = store.create_session(
         demo.guide,
@@ -218,16 +223,6 @@ def cmd_guides_show(args) -> int:
     return 0
 
 
-def cmd_models(args) -> int:
-    from core.speech.models import available_models, resolve_model
-
-    for name in available_models():
-        ref = resolve_model(name)
-        kind = "multilingual" if ref.multilingual else "English only"
-        print(f"{name:<12} {kind:<13} {ref.origin:<14} {ref.path}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="fieldnote",
@@ -295,10 +290,6 @@ def build_parser() -> argparse.ArgumentParser:
         "then each dimension with its indicators and the questions that ask about it.")
     show.add_argument("name", metavar="NAME", help="a guide's name (see `fieldnote guides`) or a path")
     show.set_defaults(func=cmd_guides_show)
-
-    p = sub.add_parser("models", help="list the Whisper models on this machine",
-                       description="List the Whisper models fieldnote can load without a network.")
-    p.set_defaults(func=cmd_models)
 
     # Further command groups live in their own modules, each with `register(subparsers)`.
     for module in COMMAND_MODULES:

@@ -29,6 +29,7 @@ from typing import Callable
 from core.base.errors import UserError
 from core.pipeline.live import annotate
 from core.speech.batched import Cancelled
+from core.speech.choice import AFTER, pick_model
 from core.speech.models import load_model, resolve_model
 from core.speech.tracks import Progress, Word, transcribe_session_audio
 from core.store.review import guide_of_session, recorded, remap_codings
@@ -218,6 +219,16 @@ def _insert_new(ch, store: Store, session_id: int, guide, suggester: Suggester, 
                                           "kind": "detected", "segment_id": seg_id, "score": seg.question_score})
 
 
+def session_language(store: Store, session_id: int) -> str | None:
+    return store.session(session_id)["language"] or guide_of_session(store, session_id).language
+
+
+def session_model(store: Store, session_id: int, model: str | None = None) -> tuple[str | None, str]:
+    """The model to transcribe the session with after the interview, and the line saying why:
+    `model` if given, else the largest installed (multilingual unless the session is in English)."""
+    return pick_model(model, AFTER, session_language(store, session_id))
+
+
 def retranscribe(
     store: Store,
     session_id: int,
@@ -231,12 +242,13 @@ def retranscribe(
     stop: threading.Event | None = None,
     loaded_model=None,
 ) -> Result:
-    """Transcribe the session's tracks again with `model` and lay the words onto it."""
+    """Transcribe the session's tracks again with `model` (default: `session_model`'s choice) and
+    lay the words onto it."""
     session = store.session(session_id)
     tracks = session_tracks(session)
     _require_times(store, session_id)
-    ref = resolve_model(model)
-    language = session["language"] or guide_of_session(store, session_id).language
+    language = session_language(store, session_id)
+    ref = resolve_model(model or pick_model(None, AFTER, language)[0])
     if on_progress is not None:
         on_progress(Progress(f"loading the model {ref.name}", 0.0, 0.0, 0.0))
     whisper = loaded_model if loaded_model is not None else load_model(ref, language, threads)

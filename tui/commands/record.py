@@ -93,9 +93,23 @@ def cmd_record(args) -> int:
 def _record_with_screen(store, args, mic: str, system: str) -> int:
     from tui.screens.setup import RecordingPlan, make_record_app
 
+    from core.pipeline.demo import open_transcriber
+    from core.speech.choice import LIVE, pick_model
+
     plan = RecordingPlan(guide=args.guide, respondent=args.respondent, case_name=args.case, model=args.model,
                          threads=args.threads, resume=args.resume, headphones=args.headphones, duration=args.duration)
-    session_id = make_record_app(store, plan, mic=mic, system=system).run()
+    given = args.model or (store.session(args.resume)["model"] if args.resume is not None else None)
+    reasons = []
+
+    def transcriber_factory(guide):
+        # The guide is known only once chosen on the setup screen; the line is said when it closes.
+        model, reason = pick_model(given, LIVE, guide.language)
+        reasons.append(reason if args.resume is None or args.model else f"model {model}: the one the session began with")
+        return open_transcriber(model, guide, threads=args.threads)
+
+    session_id = make_record_app(store, plan, mic=mic, system=system, transcriber_factory=transcriber_factory).run()
+    for reason in reasons[-1:]:
+        _say(reason)
     if session_id is not None:
         _say(f"session {session_id}")
         if args.resume is None:
@@ -124,7 +138,10 @@ def _record_headless(store, args, mic: str, system: str) -> int:
         if not args.consent:
             raise UserError("recording needs the respondent's consent: ask for it, then confirm with --consent")
         guide = load_guide(args.guide)
-        model = args.model
+        from core.speech.choice import LIVE, pick_model
+
+        model, reason = pick_model(args.model, LIVE, guide.language)
+        _say(reason)
     transcriber = open_transcriber(model, guide, threads=args.threads)
 
     def on_event(event) -> None:

@@ -79,16 +79,18 @@ class _ProgressLine:
 def cmd_transcribe(args) -> int:
     from core.base.errors import UserError
     from core.interchange.export import clock
-    from core.pipeline.retranscribe import retranscribe
+    from core.pipeline.retranscribe import retranscribe, session_model
 
     store = _store(args)
+    model, reason = session_model(store, args.session, args.model)
+    print(reason, file=sys.stderr, flush=True)
     stop = threading.Event()
     progress = _ProgressLine()
     try:
         result = retranscribe(
             store,
             args.session,
-            args.model,
+            model,
             verbatim=args.verbatim,
             overwrite_edited=args.overwrite_edited,
             batched={"auto": None, "batched": True, "sequential": False}[args.mode],
@@ -152,8 +154,9 @@ def register(sub) -> None:
                        "larger model after the interview. Your edits and codings are kept: codings stay on the "
                        "same audio time and words; segments you edited keep your text unless --overwrite-edited.")
     p.add_argument("session", type=_session_id, metavar="SESSION", help="session id, as `fieldnote sessions` shows")
-    p.add_argument("--model", metavar="NAME_OR_PATH", required=True,
-                   help="Whisper model name or faster-whisper model directory (see `fieldnote models`)")
+    p.add_argument("--model", metavar="NAME_OR_PATH",
+                   help="Whisper model name or faster-whisper model directory (default: the largest installed, "
+                   "multilingual unless the session is in English; see `fieldnote models`)")
     p.add_argument("--verbatim", action="store_true", help="keep fillers and hesitations (uhm, eh) as spoken")
     p.add_argument("--overwrite-edited", action="store_true",
                    help="replace the text of segments you edited by hand too (default: keep them)")
