@@ -126,14 +126,20 @@ def teams_vtt(turns) -> str:
     return "\n".join(out)
 
 
-@pytest.fixture
-def german_call(tmp_path):
+def named_text(turns) -> str:
+    return "\n".join(f"{speaker}: {text}" for speaker, text in turns) + "\n"
+
+
+@pytest.fixture(params=["vtt", "txt"])
+def german_call(tmp_path, request):
+    """The German interview as a Teams VTT and as a typed 'Name: text' transcript."""
     _, guide_text_, turns = german()
     guide = tmp_path / "de-check.toml"
     guide.write_text(guide_text_, encoding="utf-8")
-    call = tmp_path / "call.vtt"
-    call.write_text(teams_vtt(turns), encoding="utf-8")
-    return tmp_path / "study.db", guide, call, turns
+    call = tmp_path / f"call.{request.param}"
+    write = teams_vtt if request.param == "vtt" else named_text
+    call.write_text(write(turns), encoding="utf-8")
+    return tmp_path / "study.db", guide, call, turns, write
 
 
 def _speakers(db) -> dict[str, set[str]]:
@@ -150,7 +156,7 @@ def _speakers(db) -> dict[str, set[str]]:
 
 
 def test_a_teams_transcript_imports_without_interviewer_and_says_whom_it_took(german_call, capsys):
-    db, guide, call, turns = german_call
+    db, guide, call, turns, _ = german_call
     assert main(["--db", str(db), "import", str(call), "--guide", str(guide)]) == 0
     out, err = capsys.readouterr()
     assert out.strip() == "1"
@@ -160,7 +166,7 @@ def test_a_teams_transcript_imports_without_interviewer_and_says_whom_it_took(ge
 
 
 def test_interviewer_overrides_the_guess(german_call, capsys):
-    db, guide, call, _ = german_call
+    db, guide, call, _, _ = german_call
     assert main(["--db", str(db), "import", str(call), "--guide", str(guide), "--interviewer", "Bernd Keller"]) == 0
     err = capsys.readouterr().err
     assert "interviewer:" not in err
@@ -168,8 +174,8 @@ def test_interviewer_overrides_the_guess(german_call, capsys):
 
 
 def test_an_unclear_transcript_still_asks_for_interviewer(german_call, capsys):
-    db, guide, call, turns = german_call
-    call.write_text(teams_vtt(turns[2:6]), encoding="utf-8")
+    db, guide, call, turns, write = german_call
+    call.write_text(write(turns[2:6]), encoding="utf-8")
     assert main(["--db", str(db), "import", str(call), "--guide", str(guide)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and "cannot tell which speaker is the interviewer" in err and "--interviewer" in err

@@ -132,7 +132,8 @@ SEGMENT_WEIGHTS = {"bias": 0.327, "poses": 2.905, "asks": 0.246, "mark": 1.988, 
 SWITCH_TURNS = 0.9
 LEAVE_INTERVIEWER = 0.2
 LEAVE_RESPONDENT = 0.2
-# ... after the interviewer's segment put as a question, and after a pause this long (seconds).
+# ... after the interviewer's segment put as a question; and after a pause this long (seconds),
+# which is not fitted: the typed interviews have no times (the voiced ones are to say).
 SWITCH_AFTER_QUESTION = 0.7
 LONG_PAUSE = 1.0
 SWITCH_AFTER_PAUSE = 0.6
