@@ -110,6 +110,7 @@ def test_score_roles_counts_segments_and_words():
                          ["one two", "three four five", "six"])
     assert (scored.right, scored.segments, scored.right_words, scored.words) == (2, 3, 3, 6)
     assert scored.share == pytest.approx(2 / 3) and scored.word_share == pytest.approx(0.5)
+    assert score_roles([True, True], [True, False]).word_share is None
     with pytest.raises(ValueError):
         score_roles([True], [True, False])
 

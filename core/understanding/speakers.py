@@ -66,8 +66,9 @@ class RoleScore:
         return self.right / self.segments if self.segments else 0.0
 
     @property
-    def word_share(self) -> float:
-        return self.right_words / self.words if self.words else 0.0
+    def word_share(self) -> float | None:
+        """None when the segments' texts were not given (or hold no words)."""
+        return self.right_words / self.words if self.words else None
 
 
 # A speaker is taken as the interviewer only from this sureness up; below it the import asks for
