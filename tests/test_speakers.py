@@ -281,8 +281,16 @@ def test_reassign_roles_follows_the_guide_for_a_turn_that_becomes_the_interviewe
     one = add_demo_session(store, understand=True)
     question = next_of(store, one, answer_to(store, one, 6), -1)
     number = question["asks"]
+    before = next_of(store, one, question, -1)["question"]
+    answer = next_of(store, one, question)
+    assert number is not None and before != number and answer["question"] == number
     review.set_roles(store, [question["id"]], "respondent")
     assert store.db["segments"].get(question["id"])["asks"] is None
+    # What followed the question is back under the question before it.
+    assert store.db["segments"].get(answer["id"])["question"] == before
     assert reassign_roles(store, one, [question["id"]], "interviewer") == 1
     assert store.db["segments"].get(question["id"])["asks"] == number
+    assert store.db["segments"].get(answer["id"])["question"] == number
     assert reassign_roles(store, one, [question["id"]], "interviewer") == 0
+    review.undo(store, one)
+    assert store.db["segments"].get(answer["id"])["question"] == before

@@ -277,7 +277,8 @@ def set_roles(
     A segment that becomes the interviewer's loses its open suggestions (those decided on stay,
     as the user left them) and, when `asks` holds it, poses that guide question (number, score).
     One that becomes the respondent's poses no question any more and gets `suggestions` (each
-    with dimension_id, indicator_id, score and reason, as the suggester makes them)."""
+    with dimension_id, indicator_id, score and reason, as the suggester makes them). The
+    question in effect follows the questions posed (`_follow_questions`)."""
     if speaker not in SPEAKERS:
         raise UserError(f"speaker must be one of {', '.join(SPEAKERS)}, not {speaker!r}")
     if not segment_ids:
@@ -316,7 +317,27 @@ def set_roles(
                                               "indicator_id": s.indicator_id, "score": round(float(s.score), 4),
                                               "reason": s.reason, "state": "pending"})
                     rank += 1
+        _follow_questions(ch, store, rows[0]["session_id"], {r["id"]: r["asks"] for r in changing})
     return len(changing)
+
+
+def _follow_questions(ch: Changes, store: Store, session_id: int, asked_before: dict[int, int | None]) -> None:
+    """The question in effect after segments that came to pose a question, or stopped posing
+    one: from each such segment up to the next question posed, what was in effect because of
+    it follows (segments where the question was moved by hand since are left as they are)."""
+    segments = store.segments(session_id)
+    for i, seg in enumerate(segments):
+        if seg["id"] not in asked_before or seg["asks"] == asked_before[seg["id"]]:
+            continue
+        old = seg["question"]
+        new = seg["asks"] if seg["asks"] is not None else (segments[i - 1]["question"] if i else None)
+        ch.update("segments", seg["id"], {"question": new})
+        seg["question"] = new
+        for later in segments[i + 1:]:
+            if later["asks"] is not None or later["question"] != old:
+                break
+            ch.update("segments", later["id"], {"question": new})
+            later["question"] = new
 
 
 def _session_of(store: Store, segment_id: int) -> int:
