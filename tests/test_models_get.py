@@ -57,7 +57,7 @@ class FakeHub:
 
             def do_GET(self):
                 hub.requests.append((self.path, self.headers.get("Range")))
-                if self.path == f"/api/models/{REPO}/revision/main?blobs=true":
+                if self.path == f"/api/models/{REPO}/revision/main?blobs=True":
                     return self._send(200, json.dumps(hub.listing()).encode(), {"Content-Type": "application/json"})
                 prefix = f"/{REPO}/resolve/{REVISION}/"
                 name = self.path[len(prefix):] if self.path.startswith(prefix) else None

@@ -102,6 +102,10 @@ def _unreachable(exc: BaseException) -> str:
     return str(getattr(reason, "strerror", None) or reason)
 
 
+def _request(url: str, headers: dict | None = None) -> urllib.request.Request:
+    return urllib.request.Request(url, headers={"User-Agent": "fieldnote", **(headers or {})})
+
+
 def hub_files(name: str, *, endpoint: str | None = None, timeout: float = TIMEOUT) -> list[ModelFile]:
     """The files of model `name` on the hub, with their sizes and checksums, at one revision."""
     names = known_names()
@@ -111,9 +115,9 @@ def hub_files(name: str, *, endpoint: str | None = None, timeout: float = TIMEOU
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         raise Offline(f"HF_HUB_OFFLINE is set, so fieldnote does not reach the model hub; {_offline_hint()}")
     base = endpoint or hub_endpoint()
-    url = f"{base}/api/models/{repo}/revision/main?blobs=true"
+    url = f"{base}/api/models/{repo}/revision/main?blobs=True"  # as huggingface_hub asks for file metadata
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(_request(url), timeout=timeout) as resp:
             info = json.load(resp)
     except urllib.error.HTTPError as exc:
         raise UserError(f"the model hub ({base}) answered HTTP {exc.code} for {repo}; try again later") from None
@@ -148,7 +152,7 @@ def _sums(folder: Path) -> dict[str, str]:
         for line in listing.read_text(encoding="utf-8", errors="replace").splitlines():
             parts = line.strip().split(None, 1)
             if len(parts) == 2 and re.fullmatch(r"[0-9a-fA-F]{64}", parts[0]):
-                sums[parts[1].lstrip("*").strip()] = parts[0].lower()
+                sums[parts[1].lstrip("*").strip().removeprefix("./")] = parts[0].lower()
     return sums
 
 
@@ -262,7 +266,7 @@ def _download(f: ModelFile, part: Path, on_progress: Progress | None, timeout: f
         have = 0
     if f.size is not None and have == f.size:
         return
-    request = urllib.request.Request(f.source, headers={"Range": f"bytes={have}-"} if have else {})
+    request = _request(f.source, {"Range": f"bytes={have}-"} if have else {})
     total = f.size
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
