@@ -196,7 +196,7 @@ def _no_sessions(db) -> bool:
 # --- the review keys ---------------------------------------------------------------------------
 
 
-async def _review(pilot, store, one):
+async def _review(pilot):
     from tui.screens.review import ReviewScreen
 
     for _ in range(200):
@@ -223,7 +223,7 @@ async def test_t_flips_a_turn_and_its_suggestions_follow(memory_store):
     before = [s["id"] for s in _pending(store, answer["id"])]
     assert before and question["asks"] == 4
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
-        await _review(pilot, store, one)
+        await _review(pilot)
         # An answer taken for the interviewer's: its open suggestions are withdrawn.
         await _select(pilot, answer)
         await pilot.press("t")
@@ -260,7 +260,7 @@ async def test_T_gives_every_turn_up_to_the_next_question_the_selected_speaker(m
     kinds = {store.db["segments"].get(i)["speaker"] for i in stretch}
     assert kinds == {"interviewer", "respondent"} and after["asks"] is not None
     async with make_app(store, review_session=one).run_test(size=SIZE) as pilot:
-        await _review(pilot, store, one)
+        await _review(pilot)
         await _select(pilot, start)
         await pilot.press("T")
         await pilot.pause()
