@@ -8,10 +8,12 @@ import hashlib
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -48,6 +50,8 @@ class FakeHub:
         self.files = dict(files)
         self.listed = {name: data for name, data in files.items()}  # what the listing describes
         self.cut = {}  # name -> bytes sent before the connection is dropped (once)
+        self.hold = {}  # name -> bytes sent before the transfer waits for `released` (once)
+        self.released = threading.Event()
         self.requests: list[tuple[str, str | None]] = []
         hub = self
 
@@ -73,6 +77,18 @@ class FakeHub:
                 else:
                     headers, status = {}, 200
                 body = data[start:]
+                if name in hub.hold:
+                    sent = hub.hold.pop(name)
+                    self.send_response(status)
+                    self.send_header("Content-Length", str(len(body)))
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(body[:sent])
+                    self.wfile.flush()
+                    hub.released.wait(60)
+                    self.close_connection = True
+                    return
                 if name in hub.cut:
                     sent = hub.cut.pop(name)
                     self.send_response(status)
@@ -116,6 +132,7 @@ class FakeHub:
         return self
 
     def __exit__(self, *exc):
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -166,6 +183,51 @@ def test_a_cut_download_is_continued_with_a_range_request_and_installed_whole(mo
     assert "model.bin: 3.2 MB of 3.2 MB" in second.stderr  # the progress, on stderr
     ref = models.resolve_model("tiny")
     assert ref.origin == "models-folder" and ref.path == models_folder / "tiny"
+
+
+def test_ctrl_c_leaves_no_model_and_the_next_run_goes_on(models_folder):
+    files = _fake_model()
+    part = models_folder / ".get-tiny" / "model.bin.part"
+    with FakeHub(files) as hub:
+        hub.hold["model.bin"] = 1 << 20
+        proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "models", "get", "tiny", "--no-measure"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                                env={**os.environ, "HF_ENDPOINT": hub.url})
+        try:
+            for _ in range(600):
+                if part.exists() and part.stat().st_size == 1 << 20:
+                    break
+                time.sleep(0.1)
+            assert part.exists() and part.stat().st_size == 1 << 20, proc.stderr.read() if proc.poll() is not None else ""
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 2, err
+        assert "stopped; nothing was installed" in err and "Traceback" not in err
+        assert not (models_folder / "tiny").exists()
+        again = _fieldnote("models", "get", "tiny", "--no-measure", HF_ENDPOINT=hub.url)
+        assert again.returncode == 0, again.stderr
+    assert hub.file_requests("model.bin") == [None, f"bytes={1 << 20}-"]
+    _installed(models_folder / "tiny", files)
+
+
+def test_one_models_get_of_a_name_at_a_time(models_folder):
+    import fcntl
+
+    scratch = download.staging_dir("tiny")
+    scratch.mkdir(parents=True)
+    fd = os.open(scratch, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as a `models get tiny` under way holds it
+        with FakeHub(_fake_model()) as hub:
+            out = _fieldnote("models", "get", "tiny", "--no-measure", HF_ENDPOINT=hub.url)
+        assert out.returncode == 2 and "another `fieldnote models get tiny` is under way" in out.stderr
+        assert hub.file_requests("model.bin") == []
+    finally:
+        os.close(fd)
+    assert not (models_folder / "tiny").exists()
 
 
 @pytest.mark.parametrize("damaged", ["model.bin", "config.json"])
@@ -245,6 +307,11 @@ def test_from_a_folder_or_a_file_url(models_folder, model_folder, as_url):
     assert "my-small" in models.available_models()
     again = _fieldnote("models", "get", "my-small", "--from", source, "--no-measure")
     assert again.returncode == 2 and "--force" in again.stderr
+    (folder / "config.json").write_bytes(b'{"lang_ids": [1, 2]}')
+    forced = _fieldnote("models", "get", "my-small", "--from", source, "--no-measure", "--force")
+    assert forced.returncode == 0, forced.stderr
+    _installed(models_folder / "my-small", {**files, "config.json": b'{"lang_ids": [1, 2]}'})
+    assert sorted(p.name for p in models_folder.iterdir()) == ["my-small"]  # no scratch or old copy left
 
 
 def test_a_stopped_copy_goes_on_from_where_it_stopped(models_folder, model_folder):
