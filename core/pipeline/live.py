@@ -22,6 +22,7 @@ from core.study.guide import Guide
 from core.store.database import NewSegment, Store
 from core.speech.transcriber import Transcriber
 from core.understanding.suggester import Suggester
+from core.understanding.hearing import Hearing
 from core.understanding.tracker import GuideTracker
 
 SPEAKER_OF_TRACK = {"interviewer": "interviewer", "respondent": "respondent"}
@@ -63,6 +64,8 @@ class LivePipeline:
         segmenter_factory: Callable[[str], VadSegmenter] = VadSegmenter,
         speaker_labels: dict[str, str] | None = None,
         bleed: BleedFilter | None = None,
+        hearing: Hearing | None = None,
+        join_turns: bool = False,
     ):
         self.source = source
         self.transcriber = transcriber
@@ -76,6 +79,13 @@ class LivePipeline:
         self.muted: set[str] = set()
         self.paused = threading.Event()
         self.bleed = bleed
+        # What fieldnote expects to hear, said to Whisper before each utterance (None: nothing).
+        self.hearing = hearing
+        # The VAD cuts a turn at its pauses, and a question is often put over two or three
+        # utterances ("Dan de volgende vraag." ... "hoe stond het met het vertrouwen?"): the
+        # tracker reads each utterance with the rest of its speaker's turn before it.
+        self.join_turns = join_turns
+        self._turn: tuple[str, float, str] | None = None  # (speaker, end, words so far)
 
     def run(
         self,
@@ -121,12 +131,18 @@ class LivePipeline:
 
     def _process(self, utt: Utterance, on_segment: Callable[[SegmentReady], None]) -> None:
         t = time.perf_counter()
-        result = self.transcriber.transcribe(utt.samples)
+        prompt = self.hearing.prompt(utt.track, self.tracker) if self.hearing is not None else None
+        if prompt:
+            result = self.transcriber.transcribe(utt.samples, prompt=prompt)
+        else:
+            result = self.transcriber.transcribe(utt.samples)
         self.stats.transcribe_seconds += time.perf_counter() - t
         self.stats.audio_seconds += len(utt.samples) / 16000
         text = result.text.strip()
         if not text:
             return
+        if self.hearing is not None:
+            self.hearing.heard(utt.track, text)
         speaker = SPEAKER_OF_TRACK.get(utt.track, utt.track)
         seg = NewSegment(
             speaker=speaker,
@@ -135,10 +151,26 @@ class LivePipeline:
             end=round(utt.end, 2),
             speaker_label=self.speaker_labels.get(speaker),
         )
-        annotate(seg, self.tracker, self.suggester)
+        annotate(seg, self.tracker, self.suggester, turn_so_far=self._turn_so_far(seg))
         delay = max(0.0, self.clock.now() - utt.end)
         self.stats.delays.append(delay)
         on_segment(SegmentReady(seg, delay, utt.end))
+
+
+    def _turn_so_far(self, seg: NewSegment) -> str | None:
+        """The speaker's words before this utterance in the same turn (None: a new turn)."""
+        turn, before = self._turn, None
+        if turn is not None and turn[0] == seg.speaker and seg.start - turn[1] <= TURN_PAUSE_MAX:
+            before = turn[2]
+        self._turn = (seg.speaker, seg.end, f"{before} {seg.text}" if before else seg.text)
+        return before if self.join_turns else None
+
+
+# The longest pause inside one speaker's turn: longer, and what follows is a new turn.
+TURN_PAUSE_MAX = 4.0
+# At most the last words of a turn so far are read with the next utterance: an interviewer's
+# long preamble should not outweigh the question she ends it with.
+TURN_WORDS_MAX = 60
 
 
 def decide(store: Store, suggester: Suggester, suggestion: dict, accept: bool) -> None:
@@ -155,13 +187,19 @@ def decide(store: Store, suggester: Suggester, suggestion: dict, accept: bool) -
     suggester.learn(segment["text"], suggestion["indicator_id"], positive=accept, question=segment["question"])
 
 
-def annotate(seg: NewSegment, tracker: GuideTracker, suggester: Suggester) -> NewSegment:
+def annotate(seg: NewSegment, tracker: GuideTracker, suggester: Suggester,
+             turn_so_far: str | None = None) -> NewSegment:
     """Guide tracking for the interviewer's words, suggestions for the respondent's.
 
     Shared by the live path and by imports, so an import sees what the live session would have.
+    `turn_so_far`: the interviewer's words before these in the same turn, read with them (the
+    live path hears a turn in pieces; an import has it whole).
     """
     if seg.speaker == "interviewer":
-        match = tracker.observe(seg.text)
+        said = seg.text
+        if turn_so_far:
+            said = " ".join(f"{turn_so_far} {seg.text}".split()[-TURN_WORDS_MAX:])
+        match = tracker.observe(said)
         if match is not None:
             seg.asks = match.number
             seg.question_score = round(match.score, 3)

@@ -117,6 +117,47 @@ def without_loops(text: str) -> str:
     return " ".join(words[k] for k in kept)
 
 
+# A prompt (core.understanding.hearing) is what fieldnote expects to hear; on silence, noise or
+# speech it cannot make out, Whisper may write the prompt out instead. Speech carries at most
+# about five words a second (fast Dutch or English, 3-4 is usual): text with more words than
+# the utterance could hold was not heard. And a run of PROMPT_COPY_WORDS or more of the prompt's
+# own words, in its order, is only kept when Whisper is sure there was speech and sure of its
+# words: an interviewer who reads a question from the guide is heard so, one who asks it in
+# other words is heard in those words (tests/test_hearing.py holds both sides).
+WORDS_PER_SECOND_MAX = 5.0
+PROMPT_COPY_WORDS = 5
+PROMPT_COPY_NO_SPEECH_MAX = 0.3
+PROMPT_COPY_LOGPROB_MIN = -0.6
+
+
+def _longest_shared_run(words: list[str], prompt: list[str]) -> int:
+    """The length of the longest run of words said in the prompt's order, word for word."""
+    best = 0
+    previous = [0] * (len(prompt) + 1)
+    for w in words:
+        row = [0] * (len(prompt) + 1)
+        for j, p in enumerate(prompt, 1):
+            if w == p:
+                row[j] = previous[j - 1] + 1
+                best = max(best, row[j])
+        previous = row
+    return best
+
+
+def prompted_copy(text: str, prompt: str | None, seconds: float, no_speech_prob: float,
+                  avg_logprob: float) -> bool:
+    """Whether text Whisper gave under a prompt is the prompt (or more words than the audio
+    held) rather than what was said."""
+    if not prompt:
+        return False
+    words = _bare(text).split()
+    if len(words) > WORDS_PER_SECOND_MAX * seconds + 2:
+        return True
+    if _longest_shared_run(words, _bare(prompt).split()) < PROMPT_COPY_WORDS:
+        return False
+    return no_speech_prob > PROMPT_COPY_NO_SPEECH_MAX or avg_logprob < PROMPT_COPY_LOGPROB_MIN
+
+
 @dataclass(frozen=True)
 class Transcript:
     text: str
@@ -129,6 +170,12 @@ class Transcriber(Protocol):
     name: str
 
     def transcribe(self, audio: np.ndarray) -> Transcript: ...
+
+
+class PromptedTranscriber(Transcriber, Protocol):
+    """A transcriber that takes what fieldnote expects to hear (core.understanding.hearing)."""
+
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Transcript: ...
 
 
 class WhisperTranscriber:
@@ -149,7 +196,8 @@ class WhisperTranscriber:
         self.beam_size = beam_size
         self._lock = threading.Lock()
 
-    def transcribe(self, audio: np.ndarray) -> Transcript:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Transcript:
+        seconds = len(audio) / SAMPLE_RATE
         with self._lock:
             segments, info = self._model.transcribe(
                 audio.astype(np.float32, copy=False),
@@ -159,12 +207,15 @@ class WhisperTranscriber:
                 condition_on_previous_text=False,
                 without_timestamps=True,
                 temperature=(0.0, 0.4, 0.8),
+                initial_prompt=prompt or None,
             )
             kept = []
             logprobs, no_speech = [], []
             for s in segments:
                 text = without_loops(s.text.strip())
                 if not text or made_up(text, s.no_speech_prob, s.avg_logprob):
+                    continue
+                if prompted_copy(text, prompt, seconds, s.no_speech_prob, s.avg_logprob):
                     continue
                 kept.append(text)
                 logprobs.append(s.avg_logprob)
