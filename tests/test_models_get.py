@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -407,6 +408,27 @@ def test_live_and_transcribe_say_which_model_they_took_and_why(models_folder, tm
     assert "re-transcribed with base" in after.stdout
     given = _fieldnote("--db", str(db), "transcribe", str(session["id"]), "--model", "tiny.en", "--mode", "sequential")
     assert "model tiny.en (after the interview): given with --model" in given.stderr
+
+
+@pytest.mark.skipif(not shutil.which("pulseaudio"), reason="needs the Debian packages pulseaudio and pulseaudio-utils")
+def test_record_says_which_model_it_took_live(models_folder, tmp_path):
+    from pulse import private_server
+
+    for name, rtf in (("tiny.en", 0.2), ("base", 0.7)):
+        choice.save_speed(models.resolve_model(name), rtf)
+    db = tmp_path / "study.db"
+    with private_server(tmp_path / "pulse") as pulse:
+        env = {**pulse.env, "FIELDNOTE_MODELS": str(models_folder)}
+        out = subprocess.run([sys.executable, "-m", "tui.cli", "--db", str(db), "record", "--no-ui", "--guide",
+                              "remote-work-en", "--consent", "--mic", "mic.monitor", "--system", "teams.monitor",
+                              "--duration", "1"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert ("fieldnote: model (live): tiny.en, the largest installed model that keeps up live here (real-time factor "
+            "0.20 <= 0.50)") in out.stderr
+    from core.store.database import Store
+
+    (session,) = Store(db).sessions()
+    assert session["model"] == "tiny.en"
 
 
 # --- the choice, as a rule ----------------------------------------------------------------------------
