@@ -175,9 +175,11 @@ def already_imported(store: Store, job: Job) -> int | None:
     return imported_from(store, sources_of(job)[0])
 
 
-def import_recording(store: Store, job: Job, options: Options, model, *, model_name: str,
+def import_recording(store: Store, job: Job, options: Options, model: Callable[[], object], *, model_name: str,
                      on_progress: Progress | None = None, stop: threading.Event | None = None) -> Imported:
-    """Decode, transcribe, understand and store one job as a session; nothing is stored unless all is."""
+    """Decode, transcribe, understand and store one job as a session; nothing is stored unless all is.
+    `model()` gives the Whisper model, called once the files are decoded (a bad file is named
+    before a model loads)."""
     say = on_progress or (lambda stage, fraction: None)
     sources = sources_of(job)
     parsed = read_transcript(job.transcript) if job.transcript is not None else None
@@ -203,7 +205,7 @@ def import_recording(store: Store, job: Job, options: Options, model, *, model_n
             def report(at: float, before=done, length=lengths[name]) -> None:
                 say("transcribing", 0.1 + 0.85 * (before + min(at, length)) / total)
 
-            heard[name] = transcribe_track(model, path, language=options.guide.language, verbatim=options.verbatim,
+            heard[name] = transcribe_track(model(), path, language=options.guide.language, verbatim=options.verbatim,
                                            batched=True, on_segment=report, stop=stop)
             done += lengths[name]
         say("understanding", 0.95)
@@ -238,10 +240,12 @@ def import_recording(store: Store, job: Job, options: Options, model, *, model_n
             store.set_session_audio_dir(session_id, folder)
             store.end_session(session_id, "imported", duration=round(seconds, 1))
             add_sources(store, session_id, sources, staged=token)
-        os.replace(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    # Stored: from here the staging folder is the session's audio; if the rename does not happen
+    # (a kill, a failure), the next import moves it into place (tidy_staging).
+    os.replace(staging, folder)
     say("stored", 1.0)
     return Imported(session_id, layout, seconds, len(segments), notes)
 

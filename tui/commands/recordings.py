@@ -72,7 +72,7 @@ def cmd_import_recordings(args) -> int:
     skipped = []
     for job in jobs:
         try:
-            existing = already_imported(store, job)
+            existing = None if args.again else already_imported(store, job)
         except UserError as exc:
             if not queue:
                 raise
@@ -80,11 +80,19 @@ def cmd_import_recordings(args) -> int:
             continue
         if existing is not None:
             skipped.append((job, existing))
-            _say(f"skipped {job.name}: imported before as session {existing} (unchanged since)")
+            _say(f"skipped {job.name}: imported before as session {existing} (unchanged since; --again imports "
+                 "it once more)")
         else:
             todo.append((job, None))
     ref = resolve_model(args.model)
-    model = None
+    loaded = []
+
+    def model():
+        if not loaded:
+            _say(f"loading the model {ref.name}")
+            loaded.append(load_model(ref, guide.language, args.threads))
+        return loaded[0]
+
     imported, failed = [], []
     stop = threading.Event()
     for number, (job, problem) in enumerate(todo, 1):
@@ -106,9 +114,6 @@ def cmd_import_recordings(args) -> int:
             _say(line)
 
         try:
-            if model is None:
-                _say(f"loading the model {ref.name}")
-                model = load_model(ref, guide.language, args.threads)
             result = import_recording(store, job, options, model, model_name=ref.name, on_progress=progress, stop=stop)
         except UserError as exc:
             if not queue:
@@ -118,13 +123,14 @@ def cmd_import_recordings(args) -> int:
             continue
         imported.append(result)
         print(result.session_id, flush=True)
+        if len(imported) == 1:
+            unsaved = remember_guide(guide_ref)
+            if unsaved:
+                _say(f"warning: {unsaved}")
         for note in result.notes:
             _say(f"{job.name}: {note}")
         _say(f"imported {job.name} ({result.layout}, {_clock(result.seconds)}, {result.segments} segments) "
              f"as session {result.session_id} (guide {guide.id})")
-    unsaved = remember_guide(guide_ref)
-    if unsaved:
-        _say(f"warning: {unsaved}")
     if queue:
         _say(f"queue done: {len(imported)} imported, {len(skipped)} skipped (imported before), {len(failed)} failed")
         for job, reason in failed:
@@ -153,4 +159,6 @@ def add_arguments(p) -> None:
                    "the two speakers' tracks of one interview; more than two, or a folder, always each their own)")
     p.add_argument("--model", metavar="NAME_OR_PATH", help="Whisper model for a recording (default: base, bundled)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for transcribing a recording (default 2)")
+    p.add_argument("--again", action="store_true",
+                   help="a recording imported before (the same file, unchanged) is imported once more, not skipped")
     p.add_argument("--verbatim", action="store_true", help="a recording: keep hesitations (uh, um) in the transcript")
