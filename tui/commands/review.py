@@ -3,7 +3,7 @@
     fieldnote browse                      the sessions screen: find, search, open
     fieldnote review [SESSION]            review a session (without one: the sessions screen)
     fieldnote matrix [--by respondent|case] [--format table|csv] [--indicators] [--guide ID] [--pseudonymise]
-    fieldnote transcribe SESSION --model NAME_OR_PATH [--verbatim] [--overwrite-edited]
+    fieldnote transcribe SESSION [--model NAME_OR_PATH] [--verbatim] [--overwrite-edited]
 """
 
 from __future__ import annotations
