@@ -294,3 +294,11 @@ def test_reassign_roles_follows_the_guide_for_a_turn_that_becomes_the_interviewe
     assert reassign_roles(store, one, [question["id"]], "interviewer") == 0
     review.undo(store, one)
     assert store.db["segments"].get(answer["id"])["question"] == before
+
+
+def test_up_to_next_question_stops_before_the_next_question_posed_or_at_the_end():
+    rows = [{"id": 1, "asks": 3}, {"id": 2, "asks": None}, {"id": 3, "asks": None}, {"id": 4, "asks": 5},
+            {"id": 5, "asks": None}]
+    assert up_to_next_question(rows, 1) == [1, 2, 3]
+    assert up_to_next_question(rows, 3) == [3]
+    assert up_to_next_question(rows, 4) == [4, 5]
