@@ -15,7 +15,7 @@ SCHEMA = {
                  "respondent", "case_name", "consent_at", "started_at", "ended_at", "duration", "status",
                  "origin", "model", "audio_dir", "current_question"],
     "segments": ["id", "session_id", "speaker", "speaker_label", "start", "end", "text", "asr_text",
-                 "origin", "edited", "asks", "question", "created_at"],
+                 "origin", "edited", "asks", "question", "created_at", "model", "server"],
     "segments_fts": ["text"],
     "question_events": ["id", "session_id", "question", "at", "kind", "segment_id", "score"],
     "suggestions": ["id", "segment_id", "rank", "dimension_id", "indicator_id", "score", "reason", "state"],
@@ -31,6 +31,9 @@ SCHEMA = {
     "gaps": ["id", "session_id", "track", "start", "end", "reason", "detail"],
     "live_bookmarks": ["id", "session_id", "at", "note", "created_at"],
     "recording_sources": ["id", "session_id", "path", "size", "mtime", "role", "linked", "staged"],
+    "servers": ["id", "name", "url", "model", "token_env", "insecure_http", "created"],
+    "server_approvals": ["id", "server_id", "guide_id", "approved_at"],
+    "server_chunks": ["id", "session_id", "job", "speaker", "start", "end", "words", "done_at"],
 }
 
 FOREIGN_KEYS = {
@@ -42,6 +45,8 @@ FOREIGN_KEYS = {
     ("codings", "suggestion_id", "suggestions"),
     ("memos", "session_id", "sessions"),
     ("recording_sources", "session_id", "sessions"),
+    ("server_approvals", "server_id", "servers"),
+    ("server_chunks", "session_id", "sessions"),
 }
 
 

@@ -20,7 +20,7 @@ from tui.commands.args import EXIT_USER_ERROR, open_store as _store
 # Modules that add subcommands; each keeps its heavy imports inside its command functions.
 COMMAND_MODULES: list[str] = [
     "tui.commands.exchange", "tui.commands.record", "tui.commands.review", "tui.commands.importing", "tui.commands.admin",
-    "tui.commands.models",
+    "tui.commands.models", "tui.commands.servers",
 ]
 
 

@@ -120,6 +120,7 @@ def apply_words(
     model_name: str,
     overwrite_edited: bool = False,
     result: Result,
+    server: str | None = None,
 ) -> Result:
     guide = guide_of_session(store, session_id)
     _require_times(store, session_id)
@@ -128,7 +129,10 @@ def apply_words(
     protected = [(s["start"] - TOLERANCE, s["end"] + TOLERANCE) for s in segments if s["edited"] and not overwrite_edited]
     suggester = Suggester(guide)
     suggester.learn_from(store.coded_examples(guide.id, exclude_session=session_id))
-    label = f"re-transcribe with {model_name}"
+    label = f"re-transcribe with {model_name}" + (f" on server {server}" if server else "")
+    # Each segment whose text is what this model heard records which model, and which server
+    # (None: this machine), heard it.
+    heard_by = {"model": model_name, "server": server}
     with recorded(store, session_id, label) as ch:
         new_segments: list[NewSegment] = []
         for speaker, heard in words.items():
@@ -147,10 +151,10 @@ def apply_words(
                     result.kept_edited += 1
                     continue
                 if text == seg["text"]:
-                    ch.update("segments", seg["id"], {"asr_text": text})
+                    ch.update("segments", seg["id"], {"asr_text": text, **heard_by})
                     result.unchanged += 1
                     continue
-                ch.update("segments", seg["id"], {"text": text, "asr_text": text, "edited": 0})
+                ch.update("segments", seg["id"], {"text": text, "asr_text": text, "edited": 0, **heard_by})
                 remap_codings(ch, store, seg["id"], seg["text"], text)
                 result.overwritten_edited += bool(seg["edited"])
                 result.updated += 1
@@ -161,7 +165,7 @@ def apply_words(
                     NewSegment(speaker=speaker if speaker != MIXED else _nearest_speaker(mine, group), text=_join(group), start=round(group[0].start, 2), end=round(group[-1].end, 2))
                 )
         if new_segments:
-            _insert_new(ch, store, session_id, guide, suggester, new_segments)
+            _insert_new(ch, store, session_id, guide, suggester, new_segments, heard_by)
             result.inserted = len(new_segments)
         ch.update("sessions", session_id, {"model": model_name})
     result.edit_id = ch.edit_id
@@ -195,7 +199,8 @@ def _refresh_suggestions(ch, store: Store, suggester: Suggester, segment_id: int
         rank += 1
 
 
-def _insert_new(ch, store: Store, session_id: int, guide, suggester: Suggester, new: list[NewSegment]) -> None:
+def _insert_new(ch, store: Store, session_id: int, guide, suggester: Suggester, new: list[NewSegment],
+                heard_by: dict) -> None:
     existing = [(s["start"] or 0.0, s["question"]) for s in store.segments(session_id)]
     existing.sort(key=lambda x: x[0])
     starts = [t for t, _ in existing]
@@ -208,7 +213,7 @@ def _insert_new(ch, store: Store, session_id: int, guide, suggester: Suggester, 
             "segments",
             {"session_id": session_id, "speaker": seg.speaker, "speaker_label": None, "start": seg.start,
              "end": seg.end, "text": seg.text, "asr_text": seg.text, "origin": "asr", "edited": 0,
-             "asks": seg.asks, "question": seg.question, "created_at": now_iso()},
+             "asks": seg.asks, "question": seg.question, "created_at": now_iso(), **heard_by},
         )
         for rank, s in enumerate(seg.suggestions):
             ch.insert("suggestions", {"segment_id": seg_id, "rank": rank, "dimension_id": s.dimension_id,

@@ -331,6 +331,56 @@ def m006_live_bookmarks(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m007_transcription_servers(db: sqlite_utils.Database) -> None:
+    # A research group's Whisper server (core/store/servers.py). The token is never stored: only the
+    # name of the environment variable that holds it.
+    db["servers"].create(
+        {
+            "id": int,
+            "name": str,
+            "url": str,
+            "model": str,  # the model asked for; null: the server's default
+            "token_env": str,  # null: the server wants no token
+            "insecure_http": int,  # 1: plain http to a public address was allowed by the user
+            "created": str,
+        },
+        pk="id",
+        not_null={"name", "url", "created"},
+        defaults={"insecure_http": 0},
+    )
+    db["servers"].create_index(["name"], unique=True)
+    # The answer to "send this study's audio to that server?", asked once per study (guide).
+    db["server_approvals"].create(
+        {"id": int, "server_id": int, "guide_id": str, "approved_at": str},
+        pk="id",
+        foreign_keys=[("server_id", "servers", "id")],
+        not_null={"server_id", "guide_id", "approved_at"},
+    )
+    db["server_approvals"].create_index(["server_id", "guide_id"], unique=True)
+    # What a server gave for each chunk of a job not yet applied, so that a job that died resumes
+    # from the last chunk done. Deleted once the job is applied.
+    db["server_chunks"].create(
+        {
+            "id": int,
+            "session_id": int,
+            "job": str,  # a digest of the server, model, language, options and chunk plan
+            "speaker": str,
+            "start": float,
+            "end": float,
+            "words": str,  # JSON: [[start, end, text], ...] in session seconds
+            "done_at": str,
+        },
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id")],
+        not_null={"session_id", "job", "speaker", "start", "end", "words", "done_at"},
+    )
+    db["server_chunks"].create_index(["session_id", "job"])
+    # Which model, and which server (null: this machine), last transcribed a segment.
+    db["segments"].add_column("model", str)
+    db["segments"].add_column("server", str)
+
+
+@migrations()
 def m008_recording_sources(db: sqlite_utils.Database) -> None:
     # The files a session was imported from (core/store/recordings.py): a recording or its
     # transcript, by resolved path, size and modification time, so a stopped queue skips what

@@ -4,6 +4,7 @@
     fieldnote review [SESSION]            review a session (without one: the sessions screen)
     fieldnote matrix [--by respondent|case] [--format table|csv] [--indicators] [--guide ID] [--pseudonymise]
     fieldnote transcribe SESSION [--model NAME_OR_PATH] [--verbatim] [--overwrite-edited]
+    fieldnote transcribe SESSION --server NAME [--parallel N] [--yes]   (tui/commands/servers.py)
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ def cmd_transcribe(args) -> int:
     from core.interchange.export import clock
     from core.pipeline.retranscribe import retranscribe, session_model
 
+    if args.server:
+        from tui.commands.servers import transcribe_with_server
+
+        return transcribe_with_server(args)
     store = _store(args)
     model, reason = session_model(store, args.session, args.model)
     print(reason, file=sys.stderr, flush=True)
@@ -157,6 +162,12 @@ def register(sub) -> None:
     p.add_argument("--model", metavar="NAME_OR_PATH",
                    help="Whisper model name or faster-whisper model directory (default: the largest installed, "
                    "multilingual unless the session is in English; see `fieldnote models`)")
+    p.add_argument("--server", metavar="NAME",
+                   help="transcribe on this server instead of on this machine (see `fieldnote servers`)")
+    p.add_argument("--parallel", type=int, default=2, metavar="N",
+                   help="with --server: requests in flight at once (default 2)")
+    p.add_argument("--yes", action="store_true",
+                   help="with --server: allow the server for this study without asking (asked once per study)")
     p.add_argument("--verbatim", action="store_true", help="keep fillers and hesitations (uhm, eh) as spoken")
     p.add_argument("--overwrite-edited", action="store_true",
                    help="replace the text of segments you edited by hand too (default: keep them)")

@@ -1,0 +1,325 @@
+"""Transcription on a group's Whisper server: a real OpenAI-compatible server process
+(faster-whisper-server with the bundled base model, tests/whisper_server.py) on 127.0.0.1
+transcribes the Dutch demo recording; the faults a server shows (401, 429, a reply of the wrong
+shape, a server stopped mid-job) end as they should; plain http to a public address is refused;
+the token is never stored or logged. The suite's network guard still allows loopback only."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from core.base import paths
+from core.base.errors import UserError
+from core.pipeline.demo import load_demo
+from core.pipeline.server_job import chunk_audio, plan_chunks, transcribe_on_server
+from core.speech import remote
+from core.speech.remote import RemoteWhisper, Server, ServerUnreachable, check_address, parse_reply, reply_words
+from core.store import servers as registry
+from core.store.database import Store
+from tui.cli import main
+
+import whisper_server
+from whisper_server import FaultyFront, WhisperServer
+
+pytestmark = pytest.mark.skipif(not whisper_server.available(),
+                                reason="needs faster-whisper-server in build/whisper-server (bash .ci/install)")
+
+TOKEN = "s3cret-token-for-the-test-7f1c"
+EXCERPT = 60.0  # seconds of the demo each fault test sends, so that the suite stays short
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, models_home):
+    from core.speech.models import resolve_model
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FIELDNOTE_MODELS", str(models_home))
+        base = resolve_model("base").path
+    s = WhisperServer(base, tmp_path_factory.mktemp("whisper-server"))
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def front(server):
+    f = FaultyFront(server.url)
+    yield f
+    f.close()
+
+
+def _excerpt(folder: Path, seconds: float | None) -> Path:
+    """The Dutch demo's two tracks, whole or their first `seconds`."""
+    demo = load_demo("nl")
+    if seconds is None:
+        return demo.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    for speaker, path in demo.tracks.items():
+        audio, rate = sf.read(path, dtype="float32", frames=int(seconds * 16_000))
+        sf.write(folder / f"{speaker}.flac", audio, rate)
+    return folder
+
+
+def _session(store: Store, folder: Path) -> int:
+    """A session as `fieldnote demo` makes it: the demo's guide, its tracks as the recording."""
+    demo = load_demo("nl")
+    sid = store.create_session(demo.guide, origin="demo", respondent=demo.respondent, case_name=demo.case_name,
+                               title=demo.title, model="base")
+    store.set_session_audio_dir(sid, folder)
+    store.end_session(sid, "completed", duration=EXCERPT)
+    return sid
+
+
+def _words(texts) -> list[str]:
+    return [w.strip(".,?!:;\"'").lower() for t in texts for w in t.split() if w.strip(".,?!:;\"'")]
+
+
+def wer(ref: list[str], hyp: list[str]) -> float:
+    row = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, row[0] = row[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (r != h))
+    return row[-1] / max(1, len(ref))
+
+
+def _texts(store: Store, sid: int) -> list[str]:
+    return [s["text"] for s in sorted(store.segments(sid), key=lambda s: (s["speaker"], s["start"]))]
+
+
+# the real server ------------------------------------------------------------------------------
+
+
+def test_the_server_transcribes_the_demo_as_this_machine_does(server, tmp_path, models_home):
+    """The whole Dutch demo through the server, against this machine transcribing the same chunks
+    with the same model and decoding (temperature 0: no sampling, so both are deterministic)."""
+    from core.speech.models import load_model, resolve_model
+    from core.speech.tracks import transcribe_options
+
+    store = Store(tmp_path / "study.db")
+    sid = _session(store, _excerpt(tmp_path, None))
+    lab = Server("lab", server.url, "whisper-1")
+    result = transcribe_on_server(store, sid, lab, parallel=2, temperature=0.0)
+    assert result.chunks > 10 and result.inserted > 10 and result.resumed == 0
+    rows = store.segments(sid)
+    assert {(r["model"], r["server"]) for r in rows} == {("whisper-1", f"lab ({server.url})")}
+    assert registry.chunk_count(store, sid) == 0  # applied: the kept chunks are gone
+
+    model = load_model(resolve_model("base"), "nl", threads=2)
+    local_words = []
+    for speaker, path in load_demo("nl").tracks.items():
+        for chunk, audio in chunk_audio(path, plan_chunks(speaker, path)):
+            segments, _ = model.transcribe(audio, **{**transcribe_options("nl", False), "temperature": 0.0})
+            reply = parse_reply({"segments": [
+                {"start": s.start, "end": s.end, "text": s.text, "avg_logprob": s.avg_logprob,
+                 "no_speech_prob": s.no_speech_prob} for s in segments]})
+            local_words.append((speaker, [w.text for w in reply_words(reply, chunk.start)]))
+    local = _words(" ".join(ws) for sp in ("interviewer", "respondent") for s, ws in local_words if s == sp)
+    served = _words(_texts(store, sid))
+    assert len(served) > 200
+    assert wer(local, served) < 0.02
+
+
+def test_edits_and_codings_survive_a_transcription_on_the_server(server, tmp_path, capsys):
+    db = tmp_path / "study.db"
+    store = Store(db)
+    sid = _session(store, _excerpt(tmp_path / "audio", EXCERPT))
+    lab = Server("lab", server.url, "whisper-1")
+    transcribe_on_server(store, sid, lab)
+    from core.store import review
+
+    first, second = [s for s in store.segments(sid) if s["speaker"] == "respondent"][:2]
+    review.edit_text(store, first["id"], "Zo zei ik het echt.")
+    guide = store.session_guide(sid)
+    dim = guide.dimensions[0]
+    store.add_coding(second["id"], dim.id, dim.indicators[0].id, origin="manual")
+    store.close()
+    assert main(["--db", str(db), "servers", "add", "lab", server.url, "--model", "whisper-1"]) == 0
+    assert main(["--db", str(db), "transcribe", str(sid), "--server", "lab", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "transcribed on server lab" in out and "kept as you wrote them" in out
+    store = Store(db)
+    assert store.segment(first["id"])["text"] == "Zo zei ik het echt."
+    assert store.codings_for([second["id"]])[second["id"]]
+    assert store.segment(second["id"])["server"] == f"lab ({server.url})"
+
+
+def test_a_server_stopped_mid_job_is_resumed_from_the_last_chunk_done(server, tmp_path):
+    store = Store(tmp_path / "study.db")
+    sid = _session(store, _excerpt(tmp_path / "audio", EXCERPT))
+    lab = Server("lab", server.url, "whisper-1")
+    done = []
+
+    def progress(p) -> None:
+        done.append(p.done)
+        if len([d for d in done if d > 0]) == 2 and server.process is not None:
+            server.stop()  # two chunks back: the server goes away
+
+    client = RemoteWhisper(lab, retries=2, backoff=0.05)
+    try:
+        with pytest.raises(ServerUnreachable, match="goes on from the last chunk done"):
+            transcribe_on_server(store, sid, lab, parallel=1, client=client, on_progress=progress)
+        assert store.segments(sid) == []  # nothing applied
+        kept = registry.chunk_count(store, sid)
+        assert kept >= 2
+    finally:
+        server.start()
+    result = transcribe_on_server(store, sid, lab, parallel=2)
+    assert result.resumed == kept and result.chunks > kept
+    assert result.inserted > 0 and registry.chunk_count(store, sid) == 0
+
+
+# faults ---------------------------------------------------------------------------------------
+
+
+def test_a_busy_server_is_asked_again_and_a_broken_answer_retried(front, tmp_path):
+    store = Store(tmp_path / "study.db")
+    sid = _session(store, _excerpt(tmp_path / "audio", 20.0))
+    front.too_many = 2
+    front.broken = 1
+    lab = Server("lab", front.url, "whisper-1")
+    retries = []
+    client = RemoteWhisper(lab, backoff=0.01, on_retry=retries.append)
+    result = transcribe_on_server(store, sid, lab, parallel=1, client=client)
+    statuses = [r["status"] for r in front.transcriptions()]
+    assert statuses[:3] == [429, 429, 500] and set(statuses[3:]) == {200}
+    assert len(retries) == 3 and result.inserted > 0
+
+
+def test_a_refused_token_is_one_clear_message_and_the_token_is_never_stored(front, tmp_path, capsys, monkeypatch,
+                                                                           fieldnote_home):
+    db = tmp_path / "study.db"
+    store = Store(db)
+    sid = _session(store, _excerpt(tmp_path / "audio", 20.0))
+    store.close()
+    front.token = TOKEN
+    assert main(["--db", str(db), "servers", "add", "lab", front.url, "--token-env", "LAB_TOKEN"]) == 0
+    monkeypatch.setenv("LAB_TOKEN", "not-the-token")
+    assert main(["--db", str(db), "transcribe", str(sid), "--server", "lab", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "answered 401" in err and "LAB_TOKEN" in err and "Traceback" not in err
+    refused = [r["status"] for r in front.transcriptions()]
+    assert set(refused) == {401} and len(refused) <= 2  # not retried: only the two requests in flight
+    monkeypatch.setenv("LAB_TOKEN", TOKEN)
+    assert main(["--db", str(db), "transcribe", str(sid), "--server", "lab"]) == 0  # allowed once, remembered
+    assert front.transcriptions()[-1]["headers"]["Authorization"] == f"Bearer {TOKEN}"
+    assert Store(db).segment_count(sid) > 0
+    for path in [db, db.with_name(db.name + "-wal"), *fieldnote_home.rglob("*")]:
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_a_reply_of_the_wrong_shape_is_one_clear_message(front, tmp_path, capsys):
+    db = tmp_path / "study.db"
+    store = Store(db)
+    sid = _session(store, _excerpt(tmp_path / "audio", 20.0))
+    store.close()
+    front.wrong_shape = True
+    assert main(["--db", str(db), "servers", "add", "lab", front.url]) == 0
+    assert main(["--db", str(db), "transcribe", str(sid), "--server", "lab", "--yes"]) == 2
+    err = capsys.readouterr().err
+    assert "not OpenAI's verbose_json" in err and "no list of segments" in err
+    assert Store(db).segments(sid) == []
+
+
+def test_servers_check_says_what_the_server_offers_and_lacks(front, tmp_path, capsys):
+    db = tmp_path / "study.db"
+    assert main(["--db", str(db), "servers", "add", "lab", front.url]) == 0
+    assert main(["--db", str(db), "servers", "check", "lab"]) == 0
+    out = capsys.readouterr().out
+    assert "answers:      yes" in out
+    assert "offers no list" in out  # faster-whisper-server has no /v1/models
+    assert "lacks:        word times" in out
+    paths_seen = [r["path"] for r in front.requests]
+    assert paths_seen == ["/v1/models", "/v1/audio/transcriptions"]
+
+
+def test_a_server_that_does_not_answer_is_said_so_after_the_retries(tmp_path):
+    lab = Server("gone", f"http://127.0.0.1:{whisper_server.free_port()}")
+    client = RemoteWhisper(lab, retries=2, backoff=0.01)
+    with pytest.raises(ServerUnreachable, match="after 3 tries"):
+        client.transcribe(np.zeros(16_000, dtype=np.float32), language="nl")
+
+
+# what is allowed ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["http://93.184.216.34:8000", "http://whisper.example.org", "http://[2606:4700:4700::1111]/"])
+def test_plain_http_to_a_public_address_is_refused(url, tmp_path, capsys):
+    db = tmp_path / "study.db"
+    assert main(["--db", str(db), "servers", "add", "pub", url]) == 2
+    assert "plain http" in capsys.readouterr().err
+    assert registry.servers(Store(db)) == []
+    assert main(["--db", str(db), "servers", "add", "pub", url, "--insecure-http"]) == 0
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000", "http://localhost:8000/v1", "http://10.1.2.3",
+                                 "http://192.168.1.20:9000", "https://whisper.example.org"])
+def test_https_loopback_and_private_addresses_are_allowed(url):
+    assert check_address(url, insecure_http=False) == remote.base_url(url)
+
+
+def test_a_url_with_a_password_or_a_token_as_variable_name_is_refused(tmp_path, capsys):
+    db = tmp_path / "study.db"
+    assert main(["--db", str(db), "servers", "add", "a", "https://me:pw@whisper.example.org"]) == 2
+    with pytest.raises(SystemExit) as refused:  # argparse's own refusal, exit status 2 as well
+        main(["--db", str(db), "servers", "add", "b", "https://whisper.example.org", "--token-env", "sk-abc.123"])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert "no user or password" in err and "never the token itself" in err
+
+
+def test_the_first_use_for_a_study_asks_once(tmp_path, capsys, monkeypatch):
+    db = tmp_path / "study.db"
+    store = Store(db)
+    sid = _session(store, _excerpt(tmp_path / "audio", 5.0))
+    store.close()
+    assert main(["--db", str(db), "servers", "add", "lab", "http://127.0.0.1:9"]) == 0
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
+    assert main(["--db", str(db), "transcribe", str(sid), "--server", "lab"]) == 2
+    assert "not yet allowed" in capsys.readouterr().err
+    assert not registry.approved(Store(db), registry.server(Store(db), "lab").id, load_demo("nl").guide.id)
+
+
+def test_servers_list_and_remove(tmp_path, capsys):
+    db = tmp_path / "study.db"
+    assert main(["--db", str(db), "servers", "add", "lab", "https://w.example.org", "--model", "large-v3",
+                 "--token-env", "LAB_TOKEN"]) == 0
+    assert main(["--db", str(db), "servers", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "lab" in out and "large-v3" in out and "$LAB_TOKEN" in out
+    assert main(["--db", str(db), "servers", "add", "lab", "https://w.example.org"]) == 2
+    assert main(["--db", str(db), "servers", "remove", "lab"]) == 0
+    assert main(["--db", str(db), "servers", "remove", "lab"]) == 2
+    assert "no server named 'lab'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("reply, problem", [
+    ([], "not a JSON object"),
+    ({"text": "hallo"}, "no list of segments"),
+    ({"segments": [{"start": 0, "end": 1}]}, "segment 0 has no text"),
+    ({"segments": [{"start": "0", "end": 1, "text": "x"}]}, "start"),
+    ({"segments": [{"start": 2, "end": 1, "text": "x"}]}, "ends before it starts"),
+    ({"segments": [], "words": [{"start": 0}]}, "word 0 has no text"),
+])
+def test_a_reply_not_of_the_shape_is_named(reply, problem):
+    with pytest.raises(ValueError, match=problem):
+        parse_reply(reply)
+
+
+def test_words_without_word_times_are_spread_over_their_segment_and_inventions_dropped():
+    reply = parse_reply({"segments": [
+        {"start": 0.0, "end": 2.0, "text": " ja dat klopt", "avg_logprob": -0.2, "no_speech_prob": 0.1},
+        {"start": 3.0, "end": 4.0, "text": " Ondertiteling door de Amara.org gemeenschap", "avg_logprob": -0.2,
+         "no_speech_prob": 0.1},
+    ]})
+    words = reply_words(reply, offset=10.0)
+    assert [w.text for w in words] == [" ja", " dat", " klopt"]
+    assert words[0].start == 10.0 and words[-1].end == pytest.approx(12.0)
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(words, words[1:]))
