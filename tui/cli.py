@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guide", metavar="NAME_OR_PATH", help="with --tracks: the guide the interview followed")
     p.add_argument("--respondent", metavar="N", help="with --tracks: the respondent's number or label")
     p.add_argument("--case", metavar="NAME", help="with --tracks: the case the respondent belongs to")
-    p.add_argument("--model", metavar="NAME_OR_PATH", help="Whisper model (default: base, bundled)")
+    p.add_argument("--model", metavar="NAME_OR_PATH", help="Whisper model (default: the largest installed that "
+                   "keeps up live here, see `fieldnote models`)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for transcription (default 2)")
     p.add_argument("--fast", action="store_true", help="replay as fast as possible instead of in real time")
     p.add_argument("--no-ui", action="store_true", help="no screen: print each stored segment as a JSON line")

@@ -240,7 +240,8 @@ def register(sub) -> None:
                    "remembered, so needed only to change it (import remembers it too)")
     p.add_argument("--respondent", metavar="ID", help="the respondent's number or code")
     p.add_argument("--case", metavar="NAME", help="the case the interview belongs to")
-    p.add_argument("--model", metavar="NAME_OR_PATH", help="Whisper model (default: base, bundled)")
+    p.add_argument("--model", metavar="NAME_OR_PATH", help="Whisper model (default: the largest installed that "
+                   "keeps up live here, see `fieldnote models`)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for transcription (default 2)")
     p.add_argument("--duration", type=_seconds, metavar="SECONDS", help="stop by itself after this many seconds")
     p.add_argument("--consent", action="store_true",
