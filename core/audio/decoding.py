@@ -282,7 +282,8 @@ def decode_to_tracks(
             share = ChannelShare() if channels == 2 else None
             peaks = [0.0] * channels
             samples = 0
-            pending = np.zeros((0, channels), dtype=np.float32)
+            pieces: list[np.ndarray] = []
+            held = 0
             block = BLOCK_SECONDS * SAMPLE_RATE
 
             def write(piece: np.ndarray) -> None:
@@ -297,16 +298,20 @@ def decode_to_tracks(
                     else:
                         out.write(np.clip(piece[:, int(key)], -1.0, 1.0))
 
+            # Frames are a few milliseconds each: gathered into blocks of whole windows before they are written.
             for piece in _frames(opened, path, layout):
-                pending = np.concatenate([pending, piece]) if len(pending) else piece
-                if len(pending) >= block:
+                pieces.append(piece)
+                held += len(piece)
+                if held >= block:
+                    pending = np.concatenate(pieces)
                     whole = len(pending) - len(pending) % WINDOW
                     write(pending[:whole])
                     samples += whole
-                    pending = pending[whole:]
+                    pieces, held = [pending[whole:]], len(pending) - whole
                     if on_progress is not None:
                         on_progress(samples / SAMPLE_RATE, opened.declared)
-            if len(pending):
+            if held:
+                pending = np.concatenate(pieces)
                 write(pending)
                 samples += len(pending)
         finally:

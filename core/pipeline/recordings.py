@@ -356,7 +356,8 @@ def _segments(layout: str, heard: dict[str, list[Word]], parsed: ImportedTranscr
         unsure = sum(1 for p in proposed if p.sureness < 0.8)
         notes.append(f"one mixed track: who spoke each of the {len(groups)} segments is proposed "
                      f"({sum(p.interviewer for p in proposed)} the interviewer's; {unsure} unsure); "
-                     "confirm or flip them in `fieldnote review`")
+                     "confirm them in `fieldnote review` (t changes a segment's speaker, T every segment up to the "
+                     "next question)")
     out.sort(key=lambda item: (item[0].start, item[0].speaker != INTERVIEWER))
     return out, notes
 

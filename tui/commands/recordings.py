@@ -15,7 +15,6 @@ size and time) is skipped on the next run, so a stopped queue goes on where it w
 from __future__ import annotations
 
 import sys
-import threading
 from pathlib import Path
 
 from tui.commands.args import EXIT_USER_ERROR, open_store as _store
@@ -94,7 +93,6 @@ def cmd_import_recordings(args) -> int:
         return loaded[0]
 
     imported, failed = [], []
-    stop = threading.Event()
     for number, (job, problem) in enumerate(todo, 1):
         where = f"[{number}/{len(todo)}] {job.name}" if queue else job.name
         if problem is not None:
@@ -114,7 +112,7 @@ def cmd_import_recordings(args) -> int:
             _say(line)
 
         try:
-            result = import_recording(store, job, options, model, model_name=ref.name, on_progress=progress, stop=stop)
+            result = import_recording(store, job, options, model, model_name=ref.name, on_progress=progress)
         except UserError as exc:
             if not queue:
                 raise
