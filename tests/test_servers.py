@@ -323,3 +323,61 @@ def test_words_without_word_times_are_spread_over_their_segment_and_inventions_d
     assert [w.text for w in words] == [" ja", " dat", " klopt"]
     assert words[0].start == 10.0 and words[-1].end == pytest.approx(12.0)
     assert all(a.end <= b.start + 1e-9 for a, b in zip(words, words[1:]))
+
+
+# live -----------------------------------------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_live_utterances_go_through_the_server_and_fall_back_when_it_is_slow(front, tmp_path):
+    from scripted import ScriptedTranscriber
+
+    demo = load_demo("nl")
+    audio, _ = sf.read(demo.tracks["respondent"], dtype="float32", start=9 * 16_000, frames=4 * 16_000)
+    local = ScriptedTranscriber(["op deze machine gehoord"] * 3, name="base")
+    said = []
+    clock = _Clock()
+    live = remote.ServerTranscriber(RemoteWhisper(Server("lab", front.url, "whisper-1"), retries=0), local,
+                                    language="nl", budget=120.0, cool_off=30.0, on_fallback=said.append, clock=clock)
+    heard = live.transcribe(audio)
+    assert heard.text and heard.server == f"lab ({front.url})" and heard.model == "whisper-1"
+    front.delay, live.budget = 3.0, 0.5  # the server answers after the live budget
+    slow = live.transcribe(audio)
+    assert slow.text == "op deze machine gehoord" and slow.server is None
+    assert "slower than the live budget" in said[-1] and "on this machine (base)" in said[-1]
+    clock.now = 10.0  # within the cool-off: this machine, without asking the server
+    asked = len(front.transcriptions())
+    assert live.transcribe(audio).server is None and len(front.transcriptions()) == asked
+    front.delay, live.budget = 0.0, 120.0
+    clock.now = 40.0
+    again = live.transcribe(audio)
+    assert again.server == f"lab ({front.url})" and "is back" in said[-1]
+    assert (live.on_server, live.fallbacks) == (2, 2)
+    live.close()
+
+
+def test_a_live_session_through_the_server_stores_who_heard_each_segment(server, tmp_path):
+    import io
+
+    from core.pipeline.demo import recording_demo, replay_pipeline, run_headless
+    from core.speech.transcriber import WhisperTranscriber
+    from core.speech.models import resolve_model
+
+    folder = _excerpt(tmp_path / "audio", 20.0)
+    demo = recording_demo(folder / "interviewer.flac", folder / "respondent.flac", "koers-en-kansen")
+    store = Store(tmp_path / "study.db")
+    sid = store.create_session(demo.guide, origin="demo", title=demo.title, model="base")
+    local = WhisperTranscriber(resolve_model("base"), language="nl")
+    live = remote.ServerTranscriber(RemoteWhisper(Server("lab", server.url, "whisper-1")), local, language="nl",
+                                    budget=60.0)
+    run_headless(store, sid, replay_pipeline(demo, live, realtime=False, store=store), out=io.StringIO())
+    rows = store.segments(sid)
+    assert rows and {(r["model"], r["server"]) for r in rows} == {("whisper-1", f"lab ({server.url})")}
+    assert live.fallbacks == 0

@@ -57,6 +57,10 @@ def cmd_demo(args) -> int:
     print(reason, file=sys.stderr, flush=True)
     transcriber = open_transcriber(model, demo.guide, threads=args.threads)
     store = _store(args)
+    if args.server:
+        from tui.commands.servers import live_transcriber
+
+        transcriber = live_transcriber(args, store, demo.guide, transcriber)
     session_id = store.create_session(
         demo.guide,
         origin="demo",
@@ -251,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="CPU threads for transcription (default 2)")
     p.add_argument("--fast", action="store_true", help="replay as fast as possible instead of in real time")
     p.add_argument("--no-ui", action="store_true", help="no screen: print each stored segment as a JSON line")
+    from tui.commands.servers import add_live_arguments
+
+    add_live_arguments(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sessions", help="list sessions", description="List the sessions in the study database.")

@@ -150,6 +150,8 @@ class LivePipeline:
             start=round(utt.start, 2),
             end=round(utt.end, 2),
             speaker_label=self.speaker_labels.get(speaker),
+            model=result.model,
+            server=result.server,
         )
         annotate(seg, self.tracker, self.suggester, turn_so_far=self._turn_so_far(seg))
         delay = max(0.0, self.clock.now() - utt.end)

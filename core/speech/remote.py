@@ -427,3 +427,84 @@ class RemoteWhisper:
         except ValueError as exc:
             raise BadReply(f"server {self.server.name} ({self.url}{path}): its answer is not OpenAI's verbose_json "
                            f"transcription ({exc}); is it an OpenAI-compatible transcription server?") from None
+
+
+# live: utterance by utterance ------------------------------------------------------------------
+
+# Seconds the live path waits for the server before an utterance is heard on this machine: the
+# live screen shows a segment a few seconds after it was said, and the server must not make it later.
+LIVE_BUDGET = 4.0
+# After a fallback, this long on this machine before the server is tried again.
+LIVE_COOL_OFF = 30.0
+
+
+class ServerTranscriber:
+    """The live transcriber through a group's server, utterance by utterance, with this machine's
+    model (`local`) standing in whenever the server is slower than the live budget or fails:
+    no utterance is lost, and `on_fallback` is told each time the live path changes hands."""
+
+    def __init__(self, client: RemoteWhisper, local, *, language: str | None, budget: float = LIVE_BUDGET,
+                 cool_off: float = LIVE_COOL_OFF, on_fallback: Callable[[str], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.client = client
+        self.local = local
+        self.language = language
+        self.budget = budget
+        self.cool_off = cool_off
+        self.on_fallback = on_fallback
+        self.clock = clock
+        self.model = client.server.model or "whisper-1"
+        self.name = f"{self.model} on server {client.server.name}"
+        self.fallbacks = 0
+        self.on_server = 0
+        self._local_until = 0.0
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="live-server")
+
+    def _say(self, message: str) -> None:
+        if self.on_fallback is not None:
+            self.on_fallback(message)
+
+    def _local(self, audio: np.ndarray, prompt: str | None):
+        self.fallbacks += 1
+        return self.local.transcribe(audio, prompt=prompt) if prompt else self.local.transcribe(audio)
+
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None):
+        from concurrent.futures import TimeoutError as FutureTimeout
+
+        from core.speech.transcriber import Transcript, without_loops
+
+        now = self.clock()
+        if now < self._local_until:
+            return self._local(audio, prompt)
+        future = self._pool.submit(self.client.transcribe, audio, language=self.language, prompt=prompt)
+        try:
+            reply = future.result(timeout=self.budget)
+        except FutureTimeout:
+            why = f"slower than the live budget of {self.budget:g} s"
+        except ServerError as exc:
+            why = str(exc).split(";")[0]
+        else:
+            if self._local_until:
+                self._say(f"server {self.client.server.name} is back: live transcription goes through it again")
+                self._local_until = 0.0
+            self.on_server += 1
+            kept = [s for s in reply.segments
+                    if s.text.strip() and not made_up(s.text.strip(), s.no_speech_prob or 0.0, s.avg_logprob or 0.0)]
+            return Transcript(
+                text=" ".join(without_loops(s.text.strip()) for s in kept).strip(),
+                language=reply.language,
+                avg_logprob=float(np.mean([s.avg_logprob for s in kept if s.avg_logprob is not None]))
+                if any(s.avg_logprob is not None for s in kept) else None,
+                no_speech_prob=max((s.no_speech_prob for s in kept if s.no_speech_prob is not None), default=None),
+                model=self.model,
+                server=self.client.server.label,
+            )
+        self._local_until = self.clock() + self.cool_off
+        self._say(f"server {self.client.server.name}: {why}; live transcription on this machine "
+                  f"({self.local.name}) for the next {self.cool_off:g} s")
+        return self._local(audio, prompt)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

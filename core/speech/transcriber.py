@@ -164,6 +164,9 @@ class Transcript:
     language: str | None
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    # Set when a group's server heard it (core.speech.remote.ServerTranscriber): its model and label.
+    model: str | None = None
+    server: str | None = None
 
 
 class Transcriber(Protocol):

@@ -56,6 +56,9 @@ class NewSegment:
     question: int | None = None
     question_score: float | None = None
     suggestions: list[NewSuggestion] = field(default_factory=list)
+    # Who heard it, when not the session's own model on this machine (a group's server).
+    model: str | None = None
+    server: str | None = None
 
 
 class Store:
@@ -276,6 +279,8 @@ class Store:
                         "asks": seg.asks,
                         "question": seg.question,
                         "created_at": now_iso(),
+                        "model": seg.model,
+                        "server": seg.server,
                     }
                 )
                 .last_pk

@@ -86,6 +86,9 @@ def cmd_record(args) -> int:
 
         args.guide = last_guide()  # the guide used last: --guide only to change it
     if not args.no_ui:
+        if args.server:
+            raise UserError("--server goes with --no-ui for now: the live screen cannot yet show when the local "
+                            "model stands in for the server")
         return _record_with_screen(store, args, mic, system)
     return _record_headless(store, args, mic, system)
 
@@ -143,6 +146,10 @@ def _record_headless(store, args, mic: str, system: str) -> int:
         model, reason = pick_model(args.model, LIVE, guide.language)
         _say(reason)
     transcriber = open_transcriber(model, guide, threads=args.threads)
+    if args.server:
+        from tui.commands.servers import live_transcriber
+
+        transcriber = live_transcriber(args, store, guide, transcriber)
 
     def on_event(event) -> None:
         if event.kind in ("device-lost", "disk-low", "disk-full"):
@@ -243,6 +250,9 @@ def register(sub) -> None:
     p.add_argument("--model", metavar="NAME_OR_PATH", help="Whisper model (default: the largest installed that "
                    "keeps up live here, see `fieldnote models`)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for transcription (default 2)")
+    from tui.commands.servers import add_live_arguments
+
+    add_live_arguments(p)
     p.add_argument("--duration", type=_seconds, metavar="SECONDS", help="stop by itself after this many seconds")
     p.add_argument("--consent", action="store_true",
                    help="confirm that the respondent consented to being recorded (required to start)")

@@ -132,11 +132,15 @@ def cmd_check(args) -> int:
 
 
 def allow_for_study(store, row, session_id: int, yes: bool) -> None:
-    """The first use of a server for a study asks once; the answer is kept in the database."""
     from core.store.review import guide_of_session
+
+    allow_for_guide(store, row, guide_of_session(store, session_id), yes)
+
+
+def allow_for_guide(store, row, guide, yes: bool) -> None:
+    """The first use of a server for a study asks once; the answer is kept in the database."""
     from core.store.servers import approve, approved
 
-    guide = guide_of_session(store, session_id)
     if approved(store, row.id, guide.id):
         return
     question = (f"Send the recorded audio of study {guide.title!r} ({guide.id}) to server {row.name} ({row.url}) "
@@ -150,6 +154,32 @@ def allow_for_study(store, row, session_id: int, yes: bool) -> None:
             raise UserError(f"nothing sent: server {row.name} is not allowed for study {guide.id}")
     approve(store, row.id, guide.id)
     print(f"server {row.name} is allowed for study {guide.id} from now on", file=sys.stderr)
+
+
+def live_transcriber(args, store, guide, local):
+    """`record --server NAME` and `demo --server NAME`: the live path through the server, this
+    machine's model standing in whenever the server is slower than the live budget."""
+    from core.speech.remote import RemoteWhisper, ServerTranscriber
+    from core.store.servers import server
+
+    if not args.no_ui:
+        raise UserError("--server goes with --no-ui for now: the live screen cannot yet show when the local "
+                        "model stands in for the server")
+    row = server(store, args.server)
+    allow_for_guide(store, row, guide, args.yes)
+
+    def say(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    client = RemoteWhisper(client_server(row), retries=0, timeout=30.0)
+    return ServerTranscriber(client, local, language=guide.language, on_fallback=say)
+
+
+def add_live_arguments(p) -> None:
+    p.add_argument("--server", metavar="NAME", help="transcribe live on this server (see `fieldnote servers`), the "
+                   "local model standing in when it is slower than the live budget; with --no-ui")
+    p.add_argument("--yes", action="store_true",
+                   help="with --server: allow the server for this study without asking (asked once per study)")
 
 
 def transcribe_with_server(args) -> int:
