@@ -148,6 +148,8 @@ def test_edits_and_codings_survive_a_transcription_on_the_server(server, tmp_pat
     assert store.segment(first["id"])["text"] == "Zo zei ik het echt."
     assert store.codings_for([second["id"]])[second["id"]]
     assert store.segment(second["id"])["server"] == f"lab ({server.url})"
+    assert main(["--db", str(db), "export", str(sid), "--format", "md"]) == 0
+    assert f"**Transcribed on server:** lab ({server.url}), whisper-1: " in capsys.readouterr().out
 
 
 def test_a_server_stopped_mid_job_is_resumed_from_the_last_chunk_done(server, tmp_path):

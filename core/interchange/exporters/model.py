@@ -117,6 +117,8 @@ class SessionView:
     speakers: dict[str, str]  # code -> name, in order of first turn
     segments: list[SegmentView]
     memos: list[MemoView]  # on the session itself
+    # Which group's servers transcribed how many of its segments (None: all on this machine).
+    servers: str | None = None
 
     @property
     def date(self) -> str:
@@ -236,6 +238,18 @@ def _merge_codebook(guides: list[Guide], p: Pseudonymiser) -> list[DimensionView
 _FALLBACK_COLOUR = "#999999"
 
 
+def _servers_used(segments: list[dict]) -> str | None:
+    """The servers that transcribed segments, each as 'lab (https://...), whisper-1: 35 of 40 segments'."""
+    used: dict[tuple[str, str | None], int] = {}
+    for s in segments:
+        if s.get("server"):
+            used[(s["server"], s.get("model"))] = used.get((s["server"], s.get("model")), 0) + 1
+    if not used:
+        return None
+    return "; ".join(f"{server}, {model or 'its default model'}: {n} of {len(segments)} segments"
+                     for (server, model), n in sorted(used.items()))
+
+
 def build(store: Store, session_ids: list[int], options: ExportOptions = ExportOptions()) -> ExportSet:
     p = pseudonymiser(store) if options.pseudonymise else NO_PSEUDONYMS
     numbers_of = numbering(store)
@@ -337,6 +351,7 @@ def build(store: Store, session_ids: list[int], options: ExportOptions = ExportO
                 speakers={code: name for code, name in dict.fromkeys(speakers.values())},
                 segments=seg_views,
                 memos=memos_on.get(("session", str(sid)), []) + memos_on.get(("session", "None"), []),
+                servers=_servers_used(segments),
             )
         )
 

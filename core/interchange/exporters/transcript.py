@@ -29,6 +29,7 @@ def _facts(session: SessionView) -> list[tuple[str, str]]:
         ("Duration", session.length),
         ("Session", str(session.id)),
         ("Guide", f"{session.guide.id}"),
+        *([("Transcribed on server", session.servers)] if session.servers else []),
     ]
 
 
