@@ -35,6 +35,7 @@ AUDIO_EXTENSIONS = frozenset(
 # its tag, Ogg, ISO media (mp4, m4a, mov), Matroska/WebM, ASF, AIFF).
 _MAGIC = (b"RIFF", b"fLaC", b"ID3", b"OggS", b"\x1aE\xdf\xa3", b"0&\xb2u", b"FORM")
 BLOCK_SECONDS = 10
+FIFO_SAMPLES = 200_000  # decoded samples resampled at a time (4.5 s at 44.1 kHz)
 SILENCE_PEAK = 10 ** (-70 / 20)  # -70 dBFS: nothing a microphone picks up in a room is below it
 # The sound may stop this much short of what the container declares before the file counts as cut off.
 TRUNCATION_SLACK = 0.05
@@ -211,8 +212,15 @@ def _frames(opened: _Opened, path: Path, layout: str):
     import av
 
     resampler = av.audio.resampler.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
+    # Codec frames are a few milliseconds each; they are resampled a few seconds at a time, as
+    # faster-whisper's decode_audio groups them (a call per frame costs more than the decoding).
+    fifo = av.AudioFifo()
     damaged = 0
     decoded_any = False
+
+    def resampled(frame):
+        for out in resampler.resample(frame):
+            yield out.to_ndarray().T
     packets = opened.container.demux(opened.stream)
     while True:
         try:
@@ -234,11 +242,19 @@ def _frames(opened: _Opened, path: Path, layout: str):
             continue
         for frame in frames:
             frame.pts = None
-            for out in resampler.resample(frame):
-                decoded_any = True
-                yield out.to_ndarray().T
-    for out in resampler.resample(None):
-        yield out.to_ndarray().T
+            try:
+                fifo.write(frame)
+            except ValueError:  # the stream changed its format midway: what came before goes first
+                if fifo.samples:
+                    yield from resampled(fifo.read())
+                fifo = av.AudioFifo()
+                fifo.write(frame)
+            decoded_any = True
+            if fifo.samples >= FIFO_SAMPLES:
+                yield from resampled(fifo.read())
+    if fifo.samples:
+        yield from resampled(fifo.read())
+    yield from resampled(None)
 
 
 def decode_to_tracks(
