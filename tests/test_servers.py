@@ -177,6 +177,26 @@ def test_a_server_stopped_mid_job_is_resumed_from_the_last_chunk_done(server, tm
     assert result.inserted > 0 and registry.chunk_count(store, sid) == 0
 
 
+def test_a_stopped_job_writes_nothing_and_the_next_run_goes_on_from_it(server, tmp_path):
+    from core.speech.batched import Cancelled
+
+    store = Store(tmp_path / "study.db")
+    sid = _session(store, _excerpt(tmp_path / "audio", 30.0))
+    lab = Server("lab", server.url, "whisper-1")
+    stop = threading.Event()
+
+    def progress(p) -> None:
+        if p.done > 0:
+            stop.set()  # Ctrl-C once the first chunk is back
+
+    with pytest.raises(Cancelled, match="goes on from the last chunk done"):
+        transcribe_on_server(store, sid, lab, parallel=1, on_progress=progress, stop=stop)
+    assert store.segments(sid) == [] and registry.chunk_count(store, sid) >= 1
+    kept = registry.chunk_count(store, sid)
+    result = transcribe_on_server(store, sid, lab)
+    assert result.resumed == kept and result.inserted > 0
+
+
 # faults ---------------------------------------------------------------------------------------
 
 

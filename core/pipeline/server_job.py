@@ -170,29 +170,28 @@ def transcribe_chunks(
         reply = client.transcribe(audio, language=language, prompt=prompt, temperature=temperature, words=True)
         return reply_words(reply, chunk.start)
 
-    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="server") as pool:
-        try:
-            for speaker, path in tracks.items():
-                todo = [c for c in plan if c.speaker == speaker and c.key not in got]
-                if not todo:
-                    continue
-                for chunk, audio in chunk_audio(path, todo):
-                    if failure is not None or (stop is not None and stop.is_set()):
-                        break
-                    while len(in_flight) >= parallel:
-                        collect(block=True)
-                    if failure is not None:
-                        break
-                    in_flight[pool.submit(send, chunk, audio)] = chunk
-                    collect(block=False)
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="server")
+    try:
+        for speaker, path in tracks.items():
+            todo = [c for c in plan if c.speaker == speaker and c.key not in got]
+            if not todo:
+                continue
+            for chunk, audio in chunk_audio(path, todo):
+                if failure is not None or (stop is not None and stop.is_set()):
+                    break
+                while len(in_flight) >= parallel:
+                    collect(block=True)
                 if failure is not None:
                     break
-            while in_flight:
-                collect(block=True)
-        except BaseException:
-            for future in in_flight:
-                future.cancel()
-            raise
+                in_flight[pool.submit(send, chunk, audio)] = chunk
+                collect(block=False)
+            if failure is not None:
+                break
+        while in_flight:
+            collect(block=True)
+    finally:
+        # After Ctrl-C the requests still out are not waited for: what came back is kept already.
+        pool.shutdown(wait=False, cancel_futures=True)
     if failure is not None:
         raise failure
     if stop is not None and stop.is_set():
