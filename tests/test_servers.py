@@ -403,3 +403,27 @@ def test_a_live_session_through_the_server_stores_who_heard_each_segment(server,
     rows = store.segments(sid)
     assert rows and {(r["model"], r["server"]) for r in rows} == {("whisper-1", f"lab ({server.url})")}
     assert live.fallbacks == 0
+
+
+def test_demo_through_the_server_from_the_command_line(server, tmp_path, capsys):
+    db = tmp_path / "study.db"
+    folder = _excerpt(tmp_path / "audio", 20.0)
+    tracks = [str(folder / "interviewer.flac"), str(folder / "respondent.flac")]
+    assert main(["--db", str(db), "servers", "add", "lab", server.url, "--model", "whisper-1"]) == 0
+    demo = ["--db", str(db), "demo", "--tracks", *tracks, "--guide", "koers-en-kansen", "--fast", "--server", "lab"]
+    assert main(demo) == 2  # the live screen cannot show a fallback yet
+    assert "--server goes with --no-ui" in capsys.readouterr().err
+    assert main([*demo, "--no-ui", "--yes", "--live-budget", "300"]) == 0  # never falls back here
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert printed
+    store = Store(db)
+    (session,) = store.sessions()
+    rows = store.segments(session["id"])
+    assert len(rows) == len(printed)
+    assert {(r["model"], r["server"]) for r in rows} == {("whisper-1", f"lab ({server.url})")}
+
+
+def test_the_command_line_offers_the_live_budget_the_transcriber_keeps():
+    from tui.commands import servers as servers_command
+
+    assert servers_command.LIVE_BUDGET_DEFAULT == remote.LIVE_BUDGET

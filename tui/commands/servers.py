@@ -23,6 +23,7 @@ from tui.commands.args import open_store as _store
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+LIVE_BUDGET_DEFAULT = 4.0  # core.speech.remote.LIVE_BUDGET, without importing it for every command line
 
 
 def _server_name(text: str) -> str:
@@ -168,11 +169,17 @@ def live_transcriber(args, store, guide, local):
     row = server(store, args.server)
     allow_for_guide(store, row, guide, args.yes)
 
+    hinted = []
+
     def say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
+        if not hinted and "on this machine" in message:
+            hinted.append(True)
+            print(f"  after the session, `fieldnote transcribe SESSION --server {row.name}` has the server hear "
+                  "it all again", file=sys.stderr, flush=True)
 
     client = RemoteWhisper(client_server(row), retries=0, timeout=30.0)
-    return ServerTranscriber(client, local, language=guide.language, on_fallback=say)
+    return ServerTranscriber(client, local, language=guide.language, budget=args.live_budget, on_fallback=say)
 
 
 def add_live_arguments(p) -> None:
@@ -180,6 +187,9 @@ def add_live_arguments(p) -> None:
                    "local model standing in when it is slower than the live budget; with --no-ui")
     p.add_argument("--yes", action="store_true",
                    help="with --server: allow the server for this study without asking (asked once per study)")
+    p.add_argument("--live-budget", type=float, default=LIVE_BUDGET_DEFAULT, metavar="SECONDS",
+                   help=f"with --server: how long to wait for the server before this machine hears an utterance "
+                   f"(default {LIVE_BUDGET_DEFAULT:g})")
 
 
 def transcribe_with_server(args) -> int:
