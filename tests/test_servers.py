@@ -410,9 +410,9 @@ def test_demo_through_the_server_from_the_command_line(server, tmp_path, capsys)
     folder = _excerpt(tmp_path / "audio", 20.0)
     tracks = [str(folder / "interviewer.flac"), str(folder / "respondent.flac")]
     assert main(["--db", str(db), "servers", "add", "lab", server.url, "--model", "whisper-1"]) == 0
+    assert main(["--db", str(db), "record", "--server", "lab", "--guide", "koers-en-kansen", "--consent"]) == 2
+    assert "setup screen does not take --server" in capsys.readouterr().err
     demo = ["--db", str(db), "demo", "--tracks", *tracks, "--guide", "koers-en-kansen", "--fast", "--server", "lab"]
-    assert main(demo) == 2  # the live screen cannot show a fallback yet
-    assert "--server goes with --no-ui" in capsys.readouterr().err
     assert main([*demo, "--no-ui", "--yes", "--live-budget", "300"]) == 0  # never falls back here
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert printed
@@ -427,3 +427,35 @@ def test_the_command_line_offers_the_live_budget_the_transcriber_keeps():
     from tui.commands import servers as servers_command
 
     assert servers_command.LIVE_BUDGET_DEFAULT == remote.LIVE_BUDGET
+
+
+async def test_the_live_screen_says_when_this_machine_stands_in_for_the_server(front, tmp_path):
+    from core.pipeline.demo import recording_demo, replay_pipeline
+    from scripted import ScriptedTranscriber
+    from tui.app import make_app
+    from tui.commands.servers import notify_fallbacks
+
+    folder = _excerpt(tmp_path / "audio", 20.0)
+    demo = recording_demo(folder / "interviewer.flac", folder / "respondent.flac", "koers-en-kansen")
+    store = Store(tmp_path / "study.db")
+    sid = store.create_session(demo.guide, origin="demo", title=demo.title, model="base")
+    front.delay = 5.0  # every answer comes after the live budget of 0.2 s
+    local = ScriptedTranscriber(["op deze machine gehoord"] * 20, name="base")
+    live = remote.ServerTranscriber(RemoteWhisper(Server("lab", front.url, "whisper-1"), retries=0), local,
+                                    language="nl", budget=0.2)
+    app = make_app(store, session_id=sid, pipeline=replay_pipeline(demo, live, realtime=False), state="replaying")
+    notify_fallbacks(app, live)
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        for _ in range(400):
+            if screen.finished.is_set():
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        await pilot.press("q")
+        await pilot.pause()
+    assert any("slower than the live budget" in m and "on this machine (base)" in m for m in messages), messages
+    rows = store.segments(sid)
+    assert rows and {r["server"] for r in rows} == {None} and local.calls == len(rows)
+    live.close()

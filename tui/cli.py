@@ -90,7 +90,12 @@ def cmd_demo(args) -> int:
         else:
             from tui.app import make_app
 
-            make_app(store, session_id=session_id, pipeline=pipeline, state="replaying").run()
+            app = make_app(store, session_id=session_id, pipeline=pipeline, state="replaying")
+            if args.server:
+                from tui.commands.servers import notify_fallbacks
+
+                notify_fallbacks(app, transcriber)
+            app.run()
             if store.session(session_id)["status"] == "recording":
                 store.end_session(session_id, "completed", duration=round(pipeline.clock.now(), 1))
     finally:

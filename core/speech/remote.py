@@ -23,6 +23,7 @@ end in one message (ServerError), since asking again cannot help.
 from __future__ import annotations
 
 import http.client
+import inspect
 import io
 import ipaddress
 import json
@@ -459,6 +460,8 @@ class ServerTranscriber:
         self.name = f"{self.model} on server {client.server.name}"
         self.fallbacks = 0
         self.on_server = 0
+        # The prompt (what fieldnote expects to hear) goes to the local model too, if it takes one.
+        self._local_prompted = "prompt" in inspect.signature(local.transcribe).parameters
         self._local_until = 0.0
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="live-server")
 
@@ -468,7 +471,9 @@ class ServerTranscriber:
 
     def _local(self, audio: np.ndarray, prompt: str | None):
         self.fallbacks += 1
-        return self.local.transcribe(audio, prompt=prompt) if prompt else self.local.transcribe(audio)
+        if prompt and self._local_prompted:
+            return self.local.transcribe(audio, prompt=prompt)
+        return self.local.transcribe(audio)
 
     def transcribe(self, audio: np.ndarray, prompt: str | None = None):
         from concurrent.futures import TimeoutError as FutureTimeout

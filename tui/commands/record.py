@@ -87,8 +87,8 @@ def cmd_record(args) -> int:
         args.guide = last_guide()  # the guide used last: --guide only to change it
     if not args.no_ui:
         if args.server:
-            raise UserError("--server goes with --no-ui for now: the live screen cannot yet show when the local "
-                            "model stands in for the server")
+            raise UserError("record's setup screen does not take --server yet: record through a server with "
+                            "--no-ui (or try it with `fieldnote demo --server NAME`)")
         return _record_with_screen(store, args, mic, system)
     return _record_headless(store, args, mic, system)
 

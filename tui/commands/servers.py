@@ -163,9 +163,6 @@ def live_transcriber(args, store, guide, local):
     from core.speech.remote import RemoteWhisper, ServerTranscriber
     from core.store.servers import server
 
-    if not args.no_ui:
-        raise UserError("--server goes with --no-ui for now: the live screen cannot yet show when the local "
-                        "model stands in for the server")
     row = server(store, args.server)
     allow_for_guide(store, row, guide, args.yes)
 
@@ -182,9 +179,15 @@ def live_transcriber(args, store, guide, local):
     return ServerTranscriber(client, local, language=guide.language, budget=args.live_budget, on_fallback=say)
 
 
+def notify_fallbacks(app, live) -> None:
+    """On the live screen, each change of hands between the server and this machine is a notification
+    (the transcriber calls from the pipeline's worker thread)."""
+    live.on_fallback = lambda message: app.call_from_thread(app.notify, message, severity="warning", timeout=8)
+
+
 def add_live_arguments(p) -> None:
     p.add_argument("--server", metavar="NAME", help="transcribe live on this server (see `fieldnote servers`), the "
-                   "local model standing in when it is slower than the live budget; with --no-ui")
+                   "local model standing in when it is slower than the live budget")
     p.add_argument("--yes", action="store_true",
                    help="with --server: allow the server for this study without asking (asked once per study)")
     p.add_argument("--live-budget", type=float, default=LIVE_BUDGET_DEFAULT, metavar="SECONDS",
