@@ -213,6 +213,9 @@ def import_recording(store: Store, job: Job, options: Options, model: Callable[[
             tracks, heard, note = _stereo_roles(tracks, heard, options.guide)
             notes.append(note)
         segments, more = _segments(layout, heard, parsed, job, options)
+        if not segments:
+            raise UserError(f"{' and '.join(str(f) for f in job.files)}: no speech was heard in it (music, noise, or a language other than the "
+                            f"guide's, {options.guide.language})")
         notes.extend(more)
         tracker, suggester = prepared_understanding(store, options.guide)
         for seg, role in segments:
