@@ -519,3 +519,19 @@ def test_kill_9_during_an_import_leaves_no_half_session_and_no_stray_audio(tmp_p
     if KILLS >= 2:
         assert counts["killed in its transaction, nothing stored"] >= 1, counts
     print(f"\nimport of a minute of two-track audio: {KILLS} kills; " + "; ".join(f"{k}: {n}" for k, n in sorted(counts.items())))
+
+
+def test_record_takes_the_guide_used_last_and_remembers_the_one_it_is_given(fakes, tmp_path, capsys):
+    db = tmp_path / "study.db"
+    transcript = tmp_path / "t.txt"
+    transcript.write_text("Interviewer: How is working from home?\nRespondent: Quiet, and lonely at times.\n")
+    record = ["--db", str(db), "record", "--no-ui", "--consent", "--model", "tiny.en", "--duration", "1"]
+    assert main(record) == 2
+    assert "--guide" in capsys.readouterr().err
+    assert main(["--db", str(db), "import", str(transcript), "--guide", "remote-work-en"]) == 0
+    assert main(record) == 0  # the guide the import used
+    assert main([*record, "--guide", EN_GUIDE]) == 0
+    assert main(["--db", str(db), "import", str(transcript)]) == 0  # the guide the recording used
+    with closing(Store(db)) as store:
+        guides = [store.session(s["id"])["guide_id"] for s in sorted(store.sessions(), key=lambda s: s["id"])]
+    assert guides[0] == guides[1] != guides[2] == guides[3]
