@@ -535,3 +535,33 @@ def test_record_takes_the_guide_used_last_and_remembers_the_one_it_is_given(fake
     with closing(Store(db)) as store:
         guides = [store.session(s["id"])["guide_id"] for s in sorted(store.sessions(), key=lambda s: s["id"])]
     assert guides[0] == guides[1] != guides[2] == guides[3]
+
+
+def test_link_keeps_the_recording_where_it_is_and_plays_and_transcribes_it_there(made, fakes, tmp_path, capsys):
+    from core.audio.playback import open_mix, session_tracks
+
+    db = tmp_path / "study.db"
+    assert _import(db, str(made["interviewer"]), str(made["respondent"]), "--link") == 0
+    (sid,) = [int(x) for x in capsys.readouterr().out.split()]
+    with closing(Store(db)) as store:
+        session = store.session(sid)
+        linked = {r["role"]: r["linked"] for r in store.db["recording_sources"].rows_where("session_id = ?", [sid])}
+    assert linked == {"interviewer": 1, "respondent": 1}
+    folder = Path(session["audio_dir"])
+    kept = sorted(folder.iterdir())
+    # No copy of the audio: links to the originals, in their own formats.
+    assert [p.name for p in kept] == ["interviewer.m4a", "respondent.mp3"]
+    assert all(p.is_symlink() for p in kept)
+    assert {p.resolve() for p in kept} == {made["interviewer"].resolve(), made["respondent"].resolve()}
+    tracks = session_tracks(session)
+    assert tracks["interviewer"].resolve() == made["interviewer"].resolve()
+    assert len(open_mix(tracks)) >= (SECONDS - 1) * SAMPLE_RATE  # review plays them from where they are
+    assert main(["--db", str(db), "transcribe", str(sid), "--model", "base"]) == 0
+    # Deleting the session removes the links, never the recordings.
+    assert main(["--db", str(db), "delete", str(sid), "--yes"]) == 0
+    assert made["interviewer"].is_file() and made["respondent"].is_file() and not folder.exists()
+    # A stereo file split into its channels cannot stay as it is.
+    assert _import(db, str(made["stereo"]), "--link") == 2
+    assert "--link" in capsys.readouterr().err
+    with closing(Store(db)) as store:
+        assert store.sessions() == []

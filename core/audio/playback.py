@@ -17,11 +17,12 @@ from typing import Callable, Protocol
 import numpy as np
 
 from core.audio.sources import SAMPLE_RATE, load_audio
-from core.audio.decoding import MIXED
+from core.audio.decoding import AUDIO_EXTENSIONS, MIXED
 from core.audio.trackfiles import TRACKS
 from core.base.errors import UserError
 
-EXTENSIONS = (".wav", ".flac")
+# An imported recording kept where it was (`import --link`) is a link to the original, in its own format.
+EXTENSIONS = (".wav", ".flac", *sorted(AUDIO_EXTENSIONS - {".wav", ".flac"}))
 SPEEDS = (0.5, 0.6, 0.75, 0.9, 1.0, 1.25, 1.5, 1.75, 2.0)
 
 

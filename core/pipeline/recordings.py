@@ -192,6 +192,9 @@ def import_recording(store: Store, job: Job, options: Options, model: Callable[[
     paths.make_private_dir(staging, "the recordings folder")
     try:
         tracks, decoded, layout, notes = _decode(job, staging, say)
+        if options.link and layout == "stereo":
+            raise UserError(f"{job.files[0]}: --link keeps a recording as it is, and this one is split into its two "
+                            "channels; import it without --link (its tracks are then kept in the session's folder)")
         seconds = max(d.seconds for d in decoded)
         if parsed is not None:
             _check_transcript_times(parsed, job.transcript, job.files[0], seconds)
@@ -228,7 +231,14 @@ def import_recording(store: Store, job: Job, options: Options, model: Callable[[
             if path not in final_tracks.values():
                 path.unlink()
         for stem, path in final_tracks.items():
-            path.rename(staging / f"{stem}.flac")
+            if options.link:
+                # The original stays where it is: the session's folder holds a link to it, by
+                # which review plays it and re-transcription reads it.
+                original = job.files[0] if stem in (INTERVIEWER, MIXED) else job.files[1]
+                path.unlink()
+                (staging / f"{stem}{original.suffix.lower()}").symlink_to(original.resolve())
+            else:
+                path.rename(staging / f"{stem}.flac")
         title = options.title or (job.files[0].stem if len(job.files) == 1 else
                                   f"{job.files[0].stem} / {job.files[1].stem}")
         with store.atomic():
@@ -242,7 +252,7 @@ def import_recording(store: Store, job: Job, options: Options, model: Callable[[
                 raise UserError(f"{folder}: a folder of that session's name is in the way; move it and import again")
             store.set_session_audio_dir(session_id, folder)
             store.end_session(session_id, "imported", duration=round(seconds, 1))
-            add_sources(store, session_id, sources, staged=token)
+            add_sources(store, session_id, sources, staged=token, linked=options.link)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

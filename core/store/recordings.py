@@ -36,7 +36,7 @@ def add_sources(store: Store, session_id: int, sources: list[SourceFile], *, sta
         for src in sources:
             store.db["recording_sources"].insert({
                 "session_id": session_id, "path": str(src.path), "size": src.size, "mtime": src.mtime,
-                "role": src.role, "linked": int(linked), "staged": staged,
+                "role": src.role, "linked": int(linked and src.role != "transcript"), "staged": staged,
             })
 
 
@@ -58,10 +58,3 @@ def staged_session(store: Store, staged: str) -> tuple[int, str | None] | None:
         [staged],
     ).fetchone()
     return (row[0], row[1]) if row else None
-
-
-def linked_sources(store: Store, session_id: int) -> list[dict]:
-    """The files of a session imported with --link, which it plays and re-transcribes from."""
-    return list(store.db.query(
-        "select path, role from recording_sources where session_id = ? and linked = 1 order by id", [session_id]
-    ))

@@ -64,7 +64,7 @@ def cmd_import_recordings(args) -> int:
         _say(line)
     options = Options(guide, respondent=args.respondent, case_name=args.case, title=args.title,
                       interviewer=[c.strip() for c in args.interviewer.split(",") if c.strip()] if args.interviewer else None,
-                      verbatim=args.verbatim)
+                      verbatim=args.verbatim, link=args.link)
 
     queue = len(jobs) > 1
     todo = []
@@ -157,6 +157,9 @@ def add_arguments(p) -> None:
                    "the two speakers' tracks of one interview; more than two, or a folder, always each their own)")
     p.add_argument("--model", metavar="NAME_OR_PATH", help="Whisper model for a recording (default: base, bundled)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for transcribing a recording (default 2)")
+    p.add_argument("--link", action="store_true",
+                   help="keep the recording where it is instead of copying its audio into the session's folder "
+                   "(review and transcribe then read it there; not for a stereo file split by channel)")
     p.add_argument("--again", action="store_true",
                    help="a recording imported before (the same file, unchanged) is imported once more, not skipped")
     p.add_argument("--verbatim", action="store_true", help="a recording: keep hesitations (uh, um) in the transcript")
