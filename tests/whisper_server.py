@@ -108,14 +108,15 @@ class FaultyFront:
                 pass
 
             def _answer(self, status: int, body: bytes, headers: dict | None = None) -> None:
+                # Noted before the answer goes out: a test reads the list once it has its answer.
+                with front.lock:
+                    front.requests.append({"path": self.path, "status": status, "headers": dict(self.headers)})
                 self.send_response(status)
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-                with front.lock:
-                    front.requests.append({"path": self.path, "status": status, "headers": dict(self.headers)})
 
             def _handle(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
