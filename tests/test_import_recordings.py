@@ -168,6 +168,11 @@ def test_a_stereo_file_with_a_speaker_per_channel_is_found_and_split(made, fakes
 
 def test_a_stereo_mix_is_read_as_one_track_and_either_can_be_forced(made, fakes, tmp_path, capsys):
     db = tmp_path / "study.db"
+    # A mono recording kept as stereo, one side empty, is one track too.
+    mix = _clip(NL)["interviewer"] + _clip(NL)["respondent"]
+    one_sided = encode(np.stack([mix / 2, np.zeros_like(mix)], axis=1), SAMPLE_RATE, tmp_path / "left.m4a", "aac")
+    assert _import(db, str(one_sided)) == 0
+    assert "the right channel empty; read as one track" in capsys.readouterr().err
     assert _import(db, str(made["mixed-stereo"])) == 0
     out, err = capsys.readouterr()
     assert "both channels hold the same speech" in err and "--channels split" in err

@@ -294,6 +294,10 @@ def _decode(job: Job, staging: Path, say: Progress) -> tuple[dict[str, Path], li
         if split:
             notes.append(f"stereo with one speaker per channel ({share.apart:.0%} of the speech in one "
                          "channel only); each channel is a track (--channels mix to read it as one mix)")
+        elif min(share.left, share.right) == 0 and max(share.left, share.right) > 0:
+            side = "right" if share.left else "left"
+            notes.append(f"stereo with the {side} channel empty; read as one track (--channels split if each "
+                         "channel is one speaker)")
         else:
             notes.append(f"stereo, both channels hold the same speech ({share.apart:.0%} in one channel "
                          "only); read as one mix (--channels split if each channel is one speaker)")
