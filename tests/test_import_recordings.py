@@ -570,3 +570,24 @@ def test_link_keeps_the_recording_where_it_is_and_plays_and_transcribes_it_there
     assert "--link" in capsys.readouterr().err
     with closing(Store(db)) as store:
         assert store.sessions() == []
+
+
+@pytest.mark.parametrize("mistake", [
+    ["{mixed}", "{stereo}", "--transcript", "{vtt}"],
+    ["{mixed}", "--transcript", "{vtt}", "--channels", "split"],
+    ["{interviewer}", "{respondent}", "--interviewer-track", "{stereo}"],
+    ["{interviewer}", "{respondent}", "--channels", "mix"],
+    ["{interviewer}", "{interviewer}"],
+    ["{mixed}", "{stereo}", "{interviewer}", "--title", "One title"],
+    ["{mixed}", "--respondent-speakers", "Y"],
+    ["{mixed}", "missing.m4a"],
+])
+def test_a_command_line_that_does_not_fit_the_files_is_refused_before_anything_is_read(made, fakes, tmp_path, capsys,
+                                                                                       mistake):
+    db = tmp_path / "study.db"
+    args = [part.format(**{k: str(v) for k, v in made.items()}) for part in mistake]
+    assert _import(db, *args) == 2
+    err = capsys.readouterr().err
+    (error,) = [line for line in err.splitlines() if line.startswith("fieldnote: error: ")]
+    assert "Traceback" not in err and "decoding" not in err and "loading the model" not in err
+    _nothing_stored(db)

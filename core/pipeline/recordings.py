@@ -105,6 +105,9 @@ def plan(files: list[Path], *, each: bool = False, interviewer_track: Path | Non
         raise UserError("no recording given")
     if transcript is not None and len(files) != 1:
         raise UserError("--transcript goes with one recording (the mixed audio its turns are timed on)")
+    if transcript is not None and channels == SPLIT:
+        raise UserError("--transcript says who speaks when on one mixed track; --channels split makes two tracks "
+                        "instead: give one or the other")
     if interviewer_track is not None:
         if len(files) != 2 or each:
             raise UserError("--interviewer-track names one of two files of one interview")
