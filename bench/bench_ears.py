@@ -316,6 +316,33 @@ def heard_records(voiced: Voiced, heard: list[SegmentReady], guide: Guide, parse
     return records, extra
 
 
+def mixed_roles(voiced: Voiced, guide: Guide, transcriber) -> tuple[int, int, int]:
+    """Both voices in one channel, heard as one track, and fieldnote's proposal of who said each
+    segment (core.understanding.speakers, as `fieldnote import` gives a mixed recording):
+    (segments right, segments, segments right calling everything the respondent's)."""
+    from core.understanding.speakers import propose_roles, score_roles
+
+    folder = voiced.tracks["interviewer"].parent / "mixed"
+    folder.mkdir(exist_ok=True)
+    a, _ = sf.read(voiced.tracks["interviewer"], dtype="float32")
+    b, _ = sf.read(voiced.tracks["respondent"], dtype="float32")
+    sf.write(folder / "mixed.flac", np.clip(a + b, -1, 1), RATE)
+    source = FileReplaySource({"mixed": folder / "mixed.flac"}, realtime=False)
+    heard: list[SegmentReady] = []
+    LivePipeline(source, transcriber, guide, clock=source.clock).run(heard.append, threading.Event())
+    segs = sorted((r.segment for r in heard), key=lambda s: s.start)
+
+    def truly_interviewer(seg) -> bool:
+        best = max(voiced.turns, key=lambda t: min(t.end, seg.end) - max(t.start, seg.start))
+        return best.track == "interviewer"
+
+    truth = [truly_interviewer(s) for s in segs]
+    proposals = propose_roles([s.text for s in segs], guide, starts=[s.start for s in segs],
+                              ends=[s.end for s in segs])
+    score = score_roles(proposals, truth)
+    return score.right, score.segments, sum(not t for t in truth)
+
+
 # word error rate --------------------------------------------------------------------------------
 
 def words_of(text: str) -> list[str]:
@@ -350,10 +377,11 @@ class Result:
     wer: dict[str, tuple[int, int]]
     audio_seconds: float = 0.0
     transcribe_seconds: float = 0.0
+    mixed: tuple[int, int, int] | None = None  # speaker proposal on the mono mix
 
 
-def run(numbers: list[int], guide: Guide, transcriber, channels: list[str], hearings: list[str],
-        respondent_words: int, speed: int, work: Path, log) -> dict:
+def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[str]],
+        respondent_words: int, speed: int, work: Path, log, mixed: bool = False) -> dict:
     """Per interview scored: the typed figures on the cut transcript, and per channel and hearing
     the figures through the ears; every interview up to the last scored is imported and reviewed
     so later ones learn from it."""
@@ -369,13 +397,20 @@ def run(numbers: list[int], guide: Guide, transcriber, channels: list[str], hear
                                         case=labels.case, title=f"cut {number}")
             records = list(segment_records(store, session))
             results[(number, "typed")] = Result(bu.score_interview(guide, labels, phrases_only, None, records), {})
+            if mixed:
+                clean = voice(number, work / f"interview-{number:02d}" / "clean", respondent_words, speed)
+                results[(number, "typed")].mixed = mixed_roles(clean, guide, transcriber)
+                right, n, base = results[(number, "typed")].mixed
+                log(f"interview {number}, one mixed channel: {right}/{n} segments' speaker proposed right "
+                    f"(everything the respondent's: {base}/{n})")
             delete_session(store, session)
-            clean = voice(number, work / f"interview-{number:02d}" / "clean", respondent_words, speed)
+            if not mixed:
+                clean = voice(number, work / f"interview-{number:02d}" / "clean", respondent_words, speed)
             voiced = {"clean": clean}
             if "teams" in channels:
                 voiced["teams"] = teams_like(clean, work / f"interview-{number:02d}" / "teams")
             log(f"interview {number}: {clean.seconds / 60:.1f} min voiced")
-            for channel in channels:
+            for channel, hearings in channels.items():
                 for hearing in hearings:
                     t = time.perf_counter()
                     heard, stats = hear(voiced[channel], guide, store, transcriber, hearing, names=(labels.case,))
@@ -517,6 +552,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-voices", type=int, default=0, metavar="N",
                         help="also WER on N clips of real Dutch actors (fillets-ng-data-nl)")
     parser.add_argument("--only-real-voices", action="store_true", help="the real voices alone")
+    parser.add_argument("--real-hearing", default="plain,beam5",
+                        help="for the real voices, which need no guide: plain (greedy, as live) and beam5")
+    parser.add_argument("--teams-hearing", help="on the Teams-like channel only these ways of hearing "
+                        "(default: all of --hearing)")
+    parser.add_argument("--mixed", action="store_true",
+                        help="also: both voices mixed into one channel, and how often fieldnote proposes the "
+                        "right speaker for each segment (as `fieldnote import` does for a mixed recording)")
     parser.add_argument("--keep", type=Path, help="keep the voiced audio here (never inside the repository)")
     args = parser.parse_args(argv)
 
@@ -530,7 +572,9 @@ def main(argv: list[str] | None = None) -> int:
     ref = resolve_model(args.model)
 
     def transcriber_for(hearing: str):
-        return WhisperTranscriber(ref, language=guide.language, threads=2)
+        # "beam5": Whisper's beam search of five instead of the live path's greedy decoding.
+        return WhisperTranscriber(ref, language=guide.language, threads=2,
+                                  beam_size=5 if hearing == "beam5" else 1)
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -541,21 +585,31 @@ def main(argv: list[str] | None = None) -> int:
     work = args.keep or Path(tempfile.mkdtemp(prefix="fieldnote-ears-"))
     try:
         if args.real_voices or args.only_real_voices:
-            real = real_voices(args.real_voices or 50, transcriber_for, hearings, log)
+            real = real_voices(args.real_voices or 50, transcriber_for, args.real_hearing.split(","), log)
             print(f"\nReal Dutch voices (fillets-ng-data-nl), Whisper {ref.name}: "
                   + ", ".join(f"{h} WER {v:.3f}" for h, v in real.items()))
             if args.only_real_voices:
                 return 0
         transcriber = transcriber_for("plain")
         started = time.perf_counter()
-        results = run(numbers, guide, transcriber, channels, hearings, args.respondent_words, args.speed, work, log)
-        columns = ["typed"] + [f"{c}/{h}" for c in channels for h in hearings]
+        per_channel = {c: hearings for c in channels}
+        if args.teams_hearing and "teams" in per_channel:
+            per_channel["teams"] = [h for h in args.teams_hearing.split(",") if h]
+        results = run(numbers, guide, transcriber, per_channel, args.respondent_words, args.speed, work, log,
+                      mixed=args.mixed)
+        columns = ["typed"] + [f"{c}/{h}" for c, hs in per_channel.items() for h in hs]
         print(f"\nThrough the ears: interviews {args.interviews}, Whisper {ref.name} int8, 2 threads, greedy; "
               f"respondent turns cut to {args.respondent_words or 'all'} words; "
               f"{(time.perf_counter() - started) / 60:.0f} min")
         print("\n".join(table(results, numbers, columns)))
+        if args.mixed:
+            right = sum(results[(n, "typed")].mixed[0] for n in numbers)
+            total = sum(results[(n, "typed")].mixed[1] for n in numbers)
+            base = sum(results[(n, "typed")].mixed[2] for n in numbers)
+            print(f"speaker proposal, both voices in one channel (plain hearing): {right / total:.3f} of {total} "
+                  f"segments right; everything the respondent's: {base / total:.3f}")
         if args.delay:
-            for hearing in hearings:
+            for hearing in hearings[-1:]:
                 median, p95, n = delays(numbers[0], guide, transcriber, hearing, args.delay,
                                         args.respondent_words, args.speed, work)
                 print(f"delay, {hearing}, {args.delay:g} min of interview {numbers[0]} in real time: "

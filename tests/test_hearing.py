@@ -145,7 +145,8 @@ def test_a_copy_of_the_prompt_is_kept_only_when_whisper_is_sure_it_heard_it():
     assert _longest_shared_run(words(said), words(prompt)) == 11
     assert not prompted_copy(said, prompt, 4.0, 0.05, -0.3)  # heard, and sure of it
     assert prompted_copy(said, prompt, 4.0, 0.5, -0.3)  # doubts there was speech
-    assert prompted_copy(said, prompt, 4.0, 0.05, -0.9)  # doubts its words
+    assert prompted_copy(said, prompt, 4.0, 0.05, -1.2)  # doubts its words
+    assert not prompted_copy(said, prompt, 4.0, 0.05, -0.7)  # a synthetic voice, heard fairly sure
     assert prompted_copy(said, prompt, 1.0, 0.05, -0.3)  # eleven words in a second were not said
     assert not prompted_copy("Wat doet u precies in uw werk?", prompt, 2.0, 0.5, -0.9)  # own words
     assert not prompted_copy(said, None, 1.0, 0.9, -2.0)  # no prompt: the other filters decide

@@ -20,6 +20,7 @@ from core.base.errors import UserError
 from core.study.guide import Guide, load_guide
 from core.pipeline.live import LivePipeline, SegmentReady
 from core.speech.models import resolve_model
+from core.understanding.hearing import LIVE_JOIN_TURNS, Hearing
 from core.store.database import Store
 from core.speech.transcriber import Transcriber, WhisperTranscriber
 
@@ -95,14 +96,17 @@ def open_transcriber(model: str | None, guide: Guide, *, threads: int = 2) -> Tr
     return WhisperTranscriber(resolve_model(model), language=guide.language, threads=threads)
 
 
-def replay_pipeline(demo: Demo, transcriber: Transcriber, *, realtime: bool, store: Store | None = None) -> LivePipeline:
+def replay_pipeline(demo: Demo, transcriber: Transcriber, *, realtime: bool, store: Store | None = None,
+                    hearing: str | None = None) -> LivePipeline:
     """The demo's tracks through the live pipeline; with a store, suggestions start from what
-    the researcher coded in earlier sessions of the same guide."""
+    the researcher coded in earlier sessions of the same guide. `hearing`: how Whisper is told
+    what to expect (core.understanding.hearing; default the live one)."""
     from core.pipeline.importing import prepared_understanding
 
     source = FileReplaySource(demo.tracks, realtime=realtime)
     tracker, suggester = prepared_understanding(store, demo.guide) if store is not None else (None, None)
-    return LivePipeline(source, transcriber, demo.guide, clock=source.clock, tracker=tracker, suggester=suggester)
+    return LivePipeline(source, transcriber, demo.guide, clock=source.clock, tracker=tracker, suggester=suggester,
+                        hearing=Hearing.live(demo.guide, (demo.case_name,), hearing), join_turns=LIVE_JOIN_TURNS)
 
 
 def run_headless(

@@ -8,6 +8,7 @@ slow transcriber shows as lag, never as lost speech.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from dataclasses import dataclass, field
@@ -80,7 +81,9 @@ class LivePipeline:
         self.paused = threading.Event()
         self.bleed = bleed
         # What fieldnote expects to hear, said to Whisper before each utterance (None: nothing).
-        self.hearing = hearing
+        # Only a transcriber that takes a prompt is given one (a scripted one in tests does not).
+        takes_prompt = "prompt" in inspect.signature(transcriber.transcribe).parameters
+        self.hearing = hearing if takes_prompt else None
         # The VAD cuts a turn at its pauses, and a question is often put over two or three
         # utterances ("Dan de volgende vraag." ... "hoe stond het met het vertrouwen?"): the
         # tracker reads each utterance with the rest of its speaker's turn before it.

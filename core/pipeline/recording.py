@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from core.understanding.hearing import LIVE_JOIN_TURNS, Hearing
 from core.base import paths
 from core.audio.sources import Clock, OffsetClock
 from core.audio.capture import CaptureEvent, Gap, LiveSource
@@ -124,6 +125,7 @@ def start_recording(
     on_event: Callable[[CaptureEvent], None] | None = None,
     streams: list[DeviceStream] | None = None,
     clock: Clock | None = None,
+    hearing: str | None = None,
 ) -> LiveRecording:
     """Open the devices, create (or reopen) the session and start recording it.
 
@@ -204,7 +206,8 @@ def start_recording(
                       "the recording was interrupted here and resumed")
     tracker, suggester = prepared_understanding(store, guide)
     pipeline = LivePipeline(source, transcriber, guide, clock=clock, tracker=tracker, suggester=suggester,
-                            bleed=BleedFilter() if bleed else None)
+                            bleed=BleedFilter() if bleed else None,
+                            hearing=Hearing.live(guide, (case_name,), hearing), join_turns=LIVE_JOIN_TURNS)
     # The screen's pause and mute act on the recording itself, not only on transcription.
     pipeline.paused = source.paused
     pipeline.muted = source.muted

@@ -127,7 +127,13 @@ def without_loops(text: str) -> str:
 WORDS_PER_SECOND_MAX = 5.0
 PROMPT_COPY_WORDS = 5
 PROMPT_COPY_NO_SPEECH_MAX = 0.3
-PROMPT_COPY_LOGPROB_MIN = -0.6
+PROMPT_COPY_LOGPROB_MIN = -1.0
+# Under a prompt Whisper sometimes stops after a word or two of a long utterance ("E," for ten
+# seconds of an answer, given a list of the codebook's words): fewer words than this a second,
+# over an utterance of SPARSE_MIN_SECONDS or more, and the utterance is heard again without the
+# prompt. So is one whose text was dropped as a copy of the prompt: a prompt never loses speech.
+SPARSE_WORDS_PER_SECOND = 0.5
+SPARSE_MIN_SECONDS = 3.0
 
 
 def _longest_shared_run(words: list[str], prompt: list[str]) -> int:
@@ -200,7 +206,20 @@ class WhisperTranscriber:
         self._lock = threading.Lock()
 
     def transcribe(self, audio: np.ndarray, prompt: str | None = None) -> Transcript:
+        heard, copied = self._transcribe(audio, prompt)
+        if prompt:
+            seconds = len(audio) / SAMPLE_RATE
+            sparse = seconds >= SPARSE_MIN_SECONDS and len(heard.text.split()) < SPARSE_WORDS_PER_SECOND * seconds
+            if copied or sparse:
+                plain, _ = self._transcribe(audio, None)
+                if len(plain.text.split()) > len(heard.text.split()):
+                    return plain
+        return heard
+
+    def _transcribe(self, audio: np.ndarray, prompt: str | None) -> tuple[Transcript, bool]:
+        """What Whisper heard, and whether text was dropped as a copy of the prompt."""
         seconds = len(audio) / SAMPLE_RATE
+        copied = False
         with self._lock:
             segments, info = self._model.transcribe(
                 audio.astype(np.float32, copy=False),
@@ -219,6 +238,7 @@ class WhisperTranscriber:
                 if not text or made_up(text, s.no_speech_prob, s.avg_logprob):
                     continue
                 if prompted_copy(text, prompt, seconds, s.no_speech_prob, s.avg_logprob):
+                    copied = True
                     continue
                 kept.append(text)
                 logprobs.append(s.avg_logprob)
@@ -228,4 +248,4 @@ class WhisperTranscriber:
             language=info.language,
             avg_logprob=float(np.mean(logprobs)) if logprobs else None,
             no_speech_prob=float(np.max(no_speech)) if no_speech else None,
-        )
+        ), copied

@@ -27,6 +27,9 @@ from core.study.guide import Guide
 from core.understanding.tracker import GuideTracker
 
 MODES = ("plain", "guided", "previous", "guided+previous")
+# What the live path uses (record, demo), chosen on bench/bench_ears.py: see the README's figures.
+LIVE_MODE = "guided"
+LIVE_JOIN_TURNS = True
 # Whisper's prompt holds up to 223 tokens; a Dutch word is about two. Short prompts steer as much
 # and cost less time per utterance (the prompt's tokens are decoded with every utterance).
 MAX_PROMPT_WORDS = 60
@@ -68,6 +71,15 @@ class Hearing:
     @classmethod
     def for_guide(cls, guide: Guide, mode: str = "guided", names: tuple[str, ...] | list[str] = ()) -> "Hearing":
         return cls(guide, mode, tuple(n for n in names if n and n.strip()))
+
+    @classmethod
+    def live(cls, guide: Guide, names: tuple[str | None, ...] | list[str | None] = (),
+             mode: str | None = None) -> "Hearing | None":
+        """The hearing of a live session (None: Whisper alone)."""
+        mode = mode or LIVE_MODE
+        if mode == "plain":
+            return None
+        return cls.for_guide(guide, mode, [n for n in names if n])
 
     def prompt(self, track: str, tracker: GuideTracker) -> str | None:
         """The prompt for the next utterance on this track, or None for none."""
