@@ -137,6 +137,33 @@ def test_the_live_pipeline_gives_each_utterance_the_prompt_of_where_the_intervie
     assert asked and moved  # the tracker moved, and the prompts with it
 
 
+@pytest.mark.parametrize("hearing", [None, "plain", "previous"])
+def test_the_demo_hears_with_the_guide_unless_told_otherwise(hearing):
+    """`fieldnote demo` (and `record`) take the live hearing by default; --hearing changes it."""
+    from core.pipeline.demo import load_demo, replay_pipeline
+    from core.understanding.hearing import LIVE_MODE
+
+    demo = load_demo("en")
+    prompts = []
+
+    class Listening:
+        name = "listening"
+
+        def transcribe(self, audio, prompt=None):
+            prompts.append(prompt)
+            return ScriptedTranscriber(["Thanks."]).transcribe(audio)
+
+    pipeline = replay_pipeline(demo, Listening(), realtime=False, hearing=hearing)
+    pipeline.run(lambda ready: None, threading.Event())
+    mode = hearing or LIVE_MODE
+    if mode == "plain":
+        assert set(prompts) == {None}
+    elif mode == "previous":
+        assert prompts[0] is None and "Thanks." in prompts
+    else:
+        assert any(p and demo.guide.questions[0].text in p for p in prompts)
+
+
 # the guard against the prompt ---------------------------------------------------------------------
 
 def test_a_copy_of_the_prompt_is_kept_only_when_whisper_is_sure_it_heard_it():

@@ -84,7 +84,8 @@ def cmd_demo(args) -> int:
                 raise
         # The demo's tracks are its recording: review can play them and re-transcribe from them.
         store.set_session_audio_dir(session_id, demo.folder)
-        pipeline = replay_pipeline(demo, transcriber, realtime=not args.fast, store=store)
+        pipeline = replay_pipeline(demo, transcriber, realtime=not args.fast, store=store,
+                                   hearing=getattr(args, "hearing", None))
         if args.no_ui:
             run_headless(store, session_id, pipeline, out=sys.stdout)
         else:
@@ -260,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2, help="CPU threads for transcription (default 2)")
     p.add_argument("--fast", action="store_true", help="replay as fast as possible instead of in real time")
     p.add_argument("--no-ui", action="store_true", help="no screen: print each stored segment as a JSON line")
+    from tui.commands.args import add_hearing_argument
+
+    add_hearing_argument(p)
     from tui.commands.servers import add_live_arguments
 
     add_live_arguments(p)

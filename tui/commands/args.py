@@ -53,3 +53,13 @@ def output_path(args, path: str | None) -> Path | None:
         if target == folder or target.is_relative_to(folder):
             raise UserError(f"{path} is in the folder of {what} ({folder}); write the export somewhere else")
     return Path(path)
+
+
+def add_hearing_argument(p) -> None:
+    """--hearing: how Whisper is told what to expect during a session (core.understanding.hearing)."""
+    from core.understanding.hearing import LIVE_MODE, MODES
+
+    p.add_argument("--hearing", choices=MODES, default=None,
+                   help=f"what Whisper is told to expect: guided (the next questions for the interviewer, the "
+                   f"codebook's words and the case for the respondent), previous (the speaker's last words), "
+                   f"both, or plain (nothing); default {LIVE_MODE}")

@@ -160,6 +160,7 @@ def _record_headless(store, args, mic: str, system: str) -> int:
     rec = start_recording(
         store, guide, transcriber, mic=mic, system=system, respondent=args.respondent, case_name=args.case,
         consent=args.consent, resume=args.resume, bleed=not args.headphones, on_event=on_event,
+        hearing=args.hearing,
     )
     unsaved = save_device_choice(mic, system)
     if unsaved:
@@ -259,6 +260,9 @@ def register(sub) -> None:
     p.add_argument("--resume", type=_session_id, metavar="ID", help="go on recording an interrupted session")
     p.add_argument("--headphones", action="store_true",
                    help="the interviewer wears headphones: do not look for the respondent's voice in the microphone")
+    from tui.commands.args import add_hearing_argument
+
+    add_hearing_argument(p)
     p.set_defaults(func=cmd_record)
 
     p = sub.add_parser("recover", help="repair recordings cut off by a crash; resume or close them",
