@@ -459,3 +459,29 @@ async def test_the_live_screen_says_when_this_machine_stands_in_for_the_server(f
     rows = store.segments(sid)
     assert rows and {r["server"] for r in rows} == {None} and local.calls == len(rows)
     live.close()
+
+
+async def test_review_shows_which_server_transcribed_a_segment(tmp_path):
+    from core.store.database import NewSegment
+    from textual.widgets import Static
+    from tui.app import make_app
+    from tui.screens.review import ReviewScreen
+    from tui.widgets.transcript import TranscriptList
+
+    store = Store(tmp_path / "study.db")
+    sid = _session(store, _excerpt(tmp_path / "audio", 5.0))
+    here = store.add_segment(sid, NewSegment("interviewer", "hier gehoord", 0.5, 2.0))
+    there = store.add_segment(sid, NewSegment("respondent", "daar gehoord", 2.5, 4.0, model="large-v3",
+                                              server="lab (https://whisper.lab.example)"))
+    async with make_app(store, review_session=sid).run_test(size=(140, 40)) as pilot:
+        for _ in range(200):
+            if isinstance(pilot.app.screen, ReviewScreen) and pilot.app.screen.data is not None:
+                break
+            await pilot.pause(0.05)
+        shown = {}
+        for seg_id in (here, there):
+            pilot.app.screen.query_one(TranscriptList).select_id(seg_id)
+            await pilot.pause()
+            shown[seg_id] = str(pilot.app.screen.query_one("#segment-info", Static).render())
+    assert "Transcribed on server lab (https://whisper.lab.example) with large-v3" in shown[there]
+    assert "server" not in shown[here]

@@ -49,6 +49,9 @@ class SegmentDetails(Vertical):
         if r.get("asr_text") and r["asr_text"] != r["text"]:
             text.append("\nHeard: ", style="bold dim")
             text.append(r["asr_text"], style="dim")
+        if r.get("server"):
+            text.append(f"\nTranscribed on server {r['server']} with {r.get('model') or 'its default model'}",
+                        style="dim")
         info.update(text)
         for c in r["codings"]:
             dim, ind, colour = code_names(guide, c["dimension_id"], c["indicator_id"])
