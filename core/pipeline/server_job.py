@@ -10,6 +10,10 @@ same command runs again. The words, put back in time order, are then laid onto t
 exactly as a local re-transcription's (core.pipeline.retranscribe.apply_words): all or nothing,
 edits and codings surviving the same way, one undoable edit, and each segment recording the
 server and model that transcribed it.
+
+Any session with recorded tracks can go through here: an imported recording, once its tracks are
+in the session's folder, is transcribed on a server by `transcribe_on_server(store, session_id,
+server)` in place of the local pass (the hook for `import RECORDING --server NAME`).
 """
 
 from __future__ import annotations
