@@ -5,7 +5,8 @@
    A.m4a B.m4a` (decoding to FLAC tracks, VAD, batched transcription, guide tracking and
    suggestions, storing) against raw faster-whisper on the same files: each file decoded
    with faster_whisper.decode_audio and transcribed by BatchedInferencePipeline.transcribe
-   with the same model, threads, batch size and decoding options, every segment consumed.
+   with the same model, threads and decoding options, every segment consumed (its batch of 8
+   windows, where the import decodes 4 at a time: core/pipeline/recordings.py says why).
    Each runs as a process of its own, timed from start to exit (both load the model), in
    turns, --rounds times; the table gives each one's real-time factor (seconds taken per
    second of audio, both tracks counted) and the ratio import / raw per round.
@@ -17,9 +18,13 @@
    faster-whisper's whole-file decode_audio of the same file (the model loaded too), as the
    reference. Peaks are read from the kernel (os.wait4's rusage of each child).
 
+3. With --import-minutes N, a whole `fieldnote import` of an N-minute mixed mp4 (decoding,
+   transcription with --import-model, understanding, storing): its time and peak memory.
+
     python bench/bench_import.py                      # 10 minutes a track, tiny.en, 3 hours of video
     python bench/bench_import.py --minutes 15 --model base --rounds 2
     python bench/bench_import.py --skip-memory        # the speed table alone
+    python bench/bench_import.py --skip-speed --skip-memory --import-minutes 60   # a whole hour, base
 """
 
 from __future__ import annotations
@@ -214,6 +219,22 @@ def memory(hours: float, folder: Path) -> list[str]:
     ]
 
 
+def whole_import(minutes: float, model: str, folder: Path) -> list[str]:
+    """`fieldnote import` of a long mixed mp4 (the demo's mix looped), start to end: its peak memory."""
+    mixed = (load_audio(DEMO / "interviewer.flac") + load_audio(DEMO / "respondent.flac")) / 2
+    video = encode_looped(mixed, minutes * 60, folder / "long-import.mp4", video=True)
+    home = folder / "home-long"
+    env = {**os.environ, "FIELDNOTE_HOME": str(home)}
+    took, peak, _ = run_measured([sys.executable, "-m", "tui.cli", "--db", str(home / "bench.db"), "import", str(video),
+                                  "--guide", str(GUIDE), "--model", model, "--threads", "2"], env)
+    import av
+
+    with av.open(str(video)) as c:
+        seconds = float(c.streams.audio[0].duration * c.streams.audio[0].time_base)
+    return [f"whole import of a {seconds / 60:.0f}-minute mp4 (one mixed track), model {model}: {took:.0f} s "
+            f"(real-time factor {took / seconds:.3f}), peak {peak:.0f} MB (target < 1024 MB)"]
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child-raw":
         child_raw(sys.argv[4:], sys.argv[2], int(sys.argv[3]))
@@ -227,6 +248,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--hours", type=float, default=3.0, help="length of the mp4 for the memory table (default 3)")
+    parser.add_argument("--import-minutes", type=float, default=0,
+                        help="also import a mixed mp4 this long, whole, and give its peak memory (default: not)")
+    parser.add_argument("--import-model", default="base", help="model for --import-minutes (default base)")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     args = parser.parse_args()
@@ -236,6 +260,8 @@ def main() -> None:
             print("\n".join(speed(args.minutes, args.model, args.threads, args.rounds, folder)), flush=True)
         if not args.skip_memory:
             print("\n".join(memory(args.hours, folder)), flush=True)
+        if args.import_minutes:
+            print("\n".join(whole_import(args.import_minutes, args.import_model, folder)), flush=True)
 
 
 if __name__ == "__main__":
