@@ -485,3 +485,25 @@ async def test_review_shows_which_server_transcribed_a_segment(tmp_path):
             shown[seg_id] = str(pilot.app.screen.query_one("#segment-info", Static).render())
     assert "Transcribed on server lab (https://whisper.lab.example) with large-v3" in shown[there]
     assert "server" not in shown[here]
+
+
+def test_a_recording_imported_with_a_server_is_transcribed_there(server, tmp_path, capsys):
+    db = tmp_path / "study.db"
+    folder = _excerpt(tmp_path / "audio", 20.0)
+    tracks = [str(folder / "interviewer.flac"), str(folder / "respondent.flac")]
+    assert main(["--db", str(db), "servers", "add", "lab", server.url, "--model", "whisper-1"]) == 0
+    command = ["--db", str(db), "import", *tracks, "--guide", "koers-en-kansen", "--server", "lab"]
+    assert main(command) == 2  # not yet allowed for the study, and no terminal to ask on
+    assert "--yes" in capsys.readouterr().err and not Store(db).sessions()
+    assert main([*command, "--model", "base", "--yes"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main([*command, "--yes"]) == 0
+    err = capsys.readouterr().err
+    assert "transcribed on server lab" in err and "loading the model" not in err
+    store = Store(db)
+    (session,) = store.sessions()
+    rows = store.segments(session["id"])
+    assert {r["speaker"] for r in rows} == {"interviewer", "respondent"}
+    assert {(r["model"], r["server"]) for r in rows} == {("whisper-1", f"lab ({server.url})")}
+    assert len(_words(r["text"] for r in rows)) > 20
+    assert registry.chunk_count(store, session["id"]) == 0

@@ -41,6 +41,8 @@ from core.base.errors import UserError
 from core.interchange.formats import ImportedTranscript
 from core.pipeline.importing import INTERVIEWER, OBSERVER, RESPONDENT, prepared_understanding, read_transcript, speaker_roles
 from core.pipeline.live import annotate
+from core.pipeline.server_job import DEFAULT_PARALLEL, track_on_server
+from core.speech.remote import RemoteWhisper
 from core.speech.tracks import Word, transcribe_track
 from core.store.database import NewSegment, Store
 from core.store.recordings import SourceFile, add_sources, imported_from, staged_session
@@ -182,11 +184,13 @@ def already_imported(store: Store, job: Job) -> int | None:
     return imported_from(store, sources_of(job)[0])
 
 
-def import_recording(store: Store, job: Job, options: Options, model: Callable[[], object], *, model_name: str,
-                     on_progress: Progress | None = None, stop: threading.Event | None = None) -> Imported:
+def import_recording(store: Store, job: Job, options: Options, model: Callable[[], object] | None, *, model_name: str,
+                     on_progress: Progress | None = None, stop: threading.Event | None = None,
+                     server: RemoteWhisper | None = None, parallel: int = DEFAULT_PARALLEL) -> Imported:
     """Decode, transcribe, understand and store one job as a session; nothing is stored unless all is.
     `model()` gives the Whisper model, called once the files are decoded (a bad file is named
-    before a model loads)."""
+    before a model loads). With `server`, the tracks are transcribed there instead (chunks cut at
+    pauses, `parallel` in flight), and each segment records the server and model that heard it."""
     say = on_progress or (lambda stage, fraction: None)
     sources = sources_of(job)
     parsed = read_transcript(job.transcript) if job.transcript is not None else None
@@ -215,8 +219,15 @@ def import_recording(store: Store, job: Job, options: Options, model: Callable[[
             def report(at: float, before=done, length=lengths[name]) -> None:
                 say("transcribing", 0.1 + 0.85 * (before + min(at, length)) / total)
 
-            heard[name] = transcribe_track(model(), path, language=options.guide.language, verbatim=options.verbatim,
-                                           batched=True, on_segment=report, stop=stop, batch_size=BATCH_SIZE)
+            if server is not None:
+                heard[name] = track_on_server(server, name, path, language=options.guide.language,
+                                              verbatim=options.verbatim, parallel=parallel, stop=stop,
+                                              on_share=lambda share, report=report, length=lengths[name]:
+                                              report(share * length))
+            else:
+                heard[name] = transcribe_track(model(), path, language=options.guide.language,
+                                               verbatim=options.verbatim, batched=True, on_segment=report, stop=stop,
+                                               batch_size=BATCH_SIZE)
             done += lengths[name]
         say("understanding", 0.95)
         if layout == "stereo":
@@ -227,6 +238,9 @@ def import_recording(store: Store, job: Job, options: Options, model: Callable[[
             raise UserError(f"{' and '.join(str(f) for f in job.files)}: no speech was heard in it (music, noise, or a language other than the "
                             f"guide's, {options.guide.language})")
         notes.extend(more)
+        if server is not None:
+            for seg, _ in segments:
+                seg.model, seg.server = model_name, server.server.label
         tracker, suggester = prepared_understanding(store, options.guide)
         for seg, role in segments:
             if role == OBSERVER:

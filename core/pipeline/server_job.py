@@ -11,9 +11,9 @@ exactly as a local re-transcription's (core.pipeline.retranscribe.apply_words): 
 edits and codings surviving the same way, one undoable edit, and each segment recording the
 server and model that transcribed it.
 
-Any session with recorded tracks can go through here: an imported recording, once its tracks are
-in the session's folder, is transcribed on a server by `transcribe_on_server(store, session_id,
-server)` in place of the local pass (the hook for `import RECORDING --server NAME`).
+Any session with recorded tracks can go through here. A recording being imported
+(`import RECORDING --server NAME`) is not a session yet: `track_on_server` sends its tracks the
+same way, chunk by chunk, in place of the local pass, and the import stores it whole or not at all.
 """
 
 from __future__ import annotations
@@ -119,8 +119,8 @@ def _prompt(language: str | None, verbatim: bool) -> str | None:
 
 
 def transcribe_chunks(
-    store: Store,
-    session_id: int,
+    store: Store | None,
+    session_id: int | None,
     job: str,
     tracks: dict[str, Path],
     plan: list[Chunk],
@@ -135,8 +135,9 @@ def transcribe_chunks(
 ) -> tuple[dict[str, list[Word]], int]:
     """Every chunk's words by speaker in time order, and how many chunks an earlier run had done.
     Each chunk done is kept as it comes back; a failure is raised once the chunks already in flight
-    have come back (and been kept)."""
-    done = registry.done_chunks(store, session_id, job)
+    have come back (and been kept). Without a store (a recording being imported, not yet a
+    session) nothing is kept: the import is stored whole or not at all."""
+    done = registry.done_chunks(store, session_id, job) if store is not None else {}
     resumed = sum(1 for c in plan if c.key in done)
     total = sum(c.end - c.start for c in plan)
     got = {c.key: [Word(*w) for w in done[c.key]] for c in plan if c.key in done}
@@ -164,8 +165,9 @@ def transcribe_chunks(
             except BaseException as exc:  # noqa: BLE001 - raised below, once the rest are in
                 failure = failure or exc
                 continue
-            registry.keep_chunk(store, session_id, job, chunk.speaker, chunk.start, chunk.end,
-                                [[w.start, w.end, w.text] for w in words])
+            if store is not None:
+                registry.keep_chunk(store, session_id, job, chunk.speaker, chunk.start, chunk.end,
+                                    [[w.start, w.end, w.text] for w in words])
             got[chunk.key] = words
             heard += chunk.end - chunk.start
             report(stage)
@@ -247,3 +249,34 @@ def transcribe_on_server(
                 server=server.label)
     registry.forget_chunks(store, session_id)
     return result
+
+
+def track_on_server(
+    client: RemoteWhisper,
+    speaker: str,
+    track: Path,
+    *,
+    language: str | None,
+    verbatim: bool = False,
+    parallel: int = DEFAULT_PARALLEL,
+    temperature: float | None = None,
+    on_share: Callable[[float], None] | None = None,
+    stop: threading.Event | None = None,
+) -> list[Word]:
+    """One track's words in time order, heard on the server chunk by chunk (an import's pass:
+    nothing is kept until the import stores the session). `on_share` is told the share of the
+    track's speech done so far (0..1)."""
+    if parallel < 1:
+        raise UserError(f"--parallel {parallel}: give 1 or more requests in flight")
+    plan = plan_chunks(speaker, track, stop)
+    if not plan:
+        return []
+
+    def progress(p: Progress) -> None:
+        if on_share is not None:
+            on_share(p.fraction)
+
+    words, _ = transcribe_chunks(None, None, "", {speaker: track}, plan, client, language=language,
+                                 prompt=_prompt(language, verbatim), parallel=parallel, temperature=temperature,
+                                 on_progress=progress, stop=stop)
+    return words[speaker]

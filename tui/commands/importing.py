@@ -34,8 +34,8 @@ def cmd_import(args) -> int:
     if is_recording_import(args):
         return cmd_import_recordings(args)
     (args.file,) = args.file
-    if args.model or args.verbatim:
-        raise UserError("--model and --verbatim are for a recording; a transcript is not transcribed")
+    if args.model or args.verbatim or args.server:
+        raise UserError("--model, --server and --verbatim are for a recording; a transcript is not transcribed")
     guide_ref = guide_or_last(args.guide)
     guide = load_guide(guide_ref)
     parsed = read_transcript(args.file, args.format)

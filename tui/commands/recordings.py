@@ -2,7 +2,7 @@
 
     fieldnote import RECORDING [RECORDING2] [--guide NAME] [--respondent N] [--case NAME]
         [--interviewer-track FILE] [--channels split|mix] [--transcript FILE [--interviewer NAME]]
-        [--each] [--model M] [--threads N] [--verbatim]
+        [--each] [--model M] [--threads N] [--verbatim] [--server NAME [--parallel N] [--yes]]
     fieldnote import FOLDER | A.m4a B.m4a C.m4a ...     (a queue: each file its own session)
 
 Each new session's id goes to standard output, one per line; what the import decided and how
@@ -83,7 +83,23 @@ def cmd_import_recordings(args) -> int:
                  "it once more)")
         else:
             todo.append((job, None))
-    ref = resolve_model(args.model)
+    remote, model_name = None, None
+    if args.server:
+        from core.speech.remote import RemoteWhisper
+        from core.store.servers import server
+        from tui.commands.servers import allow_for_guide, client_server
+
+        if args.model:
+            raise UserError("give --server NAME or --model NAME, not both: the server's model is set with "
+                            "`fieldnote servers add NAME URL --model M`")
+        if args.parallel < 1:
+            raise UserError(f"--parallel {args.parallel}: give 1 or more requests in flight")
+        row = server(store, args.server)
+        if todo:
+            allow_for_guide(store, row, guide, args.yes)
+        remote = RemoteWhisper(client_server(row))
+        model_name = row.model or "the server's default model"
+    ref = resolve_model(args.model) if remote is None else None
     loaded = []
 
     def model():
@@ -112,7 +128,8 @@ def cmd_import_recordings(args) -> int:
             _say(line)
 
         try:
-            result = import_recording(store, job, options, model, model_name=ref.name, on_progress=progress)
+            result = import_recording(store, job, options, model, model_name=model_name or ref.name,
+                                      on_progress=progress, server=remote, parallel=args.parallel)
         except UserError as exc:
             if not queue:
                 raise
@@ -127,7 +144,8 @@ def cmd_import_recordings(args) -> int:
                 _say(f"warning: {unsaved}")
         for note in result.notes:
             _say(f"{job.name}: {note}")
-        _say(f"imported {job.name} ({result.layout}, {_clock(result.seconds)}, {result.segments} segments) "
+        on = f", transcribed on server {args.server}" if remote is not None else ""
+        _say(f"imported {job.name} ({result.layout}, {_clock(result.seconds)}, {result.segments} segments{on}) "
              f"as session {result.session_id} (guide {guide.id})")
     if queue:
         _say(f"queue done: {len(imported)} imported, {len(skipped)} skipped (imported before), {len(failed)} failed")
@@ -163,3 +181,9 @@ def add_arguments(p) -> None:
     p.add_argument("--again", action="store_true",
                    help="a recording imported before (the same file, unchanged) is imported once more, not skipped")
     p.add_argument("--verbatim", action="store_true", help="a recording: keep hesitations (uh, um) in the transcript")
+    p.add_argument("--server", metavar="NAME", help="a recording: transcribe it on this server (see `fieldnote "
+                   "servers`) instead of on this machine")
+    p.add_argument("--parallel", type=int, default=2, metavar="N",
+                   help="with --server: requests in flight at once (default 2)")
+    p.add_argument("--yes", action="store_true",
+                   help="with --server: allow the server for this study without asking (asked once per study)")
