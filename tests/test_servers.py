@@ -507,3 +507,58 @@ def test_a_recording_imported_with_a_server_is_transcribed_there(server, tmp_pat
     assert {(r["model"], r["server"]) for r in rows} == {("whisper-1", f"lab ({server.url})")}
     assert len(_words(r["text"] for r in rows)) > 20
     assert registry.chunk_count(store, session["id"]) == 0
+
+
+def test_utterances_heard_here_while_the_server_was_slow_are_sent_to_it_afterwards(front, tmp_path, capsys):
+    import io
+
+    from core.pipeline.demo import recording_demo, replay_pipeline, run_headless
+    from core.store.server_queue import queued_count
+    from scripted import ScriptedTranscriber
+    from tui.commands.servers import after_live_session
+
+    folder = _excerpt(tmp_path / "audio", 20.0)
+    demo = recording_demo(folder / "interviewer.flac", folder / "respondent.flac", "koers-en-kansen")
+    db = tmp_path / "study.db"
+    store = Store(db)
+    sid = store.create_session(demo.guide, origin="demo", title=demo.title, model="base")
+    store.set_session_audio_dir(sid, folder)
+    local = ScriptedTranscriber(["op deze machine gehoord"] * 20, name="base")
+
+    def back(message: str) -> None:  # the first utterance was slow; from then on the server answers in time
+        front.delay, live.budget = 0.0, 300.0
+
+    front.delay = 5.0
+    live = remote.ServerTranscriber(RemoteWhisper(Server("lab", front.url, "whisper-1"), retries=0), local,
+                                    language="nl", budget=0.5, cool_off=0.0, on_fallback=back)
+    run_headless(store, sid, replay_pipeline(demo, live, realtime=False, store=store), out=io.StringIO())
+    live.close()
+    rows = store.segments(sid)
+    heard_here = [r for r in rows if r["server"] is None]
+    assert live.fallbacks == 1 and [r["text"] for r in heard_here] == ["op deze machine gehoord"]
+    assert len(rows) > 2
+    before = {r["id"]: r["text"] for r in rows}
+
+    # The session ends while the server is away: the utterance stays queued, nothing changes.
+    away = f"http://127.0.0.1:{whisper_server.free_port()}"
+    assert main(["--db", str(db), "servers", "add", "lab", away, "--model", "whisper-1"]) == 0
+    after_live_session(store, sid, live)
+    assert "stay queued" in capsys.readouterr().err
+    assert queued_count(store, sid) == 1 and {r["id"]: r["text"] for r in store.segments(sid)} == before
+
+    # Later, with the server back: exactly that utterance's audio goes, its text is replaced.
+    assert main(["--db", str(db), "servers", "remove", "lab"]) == 0
+    assert main(["--db", str(db), "servers", "add", "lab", front.url, "--model", "whisper-1"]) == 0
+    sent = len(front.transcriptions())
+    assert main(["--db", str(db), "transcribe", str(sid), "--server", "lab", "--queued", "--yes"]) == 0
+    assert "were sent to server lab" in capsys.readouterr().out
+    assert len(front.transcriptions()) == sent + 1
+    store = Store(db)
+    after = {r["id"]: r for r in store.segments(sid)}
+    (queued_id,) = [r["id"] for r in heard_here]
+    assert after[queued_id]["text"] != "op deze machine gehoord"
+    assert (after[queued_id]["model"], after[queued_id]["server"]) == ("whisper-1", f"lab ({front.url})")
+    assert {i: r["text"] for i, r in after.items() if i != queued_id} == {i: t for i, t in before.items() if i != queued_id}
+    assert queued_count(store, sid) == 0
+    assert main(["--db", str(db), "transcribe", str(sid), "--server", "lab", "--queued", "--yes"]) == 0
+    assert "no utterances queued" in capsys.readouterr().out

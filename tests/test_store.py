@@ -34,6 +34,7 @@ SCHEMA = {
     "servers": ["id", "name", "url", "model", "token_env", "insecure_http", "created"],
     "server_approvals": ["id", "server_id", "guide_id", "approved_at"],
     "server_chunks": ["id", "session_id", "job", "speaker", "start", "end", "words", "done_at"],
+    "server_queue": ["id", "session_id", "segment_id", "server", "queued_at"],
 }
 
 FOREIGN_KEYS = {
@@ -47,6 +48,8 @@ FOREIGN_KEYS = {
     ("recording_sources", "session_id", "sessions"),
     ("server_approvals", "server_id", "servers"),
     ("server_chunks", "session_id", "sessions"),
+    ("server_queue", "session_id", "sessions"),
+    ("server_queue", "segment_id", "segments"),
 }
 
 

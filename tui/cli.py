@@ -106,6 +106,10 @@ def cmd_demo(args) -> int:
             pass  # the database refuses (a full disk): recovery marks the session once the lock is gone
         finally:
             hold.release()
+    if args.server:
+        from tui.commands.servers import after_live_session
+
+        after_live_session(store, session_id, transcriber)
     print(f"session {session_id}", file=sys.stderr)
     return 0
 

@@ -36,6 +36,7 @@ from core.pipeline.retranscribe import Result, _require_times, apply_words
 from core.speech.batched import Cancelled, find_speech
 from core.speech.remote import RemoteWhisper, Server, reply_words
 from core.speech.tracks import VERBATIM_PROMPT_OTHER, VERBATIM_PROMPTS, Progress, Word
+from core.store import server_queue as queue
 from core.store import servers as registry
 from core.store.database import Store
 from core.store.review import guide_of_session
@@ -280,3 +281,73 @@ def track_on_server(
                                  prompt=_prompt(language, verbatim), parallel=parallel, temperature=temperature,
                                  on_progress=progress, stop=stop)
     return words[speaker]
+
+
+# a live session's fallbacks, sent to the server afterwards ----------------------------------
+
+
+def queue_fallbacks(store: Store, session_id: int, server: Server) -> int:
+    """After a live session through `server`: queue the utterances this machine's model heard in
+    its stead; how many are queued."""
+    return queue.queue_local_segments(store, session_id, server.name)
+
+
+def send_queued(
+    store: Store,
+    session_id: int,
+    server: Server,
+    *,
+    parallel: int = DEFAULT_PARALLEL,
+    client: RemoteWhisper | None = None,
+    stop: threading.Event | None = None,
+) -> ServerResult | None:
+    """Send exactly the queued utterances' audio to the server and lay its words onto them (all or
+    nothing, as a re-transcription: edits kept, one undoable edit, each segment naming the server
+    and model). None when nothing is queued. A server that does not answer raises (ServerError)
+    and leaves the queue as it was."""
+    if parallel < 1:
+        raise UserError(f"--parallel {parallel}: give 1 or more requests in flight")
+    rows = queue.queued_segments(store, session_id)
+    if not rows:
+        return None
+    session = store.session(session_id)
+    tracks = session_tracks(session)
+    language = session["language"] or guide_of_session(store, session_id).language
+    client = client or RemoteWhisper(server)
+    missing = sorted({r["speaker"] for r in rows} - set(tracks))
+    if missing:
+        raise UserError(f"session {session_id}: no recorded track of the {', '.join(missing)} to send to the server")
+    plan = [Chunk(r["speaker"], float(r["start"]), float(r["end"])) for r in rows if r["end"] > r["start"]]
+    by_chunk = {(r["speaker"], float(r["start"]), float(r["end"])): r for r in rows}
+    t0 = time.perf_counter()
+    got: dict[tuple[str, float, float], list[Word]] = {}
+
+    def send(chunk: Chunk, audio: np.ndarray) -> tuple[Chunk, list[Word]]:
+        reply = client.transcribe(audio, language=language, temperature=None, words=True)
+        return chunk, reply_words(reply, chunk.start)
+
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="server-queue") as pool:
+        futures = []
+        for speaker, path in tracks.items():
+            mine = sorted((c for c in plan if c.speaker == speaker), key=lambda c: c.start)
+            for chunk, audio in chunk_audio(path, mine):
+                if stop is not None and stop.is_set():
+                    break
+                futures.append(pool.submit(send, chunk, audio))
+        for future in futures:
+            chunk, words = future.result()  # the first failure is raised, nothing applied
+            # Each word is the utterance's: held within its time, so that it lands on it.
+            got[chunk.key] = [Word(min(max(w.start, chunk.start), chunk.end), min(max(w.end, chunk.start), chunk.end),
+                                   w.text) for w in words]
+    if stop is not None and stop.is_set():
+        raise Cancelled("sending the queued utterances stopped; they stay queued")
+    words: dict[str, list[Word]] = {}
+    for chunk in sorted(plan, key=lambda c: c.start):
+        words.setdefault(chunk.speaker, []).extend(got.get(chunk.key, []))
+    took = time.perf_counter() - t0
+    model = server.model or "the server's default model"
+    result = ServerResult(session_id, model, False, sum(c.end - c.start for c in plan), took, server=server.label,
+                          chunks=len(plan), parallel=parallel)
+    apply_words(store, session_id, words, model_name=model, result=result, server=server.label)
+    queue.unqueue(store, [by_chunk[c.key]["id"] for c in plan] + [r["id"] for r in rows if r["end"] <= r["start"]])
+    return result

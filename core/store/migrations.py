@@ -405,4 +405,25 @@ def m008_recording_sources(db: sqlite_utils.Database) -> None:
     db["recording_sources"].create_index(["staged"])
 
 
+@migrations()
+def m009_server_queue(db: sqlite_utils.Database) -> None:
+    # The utterances of a live session through a server that this machine's model heard instead
+    # (the server slow or away), waiting to be sent to the server (core/store/server_queue.py).
+    # A row goes once the server's words for it are applied.
+    db["server_queue"].create(
+        {
+            "id": int,
+            "session_id": int,
+            "segment_id": int,
+            "server": str,  # the name of the server the session went through
+            "queued_at": str,
+        },
+        pk="id",
+        foreign_keys=[("session_id", "sessions", "id"), ("segment_id", "segments", "id")],
+        not_null={"session_id", "segment_id", "server", "queued_at"},
+    )
+    db["server_queue"].create_index(["segment_id"], unique=True)
+    db["server_queue"].create_index(["session_id"])
+
+
 # A new migration goes here, after the last one.

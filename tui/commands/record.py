@@ -202,6 +202,10 @@ def _record_headless(store, args, mic: str, system: str) -> int:
         rec.source.close()
     # The session lasts as long as its audio (the clock ran on while the last words were transcribed).
     store.end_session(rec.session_id, "completed", duration=round(rec.duration, 1))
+    if args.server:
+        from tui.commands.servers import after_live_session
+
+        after_live_session(store, rec.session_id, transcriber)
     _say(f"session {rec.session_id}")
     if rec.source.stop_reason == "disk-full":
         _say("error: the recording stopped early because the disk is nearly full; everything until then is saved")

@@ -86,6 +86,8 @@ def cmd_transcribe(args) -> int:
         from tui.commands.servers import transcribe_with_server
 
         return transcribe_with_server(args)
+    if args.queued:
+        raise UserError("--queued goes with --server NAME: the server to send the queued utterances to")
     store = _store(args)
     model, reason = session_model(store, args.session, args.model)
     print(reason, file=sys.stderr, flush=True)
@@ -168,6 +170,9 @@ def register(sub) -> None:
                    help="with --server: requests in flight at once (default 2)")
     p.add_argument("--yes", action="store_true",
                    help="with --server: allow the server for this study without asking (asked once per study)")
+    p.add_argument("--queued", action="store_true",
+                   help="with --server: send only the utterances of a live session that this machine heard while "
+                   "the server was slow or away (queued at the session's end)")
     p.add_argument("--verbatim", action="store_true", help="keep fillers and hesitations (uhm, eh) as spoken")
     p.add_argument("--overwrite-edited", action="store_true",
                    help="replace the text of segments you edited by hand too (default: keep them)")

@@ -5,6 +5,7 @@
     fieldnote servers remove NAME
     fieldnote servers check NAME
     fieldnote transcribe SESSION --server NAME [--parallel N] [--yes]   (tui/commands/review.py)
+    fieldnote transcribe SESSION --server NAME --queued   (a live session's fallbacks, sent afterwards)
 
 A server is used only when it is named, and for a study only once the researcher said yes
 (asked once per study, recorded in the database; --yes says it for scripts).
@@ -24,6 +25,7 @@ from tui.commands.args import open_store as _store
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 LIVE_BUDGET_DEFAULT = 4.0  # core.speech.remote.LIVE_BUDGET, without importing it for every command line
+DEFAULT_PARALLEL_QUEUE = 2
 
 
 def _server_name(text: str) -> str:
@@ -172,8 +174,8 @@ def live_transcriber(args, store, guide, local):
         print(message, file=sys.stderr, flush=True)
         if not hinted and "on this machine" in message:
             hinted.append(True)
-            print(f"  after the session, `fieldnote transcribe SESSION --server {row.name}` has the server hear "
-                  "it all again", file=sys.stderr, flush=True)
+            print("  at the end of the session, the utterances this machine heard are sent to the server (or "
+                  "queued for it, if it is still away)", file=sys.stderr, flush=True)
 
     client = RemoteWhisper(client_server(row), retries=0, timeout=30.0)
     return ServerTranscriber(client, local, language=guide.language, budget=args.live_budget, on_fallback=say)
@@ -211,6 +213,8 @@ def transcribe_with_server(args) -> int:
     store.session(args.session)  # an unknown session is named before anything is asked
     row = server(store, args.server)
     allow_for_study(store, row, args.session, args.yes)
+    if getattr(args, "queued", False):
+        return _send_queued(store, args.session, row, args.parallel, strict=True)
     stop = threading.Event()
     progress = _ProgressLine()
     try:
@@ -239,6 +243,51 @@ def transcribe_with_server(args) -> int:
         print(f"  {result.overwritten_edited} segments you edited were replaced (--overwrite-edited)")
     print("  undo it in the review screen (u), codings stay on the same words")
     return 0
+
+
+def _send_queued(store, session_id: int, row, parallel: int, *, strict: bool) -> int:
+    """Send a live session's queued utterances to the server; `strict`: a server that does not
+    answer is an error (the command asked for it), else a line saying they stay queued."""
+    from core.pipeline.server_job import send_queued
+    from core.speech.remote import RemoteWhisper, ServerError
+    from core.store.server_queue import queued_count
+
+    waiting = queued_count(store, session_id)
+    if not waiting:
+        print(f"session {session_id}: no utterances queued for a server")
+        return 0
+    try:
+        result = send_queued(store, session_id, client_server(row), parallel=parallel,
+                             client=RemoteWhisper(client_server(row), retries=1 if not strict else 3))
+    except ServerError as exc:
+        message = (f"session {session_id}: the {waiting} utterances this machine heard stay queued for the server "
+                   f"({exc}); `fieldnote transcribe {session_id} --server {row.name} --queued` sends them later")
+        if strict:
+            raise UserError(message) from None
+        print(message, file=sys.stderr, flush=True)
+        return 0
+    print(f"session {session_id}: the {result.chunks} utterances this machine heard were sent to server {row.name} "
+          f"({result.model}): {result.updated} segments updated, {result.unchanged} unchanged, "
+          f"{result.kept_edited} you edited kept, {result.silent} with nothing heard (kept)",
+          file=sys.stderr if not strict else sys.stdout, flush=True)
+    return 0
+
+
+def after_live_session(store, session_id: int, live) -> None:
+    """At the end of a live session through a server: the utterances this machine heard in its
+    stead are queued and sent to the server, if it answers now; else they stay queued."""
+    from core.pipeline.server_job import queue_fallbacks
+    from core.store.servers import server
+
+    if not live.fallbacks:
+        return
+    if queue_fallbacks(store, session_id, live.client.server):
+        try:
+            row = server(store, live.client.server.name)
+        except UserError as exc:  # removed during the session: the queue waits for a server named later
+            print(f"session {session_id}: utterances stay queued ({exc})", file=sys.stderr, flush=True)
+            return
+        _send_queued(store, session_id, row, DEFAULT_PARALLEL_QUEUE, strict=False)
 
 
 def register(sub) -> None:
