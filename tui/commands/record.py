@@ -86,9 +86,6 @@ def cmd_record(args) -> int:
 
         args.guide = last_guide()  # the guide used last: --guide only to change it
     if not args.no_ui:
-        if args.server:
-            raise UserError("record's setup screen does not take --server yet: record through a server with "
-                            "--no-ui (or try it with `fieldnote demo --server NAME`)")
         return _record_with_screen(store, args, mic, system)
     return _record_headless(store, args, mic, system)
 
@@ -103,16 +100,34 @@ def _record_with_screen(store, args, mic: str, system: str) -> int:
                          threads=args.threads, resume=args.resume, headphones=args.headphones, duration=args.duration)
     given = args.model or (store.session(args.resume)["model"] if args.resume is not None else None)
     reasons = []
+    live = []
+    allowed = _server_for_screen(store, args) if args.server else None
 
     def transcriber_factory(guide):
         # The guide is known only once chosen on the setup screen; the line is said when it closes.
         model, reason = pick_model(given, LIVE, guide.language)
         reasons.append(reason if args.resume is None or args.model else f"model {model}: the one the session began with")
-        return open_transcriber(model, guide, threads=args.threads)
+        transcriber = open_transcriber(model, guide, threads=args.threads)
+        if allowed is not None:
+            from tui.commands.servers import notify_fallbacks, screen_transcriber
 
-    session_id = make_record_app(store, plan, mic=mic, system=system, transcriber_factory=transcriber_factory).run()
+            row, guide_id = allowed
+            if guide.id != guide_id:
+                raise UserError(f"server {row.name} is allowed for study {guide_id} here, not {guide.id}: run "
+                                f"`fieldnote record --server {row.name} --guide {guide.id}` to be asked for it")
+            transcriber = screen_transcriber(args, row, guide, transcriber)
+            notify_fallbacks(app, transcriber)
+            live.append(transcriber)
+        return transcriber
+
+    app = make_record_app(store, plan, mic=mic, system=system, transcriber_factory=transcriber_factory)
+    session_id = app.run()
     for reason in reasons[-1:]:
         _say(reason)
+    if session_id is not None and live:
+        from tui.commands.servers import after_live_session
+
+        after_live_session(store, session_id, live[-1])
     if session_id is not None:
         _say(f"session {session_id}")
         if args.resume is None:
@@ -123,6 +138,25 @@ def _record_with_screen(store, args, mic: str, system: str) -> int:
             if unsaved:
                 _say(f"warning: {unsaved}")
     return 0
+
+
+def _server_for_screen(store, args):
+    """`record --server NAME` with the setup screen: the server, and the study it is allowed for,
+    settled on the terminal before the screen opens (the screen cannot ask)."""
+    from core.study.guide import load_guide
+    from core.store.servers import server
+    from tui.commands.servers import allow_for_guide
+
+    row = server(store, args.server)
+    if args.resume is not None:
+        guide = store.session_guide(args.resume)
+    elif args.guide:
+        guide = load_guide(args.guide)
+    else:
+        raise UserError("record --server needs the guide with --guide NAME: the server is allowed per study, "
+                        "asked before the setup screen opens")
+    allow_for_guide(store, row, guide, args.yes)
+    return row, guide.id
 
 
 def _record_headless(store, args, mic: str, system: str) -> int:

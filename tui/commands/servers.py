@@ -181,6 +181,15 @@ def live_transcriber(args, store, guide, local):
     return ServerTranscriber(client, local, language=guide.language, budget=args.live_budget, on_fallback=say)
 
 
+def screen_transcriber(args, row, guide, local):
+    """`record --server NAME` on the setup screen: the live path through the server, built on the
+    screen's worker thread (the server and the study's consent were settled before it opened)."""
+    from core.speech.remote import RemoteWhisper, ServerTranscriber
+
+    client = RemoteWhisper(client_server(row), retries=0, timeout=30.0)
+    return ServerTranscriber(client, local, language=guide.language, budget=args.live_budget)
+
+
 def notify_fallbacks(app, live) -> None:
     """On the live screen, each change of hands between the server and this machine is a notification
     (the transcriber calls from the pipeline's worker thread)."""
