@@ -570,3 +570,43 @@ def test_utterances_heard_here_while_the_server_was_slow_are_sent_to_it_afterwar
     assert queued_count(store, sid) == 0
     assert main(["--db", str(db), "transcribe", str(sid), "--server", "lab", "--queued", "--yes"]) == 0
     assert "no utterances queued" in capsys.readouterr().out
+
+
+def test_record_with_the_setup_screen_goes_through_the_server_for_the_study_allowed(tmp_path, monkeypatch):
+    import core.pipeline.demo
+    import tui.screens.setup
+    from core.base.errors import UserError
+    from core.study.guide import load_guide
+    from scripted import ScriptedTranscriber
+
+    made, refused, notes = [], [], []
+
+    class Screen:  # stands in for the setup screen: starts a recording with each guide
+        def __init__(self, store, plan, *, mic, system, transcriber_factory):
+            self.factory = transcriber_factory
+
+        def run(self):
+            made.append(self.factory(load_guide("koers-en-kansen")))
+            with pytest.raises(UserError) as other:
+                self.factory(load_guide("remote-work-en"))
+            refused.append(str(other.value))
+            return None
+
+        def call_from_thread(self, fn, *args, **kwargs):
+            fn(*args, **kwargs)
+
+        def notify(self, message, **kwargs):
+            notes.append(message)
+
+    monkeypatch.setattr(tui.screens.setup, "make_record_app", Screen)
+    monkeypatch.setattr(core.pipeline.demo, "open_transcriber", lambda *a, **k: ScriptedTranscriber([], name="base"))
+    db = tmp_path / "study.db"
+    url = f"http://127.0.0.1:{whisper_server.free_port()}"
+    assert main(["--db", str(db), "servers", "add", "lab", url]) == 0
+    assert main(["--db", str(db), "record", "--server", "lab", "--guide", "koers-en-kansen", "--yes"]) == 0
+    (live,) = made
+    assert isinstance(live, remote.ServerTranscriber) and live.client.server.name == "lab"
+    live.on_fallback("server lab: slower than the live budget")
+    assert notes == ["server lab: slower than the live budget"]
+    assert "not remote-work-en" in refused[0]
+    live.close()
