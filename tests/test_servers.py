@@ -98,23 +98,26 @@ def _texts(store: Store, sid: int) -> list[str]:
 
 
 def test_the_server_transcribes_the_demo_as_this_machine_does(server, tmp_path, models_home):
-    """The whole Dutch demo through the server, against this machine transcribing the same chunks
-    with the same model and decoding (temperature 0: no sampling, so both are deterministic)."""
+    """The first minute of the Dutch demo through the server, against this machine transcribing the
+    same chunks with the same model and decoding (temperature 0: no sampling, so both are
+    deterministic). (The whole demo, 8.3 min, agrees as well; it cost the suite minutes.)"""
     from core.speech.models import load_model, resolve_model
     from core.speech.tracks import transcribe_options
 
     store = Store(tmp_path / "study.db")
-    sid = _session(store, _excerpt(tmp_path, None))
+    folder = _excerpt(tmp_path / "audio", EXCERPT)
+    sid = _session(store, folder)
     lab = Server("lab", server.url, "whisper-1")
     result = transcribe_on_server(store, sid, lab, parallel=2, temperature=0.0)
-    assert result.chunks > 10 and result.inserted > 10 and result.resumed == 0
+    assert result.chunks > 3 and result.inserted > 3 and result.resumed == 0
     rows = store.segments(sid)
     assert {(r["model"], r["server"]) for r in rows} == {("whisper-1", f"lab ({server.url})")}
     assert registry.chunk_count(store, sid) == 0  # applied: the kept chunks are gone
 
     model = load_model(resolve_model("base"), "nl", threads=2)
     local_words = []
-    for speaker, path in load_demo("nl").tracks.items():
+    for speaker in ("interviewer", "respondent"):
+        path = folder / f"{speaker}.flac"
         for chunk, audio in chunk_audio(path, plan_chunks(speaker, path)):
             segments, _ = model.transcribe(audio, **{**transcribe_options("nl", False), "temperature": 0.0})
             reply = parse_reply({"segments": [
@@ -123,7 +126,7 @@ def test_the_server_transcribes_the_demo_as_this_machine_does(server, tmp_path, 
             local_words.append((speaker, [w.text for w in reply_words(reply, chunk.start)]))
     local = _words(" ".join(ws) for sp in ("interviewer", "respondent") for s, ws in local_words if s == sp)
     served = _words(_texts(store, sid))
-    assert len(served) > 200
+    assert len(served) > 40
     assert wer(local, served) < 0.02
 
 
