@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import re
 import shutil
 import statistics

@@ -185,8 +185,7 @@ def _speak(text: str, path: Path, voice: str) -> np.ndarray:
     subprocess.run(["espeak-ng", "-v", voice, "-s", "160", "-w", str(path), text], check=True,
                    capture_output=True)
     audio, rate = sf.read(path, dtype="float32")
-    if rate != SR:
-        import scipy.signal  # noqa: F401  (never reached: espeak-ng and MBROLA write 16 kHz here)
+    assert rate == SR, f"espeak-ng -v {voice} wrote {rate} Hz"  # it and MBROLA's Dutch voices write 16 kHz
     return audio
 
 
