@@ -26,6 +26,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from core.base import paths
+from core.base.settings import write_table
 from core.audio.sources import SAMPLE_RATE
 from core.base.errors import UserError
 
@@ -479,37 +480,9 @@ def save_device_choice(mic: str, system: str) -> str | None:
     started: the reason is returned for the caller to show, and the devices are not remembered."""
     path = paths.config_file()
     try:
-        _write_device_choice(path, mic, system)
+        write_table(path, "devices", {"mic": mic, "system": system})
     except OSError as exc:
         return f"{path}: the devices could not be remembered for next time ({exc.strerror or exc})"
     return None
 
 
-def _write_device_choice(path: Path, mic: str, system: str) -> None:
-    paths.ensure_private_dir(path.parent)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        lines = []
-    # Drop the old [devices] table, keep everything else line for line (comments included).
-    kept, skipping = [], False
-    for line in lines:
-        stripped = line.strip()
-        if stripped.startswith("["):
-            skipping = stripped == "[devices]"
-        if not skipping:
-            kept.append(line)
-    while kept and not kept[-1].strip():
-        kept.pop()
-    table = ["[devices]", f"mic = {_toml_string(mic)}", f"system = {_toml_string(system)}"]
-    text = "\n".join(kept + ([""] if kept else []) + table) + "\n"
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o600)
-    tmp.replace(path)
-
-
-def _toml_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    escaped = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in escaped)
-    return f'"{escaped}"'

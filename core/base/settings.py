@@ -47,13 +47,15 @@ def remember_guide(guide: str) -> str | None:
         guide = str(candidate.resolve())
     path = paths.config_file()
     try:
-        _write_table(path, TABLE, {"guide": guide})
+        write_table(path, TABLE, {"guide": guide})
     except OSError as exc:
         return f"{path}: the guide could not be remembered for next time ({exc.strerror or exc})"
     return None
 
 
-def _write_table(path: Path, table: str, values: dict[str, str]) -> None:
+def write_table(path: Path, table: str, values: dict[str, str]) -> None:
+    """Replace one table of the config file, keeping every other line (comments included); the
+    file is written whole and private."""
     paths.ensure_private_dir(path.parent)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
