@@ -162,6 +162,27 @@ def test_when_a_segment_counts_as_made_up(text, no_speech_prob, avg_logprob, dro
     assert made_up(text, no_speech_prob, avg_logprob) is dropped
 
 
+@pytest.mark.parametrize(
+    "no_speech_prob, compression_ratio, dropped",
+    [
+        # As base gave it on five seconds of faint hum under a respondent's prompt: sure of a loop.
+        (0.904, 20.36, True),
+        # A loop where Whisper is sure there was speech ("nee nee nee ..." said) stays.
+        (0.10, 20.36, False),
+        # Doubt about speech, but text that reads as language, stays (as without the ratio).
+        (0.904, 1.6, False),
+        # Where the ratio is not known (a server that leaves it out), as before.
+        (0.904, None, False),
+    ],
+)
+def test_a_loop_whisper_is_sure_of_where_it_doubts_there_was_speech_is_made_up(no_speech_prob, compression_ratio,
+                                                                              dropped):
+    from core.speech.transcriber import made_up
+
+    text = "Deze deel, deel, deel, deel, deel, deel, deel, deel, deel, deel,"
+    assert made_up(text, no_speech_prob, -0.13, compression_ratio) is dropped
+
+
 def test_the_filter_still_lets_speech_through(base_transcriber_factory):
     from core.audio.sources import load_audio
     from core.base.paths import SAMPLE_SESSIONS
@@ -199,6 +220,7 @@ class _Segment:
     def __init__(self, text, words=None):
         self.text, self.words = text, words
         self.no_speech_prob, self.avg_logprob, self.end = 0.01, -0.2, 5.0
+        self.compression_ratio = 3.1  # a loop, where Whisper is sure there was speech
 
 
 class _Word:

@@ -185,6 +185,7 @@ class RemoteSegment:
     text: str
     avg_logprob: float | None
     no_speech_prob: float | None
+    compression_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ def parse_reply(data) -> Reply:
         if end < start:
             raise ValueError(f"segment {i} ends before it starts")
         optional = {}
-        for key in ("avg_logprob", "no_speech_prob"):
+        for key in ("avg_logprob", "no_speech_prob", "compression_ratio"):
             optional[key] = None if s.get(key) is None else _number(s[key], f"segment {i}'s {key}")
         segments.append(RemoteSegment(start, end, s["text"], **optional))
     words = None
@@ -257,7 +258,7 @@ def reply_words(reply: Reply, offset: float) -> list[Word]:
     for seg in reply.segments:
         no_speech = seg.no_speech_prob if seg.no_speech_prob is not None else 0.0
         logprob = seg.avg_logprob if seg.avg_logprob is not None else 0.0
-        if made_up(seg.text.strip(), no_speech, logprob):
+        if made_up(seg.text.strip(), no_speech, logprob, seg.compression_ratio):
             continue
         if reply.words is not None:
             heard = [w for w in server_words if seg.start - 0.01 <= (w.start + w.end) / 2 <= seg.end + 0.01]
@@ -496,7 +497,8 @@ class ServerTranscriber:
                 self._local_until = 0.0
             self.on_server += 1
             kept = [s for s in reply.segments
-                    if s.text.strip() and not made_up(s.text.strip(), s.no_speech_prob or 0.0, s.avg_logprob or 0.0)]
+                    if s.text.strip() and not made_up(s.text.strip(), s.no_speech_prob or 0.0, s.avg_logprob or 0.0,
+                                                       s.compression_ratio)]
             return Transcript(
                 text=" ".join(without_loops(s.text.strip()) for s in kept).strip(),
                 language=reply.language,

@@ -114,7 +114,7 @@ def transcribe_track(
             raise Cancelled("re-transcription stopped; the session is as it was")
         if on_segment is not None:
             on_segment(seg.end)
-        if made_up(seg.text.strip(), seg.no_speech_prob, seg.avg_logprob):
+        if made_up(seg.text.strip(), seg.no_speech_prob, seg.avg_logprob, seg.compression_ratio):
             continue
         heard = [w for w in (seg.words or []) if w.word.strip()]
         for k in loop_free([w.word for w in heard]):  # a repetition loop's copies dropped

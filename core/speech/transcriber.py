@@ -65,10 +65,20 @@ def invented(text: str) -> bool:
     return bare in _BROADCAST_BARE or bare in _SOUND_TAGS
 
 
-def made_up(text: str, no_speech_prob: float, avg_logprob: float) -> bool:
-    """Whether a segment Whisper gave, with its two signs of doubt, is dropped as made up."""
+# A decode whose text compresses more than this (gzip) is one Whisper itself counts as failed:
+# a loop ("Deze deel, deel, deel, ..."). It retries hotter and keeps the last try whatever it is;
+# a loop it is sure of, written where it doubts there was speech at all, is made up (seen on
+# five seconds of faint hum under a respondent's prompt: no-speech chance 0.90, log-probability
+# -0.13, compression 20).
+COMPRESSION_MAX = 2.4
+
+
+def made_up(text: str, no_speech_prob: float, avg_logprob: float, compression_ratio: float | None = None) -> bool:
+    """Whether a segment Whisper gave, with its signs of doubt, is dropped as made up."""
     doubts = (no_speech_prob > NO_SPEECH_MAX, avg_logprob < LOGPROB_MIN)
     if all(doubts) or invented(text):
+        return True
+    if doubts[0] and compression_ratio is not None and compression_ratio > COMPRESSION_MAX:
         return True
     return any(doubts) and _bare(text) in _SAID_ON_SILENCE_BARE
 
@@ -235,7 +245,7 @@ class WhisperTranscriber:
             logprobs, no_speech = [], []
             for s in segments:
                 text = without_loops(s.text.strip())
-                if not text or made_up(text, s.no_speech_prob, s.avg_logprob):
+                if not text or made_up(text, s.no_speech_prob, s.avg_logprob, s.compression_ratio):
                     continue
                 if prompted_copy(text, prompt, seconds, s.no_speech_prob, s.avg_logprob):
                     copied = True
