@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 from pathlib import Path
@@ -11,6 +12,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["_network_guard"]  # no test reaches the network unless marked allow_network
 _memory_names = itertools.count()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _heap_out_of_the_collectors_sight():
+    """Faster-whisper's decode_audio and core.audio.sources run gc.collect() after every file they
+    decode (PyAV frees a resampler's buffers only then), and a full collection walks every object
+    the process holds: in a test run, all of the code and the tests, and what earlier tests keep
+    alive, a tenth of a second and more per file. Before each module what is alive is frozen
+    (after a collection, so no garbage is kept), and each collection walks only what came since."""
+    gc.collect()
+    gc.freeze()
+    yield
 
 
 @pytest.fixture(scope="session")
