@@ -15,6 +15,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
+
+import soundfile as sf
 
 from core.store import review
 from core.store.database import Store
@@ -22,6 +25,8 @@ from core.store.migrations import migrations
 from tui.cli import main
 
 from review_data import add_demo_session
+
+ROOT = Path(__file__).resolve().parent.parent
 
 WRITER = textwrap.dedent(
     """
@@ -52,8 +57,17 @@ def test_recording_reviewing_exporting_and_writing_at_once(tmp_path, models_home
     reviewed = add_demo_session(store, respondent="9", turns=20)
     store.close()
     env = {**os.environ, "FIELDNOTE_HOME": str(tmp_path), "FIELDNOTE_MODELS": str(models_home)}
+    # The English demo's first 103 s (cut between two turns), replayed as a recording of one's
+    # own with the demo's guide: fifteen turns, long enough for the processes to overlap.
+    demo = ROOT / "sample_sessions" / "demo-en"
+    tracks = []
+    for speaker in ("interviewer", "respondent"):
+        audio, rate = sf.read(demo / f"{speaker}.flac", dtype="float32", frames=int(103.4 * 16_000))
+        tracks.append(str(tmp_path / f"{speaker}.flac"))
+        sf.write(tracks[-1], audio, rate)
     recording = subprocess.Popen(
-        ["fieldnote", "--db", str(db), "demo", "--fast", "--no-ui", "--model", "tiny.en"],
+        ["fieldnote", "--db", str(db), "demo", "--tracks", *tracks, "--guide", str(demo / "guide.toml"),
+         "--respondent", "1", "--case", "Samen starten", "--fast", "--no-ui", "--model", "tiny.en"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     writer = subprocess.Popen(
