@@ -262,7 +262,11 @@ def test_the_streamed_speech_detection_is_faster_whispers(long_track):
     assert speech_timestamps(probs, length, options) == expected
 
 
-@pytest.mark.parametrize("batch_size", [2, 8])
+# Three: the track's eight windows of speech are batches of three, three and two, so the reading
+# goes on from batch to batch and ends in a short one. (It ran with two, four full batches, and
+# with the default eight, all in one batch, which re-transcription with the default takes in
+# test_the_batched_pipeline_gives_the_same_words; the two cost a minute and a half.)
+@pytest.mark.parametrize("batch_size", [3])
 def test_streamed_batches_give_what_the_whole_track_pipeline_gives(long_track, tiny, batch_size):
     """The track read as it goes through the batched pipeline gives segment for segment, word
     for word and time for time what faster-whisper's BatchedInferencePipeline gives for the
@@ -282,6 +286,6 @@ def test_streamed_batches_give_what_the_whole_track_pipeline_gives(long_track, t
     options.pop("condition_on_previous_text")
     whole, _ = BatchedInferencePipeline(tiny).transcribe(load_audio(long_track), batch_size=batch_size, **options)
     expected = facts(whole)
-    # Eight 30-second windows of speech: four batches of two, or one of the default eight.
+    # Eight 30-second windows of speech.
     assert len(expected) >= 8 and sum(len(s[-1]) for s in expected) > 200
     assert got == expected
