@@ -86,6 +86,11 @@ class Lexicon:
         return result
 
 
+# The shortest known stem that words read together may match: shorter ones ("werk", "net")
+# are said as words of their own.
+JOINED_MIN = 7
+
+
 @dataclass
 class _Passage:
     """One text, read once: where each known stem occurs and how well."""
@@ -101,9 +106,18 @@ class _Passage:
         plain: dict[str, list[int]] = defaultdict(list)
         for pos, w in enumerate(tokens):
             plain[w].append(pos)
-            if w in language.stopwords or len(w) <= 2:
-                continue
-            for known, score in lexicon.match(language.stem(w)):
+            found = {} if w in language.stopwords or len(w) <= 2 else dict(lexicon.match(language.stem(w)))
+            # Recognition splits compounds ("informatie uit wisseling" for "informatie-
+            # uitwisseling", "net werk"): two or three words read as one match a long known
+            # stem that none of them matches alone.
+            for k in (2, 3):
+                if pos + k > len(tokens):
+                    break
+                joined = "".join(tokens[pos:pos + k])
+                for known, score in lexicon.match(language.stem(joined)):
+                    if len(known) >= JOINED_MIN and score >= 0.85 and known not in found:
+                        found[known] = score
+            for known, score in found.items():
                 hits[known].append((pos, score))
         return cls(tokens, hits, plain)
 
