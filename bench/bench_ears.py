@@ -342,6 +342,47 @@ def mixed_roles(voiced: Voiced, guide: Guide, transcriber) -> tuple[int, int, in
     return score.right, score.segments, sum(not t for t in truth)
 
 
+class HeardCache:
+    """A transcriber in front of another that remembers what it heard (`--cache DIR`).
+
+    Keyed by the utterance's samples, the prompt, the model and the beam, so a second run with a
+    changed tracker or suggester hears again only the utterances whose prompt changed: the same
+    figures as a run without the cache, in minutes instead of an hour. The cache holds text only
+    (no audio), outside the repository like the voiced audio."""
+
+    def __init__(self, inner, path: Path):
+        import sqlite3
+
+        self.inner, self.name = inner, inner.name
+        self.hits = self.misses = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("create table if not exists heard (key text primary key, text text, language text, "
+                         "avg_logprob real, no_speech_prob real)")
+        self._lock = threading.Lock()
+
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None):
+        import hashlib
+
+        from core.speech.transcriber import Transcript
+
+        h = hashlib.sha1(np.ascontiguousarray(audio, dtype=np.float32).tobytes())
+        h.update(f"|{self.inner.name}|{getattr(self.inner, 'beam_size', 1)}|{prompt or ''}".encode())
+        key = h.hexdigest()
+        with self._lock:
+            row = self._db.execute("select text, language, avg_logprob, no_speech_prob from heard where key = ?",
+                                   (key,)).fetchone()
+        if row is not None:
+            self.hits += 1
+            return Transcript(*row)
+        self.misses += 1
+        result = self.inner.transcribe(audio, prompt=prompt) if prompt else self.inner.transcribe(audio)
+        with self._lock, self._db:
+            self._db.execute("insert or replace into heard values (?, ?, ?, ?, ?)",
+                             (key, result.text, result.language, result.avg_logprob, result.no_speech_prob))
+        return result
+
+
 # word error rate --------------------------------------------------------------------------------
 
 def words_of(text: str) -> list[str]:
@@ -380,7 +421,7 @@ class Result:
 
 
 def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[str]],
-        respondent_words: int, speed: int, work: Path, log, mixed: bool = False) -> dict:
+        respondent_words: int, speed: int, work: Path, log, mixed: bool = False, details: bool = False) -> dict:
     """Per interview scored: the typed figures on the cut transcript, and per channel and hearing
     the figures through the ears; every interview up to the last scored is imported and reviewed
     so later ones learn from it."""
@@ -414,7 +455,8 @@ def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[
                     t = time.perf_counter()
                     heard, stats = hear(voiced[channel], guide, store, transcriber, hearing, names=(labels.case,))
                     records, extra = heard_records(voiced[channel], heard, guide, cut_parsed)
-                    tally = bu.score_interview(guide, labels, phrases_only, None, records)
+                    missed: list[str] | None = [] if details else None
+                    tally = bu.score_interview(guide, labels, phrases_only, missed, records)
                     tally.fp += extra
                     res = Result(tally, track_errors(voiced[channel], heard), stats.audio_seconds,
                                  stats.transcribe_seconds)
@@ -423,6 +465,8 @@ def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[
                     log(f"  {channel}/{hearing}: WER interviewer {w['interviewer']:.3f} respondent "
                         f"{w['respondent']:.3f}, F1 {tally.f1:.3f}, top-3 {tally.top3['method']}/{tally.passages} "
                         f"({time.perf_counter() - t:.0f} s)")
+                    for line in missed or ():
+                        log(f"    {line.strip()}")
         parsed = read_transcript(bu.TRANSCRIPTS / labels.transcript)
         session = import_transcript(store, parsed, guide, interviewer=labels.interviewer,
                                     respondents=labels.respondents, respondent=labels.respondent,
@@ -559,6 +603,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="also: both voices mixed into one channel, and how often fieldnote proposes the "
                         "right speaker for each segment (as `fieldnote import` does for a mixed recording)")
     parser.add_argument("--keep", type=Path, help="keep the voiced audio here (never inside the repository)")
+    parser.add_argument("--details", action="store_true",
+                        help="also list each missed or wrong question (QD) and suggestion (SG) heard")
+    parser.add_argument("--cache", type=Path, metavar="DIR",
+                        help="remember what Whisper heard here (never inside the repository): a later run "
+                        "hears again only what its changes changed")
     args = parser.parse_args(argv)
 
     if shutil.which("espeak-ng") is None or not Path("/usr/share/mbrola/nl2").exists():
@@ -578,9 +627,11 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    if args.keep is not None and ROOT in args.keep.resolve().parents:
-        print("--keep must be outside the repository: MBROLA audio is never committed", file=sys.stderr)
-        return 2
+    for option, folder in (("--keep", args.keep), ("--cache", args.cache)):
+        if folder is not None and (ROOT == folder.resolve() or ROOT in folder.resolve().parents):
+            print(f"{option} must be outside the repository: nothing made of MBROLA voices is committed",
+                  file=sys.stderr)
+            return 2
     work = args.keep or Path(tempfile.mkdtemp(prefix="fieldnote-ears-"))
     try:
         if args.real_voices or args.only_real_voices:
@@ -590,17 +641,22 @@ def main(argv: list[str] | None = None) -> int:
             if args.only_real_voices:
                 return 0
         transcriber = transcriber_for("plain")
+        if args.cache is not None:
+            transcriber = HeardCache(transcriber, args.cache / f"heard-{ref.name}.sqlite")
         started = time.perf_counter()
         per_channel = {c: hearings for c in channels}
         if args.teams_hearing and "teams" in per_channel:
             per_channel["teams"] = [h for h in args.teams_hearing.split(",") if h]
         results = run(numbers, guide, transcriber, per_channel, args.respondent_words, args.speed, work, log,
-                      mixed=args.mixed)
+                      mixed=args.mixed, details=args.details)
         columns = ["typed"] + [f"{c}/{h}" for c, hs in per_channel.items() for h in hs]
         print(f"\nThrough the ears: interviews {args.interviews}, Whisper {ref.name} int8, 2 threads, greedy; "
               f"respondent turns cut to {args.respondent_words or 'all'} words; "
               f"{(time.perf_counter() - started) / 60:.0f} min")
         print("\n".join(table(results, numbers, columns)))
+        if args.cache is not None:
+            print(f"heard cache {args.cache}: {transcriber.hits} utterances remembered, {transcriber.misses} heard "
+                  "(a remembered utterance counts as heard in no time in the real-time factor)")
         if args.mixed:
             right = sum(results[(n, "typed")].mixed[0] for n in numbers)
             total = sum(results[(n, "typed")].mixed[1] for n in numbers)
@@ -609,7 +665,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"segments right; everything the respondent's: {base / total:.3f}")
         if args.delay:
             for hearing in hearings[-1:]:
-                median, p95, n = delays(numbers[0], guide, transcriber, hearing, args.delay,
+                # Never through the cache: the delay is Whisper's own time.
+                median, p95, n = delays(numbers[0], guide, getattr(transcriber, "inner", transcriber), hearing, args.delay,
                                         args.respondent_words, args.speed, work)
                 print(f"delay, {hearing}, {args.delay:g} min of interview {numbers[0]} in real time: "
                       f"median {median:.2f} s, p95 {p95:.2f} s over {n} utterances")
