@@ -458,6 +458,19 @@ def test_repair_leaves_a_foreign_file_alone(tmp_path):
     assert path.read_bytes() == b"not a wav file at all " * 10
 
 
+def test_the_tracks_of_a_closed_recording_end_together(tmp_path):
+    # The capture stops with one track's last block not yet handed over: the files still end at
+    # the same moment, the shorter padded with silence, so the session's length is each track's.
+    audio = SessionAudio(tmp_path / "s")
+    audio.write("interviewer", _tone(1.0))
+    audio.write("respondent", _tone(0.85))
+    audio.close()
+    for track in ("interviewer", "respondent"):
+        assert sf.info(tmp_path / "s" / f"{track}.wav").frames == SAMPLE_RATE
+    tail, _ = sf.read(tmp_path / "s" / "respondent.wav", dtype="float32", start=int(0.86 * SAMPLE_RATE))
+    assert not tail.any()
+
+
 def test_a_resumed_track_goes_on_at_the_end_of_the_longer_one(tmp_path):
     audio = SessionAudio(tmp_path / "s")
     audio.write("interviewer", _tone(1.0))

@@ -305,6 +305,12 @@ class SessionAudio:
 
     def close(self) -> None:
         with self._lock:
+            # The tracks end together, as they began: a track whose last block the capture had
+            # not yet handed over when it stopped is padded with silence to the longest.
+            longest = max(f.frames for f in self.files.values())
+            for f in self.files.values():
+                if not self.full and f.frames < longest:
+                    self._unless_full(f.write, np.zeros(longest - f.frames, dtype=np.float32))
             for f in self.files.values():
                 if not self.full:
                     self._unless_full(f.close)
