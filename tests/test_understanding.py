@@ -531,3 +531,13 @@ def test_the_shipped_weights_are_what_fitting_on_the_tuning_interviews_gives(gui
     assert refitted.keys() == shipped.keys()
     for name, table in refitted.items():
         assert table == pytest.approx(shipped[name], abs=0.0015), name
+
+
+def test_lexicons_share_answers_only_with_lexicons_of_the_same_stems():
+    first = Lexicon(["vertrouw", "samenwerk"])
+    assert "vertrouw" in dict(first.match("vertrouwensband"))
+    other = Lexicon(["gemeent"])  # another codebook: the answer given above is not its answer
+    assert dict(other.match("vertrouwensband")) == {}
+    again = Lexicon(["samenwerk", "vertrouw"])  # the same stems, made anew (a new session)
+    assert again._cache is first._cache
+    assert dict(again.match("vertrouwensband")) == dict(first.match("vertrouwensband"))

@@ -14,6 +14,7 @@ text read against it; a `_Pattern` is one cue or phrase, found in a passage.
 from __future__ import annotations
 
 import math
+import threading
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
@@ -47,7 +48,27 @@ class Lexicon:
         # looks at parts up to this length only, and its work grows with a word's length, not
         # with its square or cube (a pasted blob of 80,000 letters without a space is one word).
         self._longest = max(map(len, self.stems), default=0)
-        self._cache: dict[str, tuple[tuple[str, float], ...]] = {}
+        # The opening six letters of every stem a compound can hold: a part of a word is looked
+        # up only where one of them starts, not at every length from every letter.
+        self._openings = {s[:6] for s in self.stems if len(s) >= 6}
+        self._cache = self._shared_cache(tuple(self.stems))
+
+    # Trackers and suggesters are made anew for every session and every import, nearly always
+    # with the stems of one guide and codebook: lexicons of the same stems share their answers.
+    _CACHES_KEPT = 4
+    _caches: dict[tuple[str, ...], dict[str, tuple[tuple[str, float], ...]]] = {}
+    _caches_lock = threading.Lock()
+
+    @classmethod
+    def _shared_cache(cls, stems: tuple[str, ...]) -> dict[str, tuple[tuple[str, float], ...]]:
+        with cls._caches_lock:  # the live worker and a review screen may both make one
+            cache = cls._caches.pop(stems, None)
+            if cache is None:
+                cache = {}
+                while len(cls._caches) >= cls._CACHES_KEPT:
+                    del cls._caches[next(iter(cls._caches))]  # the longest unused
+            cls._caches[stems] = cache  # the most recently used last
+            return cache
 
     def match(self, word_stem: str) -> tuple[tuple[str, float], ...]:
         hit = self._cache.get(word_stem)
@@ -66,6 +87,8 @@ class Lexicon:
         # A known stem inside a compound ("netwerksamenwerking" holds "samenwerk").
         if n >= 7:
             for i in range(1, n - 5):
+                if word_stem[i:i + 6] not in self._openings:
+                    continue
                 for j in range(i + 6, min(n, i + self._longest) + 1):
                     part = word_stem[i:j]
                     if part in self._known:
