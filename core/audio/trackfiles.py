@@ -270,11 +270,15 @@ class SessionAudio:
             self.lock.release()
             raise
         # A resumed session goes on where its longest track ended: the others are padded to it.
+        self._pad_to_longest(lambda f, samples: f.write(samples))
+        self._lock = threading.Lock()
+
+    def _pad_to_longest(self, write) -> None:
+        """Silence after each track shorter than the longest, so all end at the same moment."""
         longest = max(f.frames for f in self.files.values())
         for f in self.files.values():
-            if f.frames < longest:
-                f.write(np.zeros(longest - f.frames, dtype=np.float32))
-        self._lock = threading.Lock()
+            if f.frames < longest and not self.full:
+                write(f, np.zeros(longest - f.frames, dtype=np.float32))
 
     @property
     def seconds(self) -> float:
@@ -307,10 +311,7 @@ class SessionAudio:
         with self._lock:
             # The tracks end together, as they began: a track whose last block the capture had
             # not yet handed over when it stopped is padded with silence to the longest.
-            longest = max(f.frames for f in self.files.values())
-            for f in self.files.values():
-                if not self.full and f.frames < longest:
-                    self._unless_full(f.write, np.zeros(longest - f.frames, dtype=np.float32))
+            self._pad_to_longest(lambda f, samples: self._unless_full(f.write, samples))
             for f in self.files.values():
                 if not self.full:
                     self._unless_full(f.close)
