@@ -270,15 +270,14 @@ class SessionAudio:
             self.lock.release()
             raise
         # A resumed session goes on where its longest track ended: the others are padded to it.
-        self._pad_to_longest(lambda f, samples: f.write(samples))
+        for f, silence in self._padding():
+            f.write(silence)
         self._lock = threading.Lock()
 
-    def _pad_to_longest(self, write) -> None:
-        """Silence after each track shorter than the longest, so all end at the same moment."""
+    def _padding(self) -> list[tuple[TrackFile, np.ndarray]]:
+        """The silence each track shorter than the longest needs to end at the same moment."""
         longest = max(f.frames for f in self.files.values())
-        for f in self.files.values():
-            if f.frames < longest and not self.full:
-                write(f, np.zeros(longest - f.frames, dtype=np.float32))
+        return [(f, np.zeros(longest - f.frames, dtype=np.float32)) for f in self.files.values() if f.frames < longest]
 
     @property
     def seconds(self) -> float:
@@ -311,7 +310,9 @@ class SessionAudio:
         with self._lock:
             # The tracks end together, as they began: a track whose last block the capture had
             # not yet handed over when it stopped is padded with silence to the longest.
-            self._pad_to_longest(lambda f, samples: self._unless_full(f.write, samples))
+            for f, silence in self._padding():
+                if not self.full:
+                    self._unless_full(f.write, silence)
             for f in self.files.values():
                 if not self.full:
                     self._unless_full(f.close)
