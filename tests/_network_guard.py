@@ -155,6 +155,8 @@ def pytest_configure(config) -> None:
 
     import pytest
 
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return  # pytest-xdist's controller runs no test: each of its workers guards itself
     fd, name = tempfile.mkstemp(prefix="fieldnote-network-attempts-", suffix=".jsonl")
     os.close(fd)
     log = Path(name)

@@ -28,7 +28,7 @@ def _heap_out_of_the_collectors_sight():
 
 @pytest.fixture(scope="session")
 def models_home(tmp_path_factory) -> Path:
-    """One models folder for the whole run: the base model is joined once, not per test."""
+    """One models folder for each worker's run: the base model is joined once there, not per test."""
     return tmp_path_factory.mktemp("models-home")
 
 
@@ -42,7 +42,7 @@ def fieldnote_home(tmp_path_factory, monkeypatch, models_home) -> Path:
 
 @pytest.fixture(scope="session")
 def base_transcriber_factory():
-    """Load a bundled model once per run and language (loading costs a second or two)."""
+    """Load a bundled model once per worker and language (loading costs a second or two)."""
     cache = {}
 
     def factory(model: str, language: str):
