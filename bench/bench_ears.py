@@ -41,7 +41,8 @@ Word error rate: per track, against the words voiced on it, lower case, punctuat
 hesitations (uh, uhm, hm ...) taken out of both sides.
 
 Delay (`--delay MIN`): the first MIN minutes of the first interview replayed in real time,
-end of each utterance to its segment being ready (median, p95), with the hearing given.
+end of each utterance to its segment being ready (median, p95), with the hearing given and, as
+live, each utterance heard while its pause is being confirmed (core/pipeline/live.py `ahead`).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ import bench_understanding as bu  # noqa: E402
 from core.audio.sources import FileReplaySource  # noqa: E402
 from core.interchange.export import segment_records  # noqa: E402
 from core.pipeline.importing import import_transcript, prepared_understanding, read_transcript  # noqa: E402
-from core.pipeline.live import LivePipeline, SegmentReady  # noqa: E402
+from core.pipeline.live import LivePipeline, SegmentReady, hears_ahead  # noqa: E402
 from core.speech.models import resolve_model  # noqa: E402
 from core.speech.transcriber import WhisperTranscriber  # noqa: E402
 from core.store.database import Store  # noqa: E402
@@ -257,7 +258,8 @@ def hear(voiced: Voiced, guide: Guide, store: Store, transcriber, hearing: str, 
     source = FileReplaySource(tracks, realtime=realtime)
     tracker, suggester = prepared_understanding(store, guide)
     pipeline = LivePipeline(source, transcriber, guide, clock=source.clock, tracker=tracker,
-                            suggester=suggester, **hearing_options(hearing, guide, names))
+                            suggester=suggester, ahead=hears_ahead(transcriber, realtime),
+                            **hearing_options(hearing, guide, names))
     heard: list[SegmentReady] = []
     stats = pipeline.run(heard.append, threading.Event())
     return heard, stats
@@ -524,13 +526,13 @@ def table(results: dict, numbers: list[int], columns: list[str]) -> list[str]:
 
 
 def delays(number: int, guide: Guide, transcriber, hearing: str, minutes: float, respondent_words: int,
-           speed: int, work: Path) -> tuple[float, float, int]:
+           speed: int, work: Path) -> tuple[float, float, int, object]:
     voiced = voice(number, work / f"delay-{number:02d}", respondent_words, speed)
     store = Store(memory_name=f"bench-ears-delay-{time.monotonic_ns()}")
     _, stats = hear(voiced, guide, store, transcriber, hearing, realtime=True, until=minutes * 60)
     store.close()
     d = sorted(stats.delays)
-    return statistics.median(d), d[min(len(d) - 1, int(round(0.95 * (len(d) - 1))))], len(d)
+    return statistics.median(d), d[min(len(d) - 1, int(round(0.95 * (len(d) - 1))))], len(d), stats
 
 
 # real voices ------------------------------------------------------------------------------------
@@ -666,10 +668,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.delay:
             for hearing in hearings[-1:]:
                 # Never through the cache: the delay is Whisper's own time.
-                median, p95, n = delays(numbers[0], guide, getattr(transcriber, "inner", transcriber), hearing, args.delay,
+                median, p95, n, stats = delays(numbers[0], guide, getattr(transcriber, "inner", transcriber), hearing, args.delay,
                                         args.respondent_words, args.speed, work)
                 print(f"delay, {hearing}, {args.delay:g} min of interview {numbers[0]} in real time: "
-                      f"median {median:.2f} s, p95 {p95:.2f} s over {n} utterances")
+                      f"median {median:.2f} s, p95 {p95:.2f} s over {n} utterances; {stats.heard_ahead} heard "
+                      f"while their pause was being confirmed, {stats.unused_ahead} of them left unused (speech went on)")
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -245,6 +245,37 @@ def test_the_live_transcriber_keeps_a_loop_once():
     assert transcriber.transcribe(np.zeros(SR, dtype=np.float32)).text == "Ik merk, als ik las even smerk in m'n meestal"
 
 
+class _Asked(_LoopingModel):
+    def __init__(self):
+        self.options = []
+
+    def transcribe(self, audio, **options):
+        self.options.append(options)
+        return super().transcribe(audio, **options)
+
+
+def test_a_loop_can_run_only_as_long_as_the_utterance_could_hold_speech():
+    from core.speech.transcriber import WhisperTranscriber
+
+    transcriber = WhisperTranscriber.__new__(WhisperTranscriber)
+    transcriber._model, transcriber.language, transcriber.beam_size = _Asked(), "nl", 1
+    transcriber._lock = threading.Lock()
+    for seconds in (1, 4, 12):
+        transcriber.transcribe(np.zeros(seconds * SR, dtype=np.float32))
+    budgets = [o["max_new_tokens"] for o in transcriber._model.options]
+    # Fast Dutch is about 12 of base's tokens a second: that always fits, a loop to 448 never.
+    assert all(b >= 12 * s for b, s in zip(budgets, (1, 4, 12)))
+    assert budgets[0] < 40 and budgets == sorted(budgets) and max(budgets) < 448 - 223
+
+
+def test_the_longest_prompt_and_the_longest_utterance_leave_room_to_write(base_transcriber_factory):
+    # faster-whisper refuses a decode whose prompt and token budget pass 448 tokens together.
+    transcriber = base_transcriber_factory("base", "nl")
+    prompt = " ".join(["samenwerkingsverband reclasseringswerker"] * 150)  # far past the 223 tokens kept
+    noise = np.random.default_rng(3).standard_normal(30 * SR).astype(np.float32) * 0.01
+    assert transcriber.transcribe(noise, prompt=prompt).text is not None
+
+
 def test_re_transcription_keeps_a_loop_once_with_its_first_words_times(tmp_path):
     from core.speech.tracks import transcribe_track
 

@@ -115,3 +115,56 @@ def test_a_file_that_is_not_audio_is_a_user_error(tmp_path):
     bad.write_text("not audio")
     with pytest.raises(UserError, match="not a readable audio file"):
         FileReplaySource({"interviewer": bad})
+
+
+def _endings(signal: np.ndarray, chunk: float = 0.1, **kwargs):
+    """Each utterance the segmenter gives, and the ending it foresaw before (None: none)."""
+    seg = VadSegmenter("respondent", vad=LoudnessVad(), **kwargs)
+    n = int(chunk * SAMPLE_RATE)
+    foreseen, out = [], []
+    for i in range(0, len(signal), n):
+        for utt in seg.push(AudioChunk("respondent", i / SAMPLE_RATE, signal[i : i + n])):
+            out.append((utt, foreseen[-1][1] if foreseen else None))
+            foreseen.clear()
+        ending = seg.ending()
+        if ending is not None:
+            foreseen.append(((i + n) / SAMPLE_RATE, ending))
+            foreseen[:] = foreseen[-1:]
+    return out, foreseen
+
+
+def test_the_ending_of_a_pause_is_foreseen_with_the_utterance_it_gives():
+    signal = timeline(("silence", 1), ("speech", 2), ("silence", 1), ("speech", 1.5), ("silence", 1))
+    out, _ = _endings(signal)
+    assert len(out) == 2
+    for utt, foreseen in out:
+        assert foreseen is not None
+        assert (foreseen.start, foreseen.end, foreseen.cut) == (utt.start, utt.end, utt.cut)
+        np.testing.assert_array_equal(foreseen.samples, utt.samples)
+
+
+def test_an_ending_is_foreseen_once_the_padding_is_in_and_before_the_pause_is_confirmed():
+    signal = timeline(("speech", 2), ("silence", 1))
+    seg = VadSegmenter("respondent", vad=LoudnessVad(), min_silence=0.5, pad=0.3)
+    first_seen = given = None
+    for i in range(0, len(signal), 1600):
+        at = (i + 1600) / SAMPLE_RATE
+        if seg.push(AudioChunk("respondent", i / SAMPLE_RATE, signal[i : i + 1600])) and given is None:
+            given = at
+        if seg.ending() is not None and first_seen is None:
+            first_seen = at
+    assert first_seen == pytest.approx(2.3, abs=0.11) and given == pytest.approx(2.5, abs=0.11)
+    assert first_seen < given
+
+
+def test_a_pause_that_speech_breaks_off_foresees_an_ending_that_never_comes():
+    # 0.4 s of pause: longer than the padding, shorter than min_silence.
+    signal = timeline(("speech", 1), ("silence", 0.4), ("speech", 1), ("silence", 1))
+    seg = VadSegmenter("respondent", vad=LoudnessVad(), min_silence=0.5, pad=0.3)
+    endings, given = set(), []
+    for i in range(0, len(signal), 1600):
+        given += seg.push(AudioChunk("respondent", i / SAMPLE_RATE, signal[i : i + 1600]))
+        if (ending := seg.ending()) is not None:
+            endings.add((round(ending.start, 1), round(ending.end, 1)))
+    assert [(round(u.start, 1), round(u.end, 1)) for u in given] == [(0.0, 2.4)]
+    assert endings == {(0.0, 1.0), (0.0, 2.4)}  # the first was foreseen, and speech went on

@@ -127,6 +127,21 @@ class VadSegmenter:
             return out
         return []
 
+    def ending(self) -> Utterance | None:
+        """The utterance a pause now under way will end, once the padding after its speech has
+        arrived: the same one `push` gives when the pause reaches `min_silence`, unless speech
+        comes back first. None while there is no such pause, or it is too young.
+
+        The live path starts transcribing it then, while the pause is still being confirmed
+        (core.pipeline.live), so the text is ready `min_silence - pad` seconds sooner."""
+        start, since = self._speech_start, self._silence_since
+        if start is None or since is None or self._pos - since < self.pad or since - start < self.min_speech:
+            return None
+        lo = max(self._buf_start, start - self.pad)
+        hi = since + self.pad
+        samples = self._buf[lo - self._buf_start : hi - self._buf_start].copy()
+        return Utterance(self.track, self._time(start), self._time(since), samples, False)
+
     def _emit(self, speech_end: int, cut: bool) -> list[Utterance]:
         start = self._speech_start
         self._speech_start = None

@@ -18,7 +18,7 @@ from core.base import paths
 from core.audio.sources import FileReplaySource
 from core.base.errors import UserError
 from core.study.guide import Guide, load_guide
-from core.pipeline.live import LivePipeline, SegmentReady
+from core.pipeline.live import LivePipeline, SegmentReady, hears_ahead
 from core.speech.models import resolve_model
 from core.understanding.hearing import LIVE_JOIN_TURNS, Hearing
 from core.store.database import Store
@@ -106,7 +106,8 @@ def replay_pipeline(demo: Demo, transcriber: Transcriber, *, realtime: bool, sto
     source = FileReplaySource(demo.tracks, realtime=realtime)
     tracker, suggester = prepared_understanding(store, demo.guide) if store is not None else (None, None)
     return LivePipeline(source, transcriber, demo.guide, clock=source.clock, tracker=tracker, suggester=suggester,
-                        hearing=Hearing.live(demo.guide, (demo.case_name,), hearing), join_turns=LIVE_JOIN_TURNS)
+                        hearing=Hearing.live(demo.guide, (demo.case_name,), hearing), join_turns=LIVE_JOIN_TURNS,
+                        ahead=hears_ahead(transcriber, realtime))
 
 
 def run_headless(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,7 +22,7 @@ from core.audio.sources import AudioChunk, AudioSource, Clock
 from core.audio.bleed import BleedFilter
 from core.study.guide import Guide
 from core.store.database import NewSegment, Store
-from core.speech.transcriber import Transcriber
+from core.speech.transcriber import Transcriber, WhisperTranscriber
 from core.understanding.suggester import Suggester
 from core.understanding.hearing import Hearing
 from core.understanding.tracker import GuideTracker
@@ -50,6 +51,8 @@ class PipelineStats:
     lags: list[tuple[float, float]] = field(default_factory=list)  # (clock time, lag)
     transcribe_seconds: float = 0.0
     audio_seconds: float = 0.0
+    heard_ahead: int = 0  # utterances transcribed while their pause was being confirmed
+    unused_ahead: int = 0  # of those, the ones whose speech went on (left unheard if not yet begun)
 
 
 class LivePipeline:
@@ -67,6 +70,7 @@ class LivePipeline:
         bleed: BleedFilter | None = None,
         hearing: Hearing | None = None,
         join_turns: bool = False,
+        ahead: bool = False,
     ):
         self.source = source
         self.transcriber = transcriber
@@ -89,6 +93,14 @@ class LivePipeline:
         # tracker reads each utterance with the rest of its speaker's turn before it.
         self.join_turns = join_turns
         self._turn: tuple[str, float, str] | None = None  # (speaker, end, words so far)
+        # `ahead`: an utterance is transcribed from the moment its pause has lasted as long as the
+        # padding after its speech (VadSegmenter.ending), not only once the pause is confirmed, so
+        # its text is ready min_silence - pad (0.2 s) sooner. When speech comes back within the
+        # pause, that transcription is left unused. For a live call on this machine's Whisper; a
+        # replay as fast as possible gains nothing by it.
+        self.ahead = ahead
+        self._ahead: ThreadPoolExecutor | None = None  # while run() runs
+        self._heard_ahead: dict[str, tuple[tuple, Future]] = {}  # track -> (utterance key, its text)
 
     def run(
         self,
@@ -101,45 +113,87 @@ class LivePipeline:
         audio_time = 0.0
         if self.bleed is not None:
             on_segment = self.bleed.attach(on_segment, self.clock)
-        for chunk in self.source.chunks():
-            if stop.is_set():
-                break
-            audio_time = max(audio_time, chunk.end)
-            if self.paused.is_set() or chunk.track in self.muted:
-                # Silence in its place, not a skip: the segmenter counts samples to keep time.
-                chunk = AudioChunk(chunk.track, chunk.start, np.zeros_like(chunk.samples))
-            for utt in self.segmenters[chunk.track].push(chunk):
+        self._ahead = ThreadPoolExecutor(1, thread_name_prefix="fieldnote-ahead") if self.ahead else None
+        try:
+            for chunk in self.source.chunks():
+                if stop.is_set():
+                    break
+                audio_time = max(audio_time, chunk.end)
+                if self.paused.is_set() or chunk.track in self.muted:
+                    # Silence in its place, not a skip: the segmenter counts samples to keep time.
+                    chunk = AudioChunk(chunk.track, chunk.start, np.zeros_like(chunk.samples))
+                segmenter = self.segmenters[chunk.track]
+                for utt in segmenter.push(chunk):
+                    self._process(utt, on_segment)
+                if self._ahead is not None:
+                    self._hear_ahead(segmenter.ending())
+                if self.bleed is not None:
+                    self.bleed.heard(chunk)
+                now = self.clock.now()
+                lag = max(0.0, now - audio_time)
+                if on_status is not None and now >= next_status:
+                    next_status = now + status_every
+                    self.stats.lags.append((now, lag))
+                    on_status(
+                        PipelineStatus(
+                            audio_time, lag, len(self.stats.delays),
+                            self.stats.delays[-1] if self.stats.delays else None,
+                        )
+                    )
+            # The end of the stream (or a stop) ends utterances still open: nothing said is dropped.
+            pending = [u for seg in self.segmenters.values() for u in seg.flush()]
+            for utt in sorted(pending, key=lambda u: u.end):
                 self._process(utt, on_segment)
             if self.bleed is not None:
-                self.bleed.heard(chunk)
-            now = self.clock.now()
-            lag = max(0.0, now - audio_time)
-            if on_status is not None and now >= next_status:
-                next_status = now + status_every
-                self.stats.lags.append((now, lag))
-                on_status(
-                    PipelineStatus(
-                        audio_time, lag, len(self.stats.delays),
-                        self.stats.delays[-1] if self.stats.delays else None,
-                    )
-                )
-        # The end of the stream (or a stop) ends utterances still open: nothing said is dropped.
-        pending = [u for seg in self.segmenters.values() for u in seg.flush()]
-        for utt in sorted(pending, key=lambda u: u.end):
-            self._process(utt, on_segment)
-        if self.bleed is not None:
-            self.bleed.flush()
+                self.bleed.flush()
+        finally:
+            if self._ahead is not None:
+                for _, heard in self._heard_ahead.values():
+                    self._unused(heard)
+                self._ahead.shutdown(wait=True, cancel_futures=True)
+                self._ahead, self._heard_ahead = None, {}
         self.source.close()
         return self.stats
 
-    def _process(self, utt: Utterance, on_segment: Callable[[SegmentReady], None]) -> None:
+    @staticmethod
+    def _key(utt: Utterance) -> tuple:
+        return utt.track, utt.start, utt.end, len(utt.samples)
+
+    def _hear_ahead(self, utt: Utterance | None) -> None:
+        if utt is None:
+            return
+        known = self._heard_ahead.get(utt.track)
+        if known is not None:
+            if known[0] == self._key(utt):
+                return
+            self._unused(known[1])
+        self.stats.heard_ahead += 1
+        self._heard_ahead[utt.track] = (self._key(utt), self._ahead.submit(self._transcribe, utt, self._prompt(utt)))
+
+    def _unused(self, heard: Future) -> None:
+        heard.cancel()  # not begun yet: never begun
+        self.stats.unused_ahead += 1
+
+    def _prompt(self, utt: Utterance) -> str | None:
+        return self.hearing.prompt(utt.track, self.tracker) if self.hearing is not None else None
+
+    def _transcribe(self, utt: Utterance, prompt: str | None):
         t = time.perf_counter()
-        prompt = self.hearing.prompt(utt.track, self.tracker) if self.hearing is not None else None
         if prompt:
             result = self.transcriber.transcribe(utt.samples, prompt=prompt)
         else:
             result = self.transcriber.transcribe(utt.samples)
-        self.stats.transcribe_seconds += time.perf_counter() - t
+        return result, time.perf_counter() - t
+
+    def _process(self, utt: Utterance, on_segment: Callable[[SegmentReady], None]) -> None:
+        known = self._heard_ahead.pop(utt.track, None)
+        if known is not None and known[0] == self._key(utt):
+            result, seconds = known[1].result()  # heard while the pause was being confirmed
+        else:
+            if known is not None:
+                self._unused(known[1])
+            result, seconds = self._transcribe(utt, self._prompt(utt))
+        self.stats.transcribe_seconds += seconds
         self.stats.audio_seconds += len(utt.samples) / 16000
         text = result.text.strip()
         if not text:
@@ -169,6 +223,14 @@ class LivePipeline:
             before = turn[2]
         self._turn = (seg.speaker, seg.end, f"{before} {seg.text}" if before else seg.text)
         return before if self.join_turns else None
+
+
+def hears_ahead(transcriber: Transcriber, realtime: bool) -> bool:
+    """Whether a pipeline transcribes each utterance while its pause is being confirmed
+    (LivePipeline's `ahead`): in real time with this machine's Whisper. Not through a group's
+    server, which would be sent the utterances whose speech went on, and not when replaying as
+    fast as possible, where it gains nothing."""
+    return realtime and isinstance(transcriber, WhisperTranscriber)
 
 
 # The longest pause inside one speaker's turn: longer, and what follows is a new turn.

@@ -28,7 +28,7 @@ from core.base.errors import UserError
 from core.audio.bleed import BleedFilter
 from core.study.guide import Guide
 from core.pipeline.importing import prepared_understanding
-from core.pipeline.live import LivePipeline
+from core.pipeline.live import LivePipeline, hears_ahead
 from core.store.database import DiskFull, Store, now_iso
 
 
@@ -207,7 +207,8 @@ def start_recording(
     tracker, suggester = prepared_understanding(store, guide)
     pipeline = LivePipeline(source, transcriber, guide, clock=clock, tracker=tracker, suggester=suggester,
                             bleed=BleedFilter() if bleed else None,
-                            hearing=Hearing.live(guide, (case_name,), hearing), join_turns=LIVE_JOIN_TURNS)
+                            hearing=Hearing.live(guide, (case_name,), hearing), join_turns=LIVE_JOIN_TURNS,
+                            ahead=hears_ahead(transcriber, realtime=True))
     # The screen's pause and mute act on the recording itself, not only on transcription.
     pipeline.paused = source.paused
     pipeline.muted = source.muted

@@ -145,6 +145,27 @@ PROMPT_COPY_LOGPROB_MIN = -1.0
 SPARSE_WORDS_PER_SECOND = 0.5
 SPARSE_MIN_SECONDS = 3.0
 
+# Whisper may loop on a phrase until its token limit (448 with the prompt): on two cores that is
+# seconds of decoding for a second of speech, and each of the hotter retries may loop again. An
+# utterance gets at most this many tokens a second of its audio (speech gives 6-8 in Dutch with
+# base's tokens; the fastest speech about 12), plus a few for punctuation: a loop stops there.
+TOKENS_PER_SECOND_MAX = 15.0
+TOKENS_EXTRA = 10
+
+
+# Whisper's 448 tokens hold the prompt too: up to 223 of it and 5 that open the text.
+TOKENS_MOST = 448 - 223 - 5 - 4
+# A decode Whisper itself counts as failed (text too repetitive, or too unlikely) is tried again
+# hotter, each try five samples. One retry instead of two: on voiced interviews 1 and 5 the same
+# words (WER 0.271 / 0.376 either way), and a failed utterance costs 2.05 s of decoding on two
+# cores instead of 2.89 s (bench/bench_ears.py; 10 of 226 utterances fell back).
+TEMPERATURES = (0.0, 0.6)
+
+
+def token_budget(seconds: float) -> int:
+    """The most tokens Whisper may write for an utterance this long."""
+    return max(1, min(TOKENS_MOST, int(TOKENS_PER_SECOND_MAX * seconds) + TOKENS_EXTRA))
+
 
 def _longest_shared_run(words: list[str], prompt: list[str]) -> int:
     """The length of the longest run of words said in the prompt's order, word for word."""
@@ -238,8 +259,9 @@ class WhisperTranscriber:
                 vad_filter=False,  # utterances arrive already cut by the segmenter's VAD
                 condition_on_previous_text=False,
                 without_timestamps=True,
-                temperature=(0.0, 0.4, 0.8),
+                temperature=TEMPERATURES,
                 initial_prompt=prompt or None,
+                max_new_tokens=token_budget(seconds),
             )
             kept = []
             logprobs, no_speech = [], []
