@@ -135,24 +135,26 @@ class VadSegmenter:
         The live path starts transcribing it then, while the pause is still being confirmed
         (core.pipeline.live), so the text is ready `min_silence - pad` seconds sooner."""
         start, since = self._speech_start, self._silence_since
-        if start is None or since is None or self._pos - since < self.pad or since - start < self.min_speech:
+        if start is None or since is None or self._pos - since < self.pad:
             return None
-        lo = max(self._buf_start, start - self.pad)
-        hi = since + self.pad
-        samples = self._buf[lo - self._buf_start : hi - self._buf_start].copy()
-        return Utterance(self.track, self._time(start), self._time(since), samples, False)
+        return self._utterance(start, since, cut=False)
 
     def _emit(self, speech_end: int, cut: bool) -> list[Utterance]:
         start = self._speech_start
         self._speech_start = None
         self._silence_since = None
         self._last_pause = None
-        if start is None or speech_end - start < self.min_speech:
-            return []
+        utt = None if start is None else self._utterance(start, speech_end, cut)
+        return [] if utt is None else [utt]
+
+    def _utterance(self, start: int, speech_end: int, cut: bool) -> Utterance | None:
+        """The speech from `start` to `speech_end`, padded unless it was cut (None: too short)."""
+        if speech_end - start < self.min_speech:
+            return None
         lo = max(self._buf_start, start - (0 if cut else self.pad))
         hi = min(self._buf_start + len(self._buf), speech_end + (0 if cut else self.pad))
         samples = self._buf[lo - self._buf_start : hi - self._buf_start].copy()
-        return [Utterance(self.track, self._time(start), self._time(speech_end), samples, cut)]
+        return Utterance(self.track, self._time(start), self._time(speech_end), samples, cut)
 
     def _trim(self) -> None:
         keep_from = self._pos - self.pad - VAD_WINDOW

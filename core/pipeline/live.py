@@ -162,13 +162,13 @@ class LivePipeline:
     def _hear_ahead(self, utt: Utterance | None) -> None:
         if utt is None:
             return
-        known = self._heard_ahead.get(utt.track)
+        key, known = self._key(utt), self._heard_ahead.get(utt.track)
         if known is not None:
-            if known[0] == self._key(utt):
+            if known[0] == key:
                 return
             self._unused(known[1])
         self.stats.heard_ahead += 1
-        self._heard_ahead[utt.track] = (self._key(utt), self._ahead.submit(self._transcribe, utt, self._prompt(utt)))
+        self._heard_ahead[utt.track] = (key, self._ahead.submit(self._transcribe, utt, self._prompt(utt)))
 
     def _unused(self, heard: Future) -> None:
         heard.cancel()  # not begun yet: never begun

@@ -151,20 +151,20 @@ SPARSE_MIN_SECONDS = 3.0
 # base's tokens; the fastest speech about 12), plus a few for punctuation: a loop stops there.
 TOKENS_PER_SECOND_MAX = 15.0
 TOKENS_EXTRA = 10
-
-
 # Whisper's 448 tokens hold the prompt too: up to 223 of it and 5 that open the text.
 TOKENS_MOST = 448 - 223 - 5 - 4
-# A decode Whisper itself counts as failed (text too repetitive, or too unlikely) is tried again
-# hotter, each try five samples. One retry instead of two: on voiced interviews 1 and 5 the same
-# words (WER 0.271 / 0.376 either way), and a failed utterance costs 2.05 s of decoding on two
-# cores instead of 2.89 s (bench/bench_ears.py; 10 of 226 utterances fell back).
-TEMPERATURES = (0.0, 0.6)
 
 
 def token_budget(seconds: float) -> int:
     """The most tokens Whisper may write for an utterance this long."""
     return max(1, min(TOKENS_MOST, int(TOKENS_PER_SECOND_MAX * seconds) + TOKENS_EXTRA))
+
+
+# A decode Whisper itself counts as failed (text too repetitive, or too unlikely) is tried again
+# hotter, each try five samples. One retry instead of two: on voiced interviews 1 and 5, WER
+# 0.274 / 0.375 (interviewer / respondent) against 0.271 / 0.380, and the 11 of 227 utterances
+# that fell back cost 1.71 s of decoding each on two cores instead of 2.22 s (bench/bench_decoding.py).
+TEMPERATURES = (0.0, 0.6)
 
 
 def _longest_shared_run(words: list[str], prompt: list[str]) -> int:
