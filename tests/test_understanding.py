@@ -238,6 +238,28 @@ def test_a_compound_heard_as_separate_words_still_matches():
     assert nl.stem("uitwisseling") not in _Passage.read("ging het uit of niet", lexicon, nl).hits
 
 
+def test_words_read_together_are_looked_up_without_near_misses_and_leave_the_cache_alone():
+    from core.understanding.features import Lexicon, _Passage
+    from core.study.language import load_language
+
+    nl = load_language("nl")
+    # Stems of this test alone: lexicons of the same stems share one cache.
+    lexicon = Lexicon([nl.stem("uitwisseling"), nl.stem("informatie"), nl.stem("koersbepaling")])
+    passage = _Passage.read("hoe ging die informatie uit wiseling", lexicon, nl)
+    assert nl.stem("uitwisseling") not in passage.hits
+    t = passage.tokens
+    joined = {nl.stem("".join(t[i:i + k])) for k in (2, 3) for i in range(len(t) - k + 1)}
+    assert nl.stem("informatie") in lexicon._cache  # its words are remembered, its pairs not
+    assert not joined & set(lexicon._cache)
+    # One word heard a letter off still matches ...
+    assert nl.stem("uitwisseling") in dict(lexicon.match(nl.stem("uitwiseling")))
+    # ... words read together only when they hold the stem as it is: near misses of every
+    # pair and triple of a passage cost more than the few they find.
+    assert nl.stem("uitwisseling") in lexicon.held(nl.stem("uitwisseling"), 7)
+    assert lexicon.held(nl.stem("uitwiseling"), 7) == {}
+    assert lexicon.held(nl.stem("informatie"), 20) == {}  # shorter than asked for
+
+
 def test_a_follow_up_on_a_question_already_asked_is_not_that_question_again(guide):
     tracker = tracker_after(guide, 5)
     assert tracker.observe("Hoe stond het met het vertrouwen in de samenwerking?").number == 6

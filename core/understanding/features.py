@@ -74,6 +74,32 @@ class Lexicon:
         hit = self._cache.get(word_stem)
         if hit is not None:
             return hit
+        found = self._held(word_stem)
+        n = len(word_stem)
+        if n >= 6 and not found:
+            for length in range(n - 2, n + 3):
+                pool = self._by_length.get(length)
+                if not pool:
+                    continue
+                for cand, score, _ in process.extract(
+                    word_stem, pool, scorer=fuzz.ratio, score_cutoff=85, limit=3
+                ):
+                    found[cand] = max(found.get(cand, 0.0), 0.9 * score / 100)
+        result = tuple((s, v) for s, v in found.items() if v > 0)
+        if len(self._cache) >= self._CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[word_stem] = result
+        return result
+
+    def held(self, joined_stem: str, min_length: int) -> dict[str, float]:
+        """The known stems of at least `min_length` letters that words read together hold, as
+        `match` finds them but never through a near miss: the joined forms of a session's word
+        pairs are nearly all new, and a near miss of a whole joined form is too costly for the
+        little it finds. Not cached, for the same reason."""
+        return {s: v for s, v in self._held(joined_stem).items() if v > 0 and len(s) >= min_length}
+
+    def _held(self, word_stem: str) -> dict[str, float]:
+        """The known stems this word's stem is, starts with or holds as a compound part."""
         found: dict[str, float] = {}
         n = len(word_stem)
         if word_stem in self._known:
@@ -93,20 +119,7 @@ class Lexicon:
                     part = word_stem[i:j]
                     if part in self._known:
                         found[part] = max(found.get(part, 0.0), 0.85)
-        if n >= 6 and not found:
-            for length in range(n - 2, n + 3):
-                pool = self._by_length.get(length)
-                if not pool:
-                    continue
-                for cand, score, _ in process.extract(
-                    word_stem, pool, scorer=fuzz.ratio, score_cutoff=85, limit=3
-                ):
-                    found[cand] = max(found.get(cand, 0.0), 0.9 * score / 100)
-        result = tuple((s, v) for s, v in found.items() if v > 0)
-        if len(self._cache) >= self._CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[word_stem] = result
-        return result
+        return found
 
 
 # The shortest known stem that words read together may match: shorter ones ("werk", "net")
@@ -137,8 +150,8 @@ class _Passage:
                 if pos + k > len(tokens):
                     break
                 joined = "".join(tokens[pos:pos + k])
-                for known, score in lexicon.match(language.stem(joined)):
-                    if len(known) >= JOINED_MIN and score >= 0.85 and known not in found:
+                for known, score in lexicon.held(language.stem(joined), JOINED_MIN).items():
+                    if score >= 0.85 and known not in found:
                         found[known] = score
             for known, score in found.items():
                 hits[known].append((pos, score))
