@@ -2,11 +2,13 @@
 decodes cost, per variant, on voiced reference interviews.
 
     python bench/bench_decoding.py --interviews 1,5 '{}' '{"temperature": [0.0, 0.6]}' '{"best_of": 1}'
-    python bench/bench_decoding.py --interviews 1 '{}' '{"window": 2000}'
+    python bench/bench_decoding.py --interviews 1 '{}' '{"window": 2000}' '{"tail": 0.15}'
 
 Each variant is a JSON object of faster-whisper `transcribe` options laid over what the live
 transcriber (core/speech/transcriber.py) passes; `window` is the encoder's input in frames of
-10 ms (Whisper's is 3000, 30 s; a shorter one is padded to at least the utterance). The
+10 ms (Whisper's is 3000, 30 s; a shorter one is padded to at least the utterance); `pad` and
+`tail` are the VAD segmenter's padding before and after each utterance's speech, in seconds
+(core/audio/segmenter.py; 0.3 each). The
 interviews are voiced as bench/bench_ears.py voices them (MBROLA, made in the run, never kept)
 and replayed as fast as possible with the live hearing. Printed per variant: WER per track, the
 decodes' total and p95 seconds, and how many fell back to a higher temperature and what those
@@ -71,7 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         voiced = {n: be.voice(n, work / f"interview-{n}", 30, 170) for n in numbers}
         print(f"interviews {numbers}, Whisper base int8, 2 threads, hearing {args.hearing}")
         for variant in variants:
-            options = {k: tuple(v) if isinstance(v, list) else v for k, v in variant.items() if k != "window"}
+            options = {k: tuple(v) if isinstance(v, list) else v for k, v in variant.items()
+                       if k not in ("window", "pad", "tail", "foresee")}
+            segmenter = {k: variant[k] for k in ("pad", "tail", "foresee") if k in variant}
             ft.pad_or_trim = windowed(variant["window"]) if "window" in variant else pad
             calls: list[tuple[float, bool]] = []
 
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             wrong = {"interviewer": [0, 0], "respondent": [0, 0]}
             for n in numbers:
                 store = Store(memory_name=f"bench-decoding-{n}-{time.monotonic_ns()}")
-                heard, _ = be.hear(voiced[n], guide, store, transcriber, args.hearing)
+                heard, _ = be.hear(voiced[n], guide, store, transcriber, args.hearing, segmenter=segmenter)
                 store.close()
                 for track, (errors, words) in be.track_errors(voiced[n], heard).items():
                     wrong[track][0] += errors

@@ -4,6 +4,7 @@
     python bench/bench_ears.py --interviews 1-4      # where methods are chosen
     python bench/bench_ears.py --hearing plain,guided   # each way of hearing side by side
     python bench/bench_ears.py --delay 10            # also: delay in real time on a 10-minute excerpt
+    python bench/bench_ears.py --segmenter '{"tail": 0.15, "foresee": 0.25}'   # other VAD padding
     python bench/bench_ears.py --real-voices 50      # WER on real Dutch actors (fillets-ng-data-nl)
 
 During a call fieldnote never sees typed text, only what Whisper made of the voices. This
@@ -49,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import re
 import shutil
 import statistics
@@ -68,6 +70,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_understanding as bu  # noqa: E402
+from core.audio.segmenter import VadSegmenter  # noqa: E402
 from core.audio.sources import FileReplaySource  # noqa: E402
 from core.interchange.export import segment_records  # noqa: E402
 from core.pipeline.importing import import_transcript, prepared_understanding, read_transcript  # noqa: E402
@@ -244,8 +247,16 @@ def pink_noise(n: int, rng) -> np.ndarray:
 
 # hearing ----------------------------------------------------------------------------------------
 
+# The VAD segmenter's options for every hearing of a run (`--segmenter`; none: the live path's).
+SEGMENTER: dict = {}
+
+
 def hear(voiced: Voiced, guide: Guide, store: Store, transcriber, hearing: str, *, realtime: bool = False,
-         until: float | None = None, names: tuple[str, ...] = ()) -> tuple[list[SegmentReady], object]:
+         until: float | None = None, names: tuple[str, ...] = (),
+         segmenter: dict | None = None) -> tuple[list[SegmentReady], object]:
+    """What the live path heard of the voiced tracks, and its stats; `segmenter`: options of
+    the VAD segmenter other than the live path's (default: SEGMENTER)."""
+    segmenter = SEGMENTER if segmenter is None else segmenter
     tracks = voiced.tracks
     if until is not None:
         tracks = {}
@@ -259,6 +270,7 @@ def hear(voiced: Voiced, guide: Guide, store: Store, transcriber, hearing: str, 
     tracker, suggester = prepared_understanding(store, guide)
     pipeline = LivePipeline(source, transcriber, guide, clock=source.clock, tracker=tracker,
                             suggester=suggester, ahead=hears_ahead(transcriber, realtime),
+                            segmenter_factory=lambda track: VadSegmenter(track, **segmenter),
                             **hearing_options(hearing, guide, names))
     heard: list[SegmentReady] = []
     stats = pipeline.run(heard.append, threading.Event())
@@ -604,6 +616,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mixed", action="store_true",
                         help="also: both voices mixed into one channel, and how often fieldnote proposes the "
                         "right speaker for each segment (as `fieldnote import` does for a mixed recording)")
+    parser.add_argument("--segmenter", type=json.loads, default={}, metavar="JSON",
+                        help="options of the VAD segmenter (core/audio/segmenter.py) other than the live "
+                        "path's, for every hearing and the delay, e.g. '{\"tail\": 0.15, \"foresee\": 0.25}'")
     parser.add_argument("--keep", type=Path, help="keep the voiced audio here (never inside the repository)")
     parser.add_argument("--details", action="store_true",
                         help="also list each missed or wrong question (QD) and suggestion (SG) heard")
@@ -616,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_ears needs espeak-ng and the MBROLA voices nl1, nl2, nl3: run .ci/install", file=sys.stderr)
         return 2
     numbers = bu.parse_only(args.interviews)
+    SEGMENTER.update(args.segmenter)
     channels = [c for c in args.channels.split(",") if c]
     hearings = [h for h in args.hearing.split(",") if h]
     guide = load_guide("koers-en-kansen")

@@ -1,7 +1,7 @@
 """The live path hears an utterance while its pause is being confirmed (LivePipeline `ahead`).
 
-The segmenter foresees where a pause will end an utterance once the padding after the speech
-has arrived (VadSegmenter.ending, tests/test_segmenter.py); the pipeline starts transcribing it
+The segmenter foresees where a pause will end an utterance once the pause has lasted a little
+(VadSegmenter.ending, `foresee`; tests/test_segmenter.py); the pipeline starts transcribing it
 then. What it stores must be what it stores without hearing ahead, each utterance decoded once,
 and speech that goes on after a short pause must never leave the early guess behind.
 """

@@ -168,3 +168,23 @@ def test_a_pause_that_speech_breaks_off_foresees_an_ending_that_never_comes():
             endings.add((round(ending.start, 1), round(ending.end, 1)))
     assert [(round(u.start, 1), round(u.end, 1)) for u in given] == [(0.0, 2.4)]
     assert endings == {(0.0, 1.0), (0.0, 2.4)}  # the first was foreseen, and speech went on
+
+
+@pytest.mark.parametrize(("foresee", "seen_at"), [(0.1, 3.1), (0.25, 3.25)])
+def test_the_padding_after_speech_can_be_shorter_than_before_and_the_ending_is_foreseen_when_asked(foresee, seen_at):
+    signal = timeline(("silence", 1), ("speech", 2), ("silence", 1))
+    seg = VadSegmenter("respondent", vad=LoudnessVad(), min_silence=0.5, pad=0.3, tail=0.1, foresee=foresee)
+    first_seen, given = None, []
+    for i in range(0, len(signal), 800):
+        at = (i + 800) / SAMPLE_RATE
+        given += seg.push(AudioChunk("respondent", i / SAMPLE_RATE, signal[i : i + 800]))
+        if (ending := seg.ending()) is not None and first_seen is None:
+            first_seen = at
+            foreseen = ending
+    assert len(given) == 1
+    utt = given[0]
+    assert (round(utt.start, 1), round(utt.end, 1)) == (1.0, 3.0)
+    # 0.3 s before the speech, 0.1 s after it, however long the pause before it is foreseen.
+    assert len(utt.samples) == pytest.approx((0.3 + 2 + 0.1) * SAMPLE_RATE, abs=600)
+    assert first_seen == pytest.approx(seen_at, abs=0.06)
+    np.testing.assert_array_equal(foreseen.samples, utt.samples)

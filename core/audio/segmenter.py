@@ -50,6 +50,8 @@ class VadSegmenter:
         min_speech: float = 0.25,
         max_utterance: float = 12.0,
         pad: float = 0.3,
+        tail: float | None = None,
+        foresee: float | None = None,
         vad=None,
     ):
         self.track = track
@@ -58,7 +60,18 @@ class VadSegmenter:
         self.min_silence = int(min_silence * SAMPLE_RATE)
         self.min_speech = int(min_speech * SAMPLE_RATE)
         self.max_utterance = int(max_utterance * SAMPLE_RATE)
+        # Padding before the speech, and after it (None: as before). `foresee`: how long a pause
+        # lasts before `ending` foresees the utterance it will end (None: once the tail is in;
+        # never sooner). The live path hears an utterance then, so a shorter tail and foresee
+        # give text sooner, but what was heard ahead is thrown away when speech goes on, and that
+        # work holds up the next utterance. Measured on voiced interview 5 (bench/bench_ears.py
+        # --delay 10; the README, "Through the ears"): tail 0.15 s and foresee 0.25 s took the
+        # delay from median 1.71 s / p95 2.50 s to 1.51 s / 2.09 s, but heard guide tracking on
+        # interviews 5-8 fell from F1 0.840 to 0.814 (some of the questions then missed lost their
+        # last word or their question mark), so the live path keeps 0.3 s for both.
         self.pad = int(pad * SAMPLE_RATE)
+        self.tail = self.pad if tail is None else int(tail * SAMPLE_RATE)
+        self.foresee = self.tail if foresee is None else max(self.tail, int(foresee * SAMPLE_RATE))
         self._vad = vad or _vad_model()
         self._t0: float | None = None
         self._buf = np.zeros(0, dtype=np.float32)  # audio kept, starting at sample _buf_start
@@ -128,14 +141,14 @@ class VadSegmenter:
         return []
 
     def ending(self) -> Utterance | None:
-        """The utterance a pause now under way will end, once the padding after its speech has
-        arrived: the same one `push` gives when the pause reaches `min_silence`, unless speech
+        """The utterance a pause now under way will end, once the pause has lasted `foresee`
+        seconds: the same one `push` gives when the pause reaches `min_silence`, unless speech
         comes back first. None while there is no such pause, or it is too young.
 
         The live path starts transcribing it then, while the pause is still being confirmed
-        (core.pipeline.live), so the text is ready `min_silence - pad` seconds sooner."""
+        (core.pipeline.live), so the text is ready `min_silence - foresee` seconds sooner."""
         start, since = self._speech_start, self._silence_since
-        if start is None or since is None or self._pos - since < self.pad:
+        if start is None or since is None or self._pos - since < self.foresee:
             return None
         return self._utterance(start, since, cut=False)
 
@@ -152,7 +165,7 @@ class VadSegmenter:
         if speech_end - start < self.min_speech:
             return None
         lo = max(self._buf_start, start - (0 if cut else self.pad))
-        hi = min(self._buf_start + len(self._buf), speech_end + (0 if cut else self.pad))
+        hi = min(self._buf_start + len(self._buf), speech_end + (0 if cut else self.tail))
         samples = self._buf[lo - self._buf_start : hi - self._buf_start].copy()
         return Utterance(self.track, self._time(start), self._time(speech_end), samples, cut)
 

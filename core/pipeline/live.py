@@ -93,9 +93,9 @@ class LivePipeline:
         # tracker reads each utterance with the rest of its speaker's turn before it.
         self.join_turns = join_turns
         self._turn: tuple[str, float, str] | None = None  # (speaker, end, words so far)
-        # `ahead`: an utterance is transcribed from the moment its pause has lasted as long as the
-        # padding after its speech (VadSegmenter.ending), not only once the pause is confirmed, so
-        # its text is ready min_silence - pad (0.2 s) sooner. When speech comes back within the
+        # `ahead`: an utterance is transcribed from the moment its pause has lasted a little
+        # (VadSegmenter.ending, `foresee`), not only once the pause is confirmed, so its text is
+        # ready min_silence - foresee (0.2 s) sooner. When speech comes back within the
         # pause, that transcription is left unused. For a live call on this machine's Whisper; a
         # replay as fast as possible gains nothing by it.
         self.ahead = ahead

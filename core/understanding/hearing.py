@@ -10,6 +10,10 @@ The prompt is context, never content: `core.speech.transcriber` drops text copie
 prompt that the audio does not carry (see `prompted_copy` there), so a question asked in other
 words comes out in those words, and silence stays empty.
 
+faster-whisper's `hotwords` option is not a further way in: it puts its words in the same "said
+before" place, ahead of the prompt (`WhisperModel.get_prompt`, faster-whisper 1.2), so hotwords
+and a prompt are one prompt in two parts. The words that matter go in the prompt here.
+
 Modes (bench/bench_ears.py measures each against Whisper alone):
 
 - `guided`: interviewer's track, the probes of the question in effect and the next questions of
