@@ -6,10 +6,9 @@ decodes cost, per variant, on voiced reference interviews.
 
 Each variant is a JSON object of faster-whisper `transcribe` options laid over what the live
 transcriber (core/speech/transcriber.py) passes; `window` is the encoder's input in frames of
-10 ms (Whisper's is 3000, 30 s; a shorter one is padded to at least the utterance); `pad` and
-`tail` are the VAD segmenter's padding before and after each utterance's speech, in seconds
-(core/audio/segmenter.py; 0.3 each). The
-interviews are voiced as bench/bench_ears.py voices them (MBROLA, made in the run, never kept)
+10 ms (Whisper's is 3000, 30 s; a shorter one is padded to at least the utterance); `pad`,
+`tail` and `foresee` are VadSegmenter's (core/audio/segmenter.py), in seconds. The interviews
+are voiced as bench/bench_ears.py voices them (MBROLA, made in the run, never kept)
 and replayed as fast as possible with the live hearing. Printed per variant: WER per track, the
 decodes' total and p95 seconds, and how many fell back to a higher temperature and what those
 cost on average. The current options are the variant `{}`.

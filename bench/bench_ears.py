@@ -247,16 +247,11 @@ def pink_noise(n: int, rng) -> np.ndarray:
 
 # hearing ----------------------------------------------------------------------------------------
 
-# The VAD segmenter's options for every hearing of a run (`--segmenter`; none: the live path's).
-SEGMENTER: dict = {}
-
-
 def hear(voiced: Voiced, guide: Guide, store: Store, transcriber, hearing: str, *, realtime: bool = False,
          until: float | None = None, names: tuple[str, ...] = (),
          segmenter: dict | None = None) -> tuple[list[SegmentReady], object]:
     """What the live path heard of the voiced tracks, and its stats; `segmenter`: options of
-    the VAD segmenter other than the live path's (default: SEGMENTER)."""
-    segmenter = SEGMENTER if segmenter is None else segmenter
+    the VAD segmenter other than the live path's (`--segmenter`)."""
     tracks = voiced.tracks
     if until is not None:
         tracks = {}
@@ -270,7 +265,7 @@ def hear(voiced: Voiced, guide: Guide, store: Store, transcriber, hearing: str, 
     tracker, suggester = prepared_understanding(store, guide)
     pipeline = LivePipeline(source, transcriber, guide, clock=source.clock, tracker=tracker,
                             suggester=suggester, ahead=hears_ahead(transcriber, realtime),
-                            segmenter_factory=lambda track: VadSegmenter(track, **segmenter),
+                            segmenter_factory=lambda track: VadSegmenter(track, **(segmenter or {})),
                             **hearing_options(hearing, guide, names))
     heard: list[SegmentReady] = []
     stats = pipeline.run(heard.append, threading.Event())
@@ -435,7 +430,8 @@ class Result:
 
 
 def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[str]],
-        respondent_words: int, speed: int, work: Path, log, mixed: bool = False, details: bool = False) -> dict:
+        respondent_words: int, speed: int, work: Path, log, mixed: bool = False, details: bool = False,
+        segmenter: dict | None = None) -> dict:
     """Per interview scored: the typed figures on the cut transcript, and per channel and hearing
     the figures through the ears; every interview up to the last scored is imported and reviewed
     so later ones learn from it."""
@@ -467,7 +463,8 @@ def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[
             for channel, hearings in channels.items():
                 for hearing in hearings:
                     t = time.perf_counter()
-                    heard, stats = hear(voiced[channel], guide, store, transcriber, hearing, names=(labels.case,))
+                    heard, stats = hear(voiced[channel], guide, store, transcriber, hearing, names=(labels.case,),
+                                        segmenter=segmenter)
                     records, extra = heard_records(voiced[channel], heard, guide, cut_parsed)
                     missed: list[str] | None = [] if details else None
                     tally = bu.score_interview(guide, labels, phrases_only, missed, records)
@@ -538,10 +535,11 @@ def table(results: dict, numbers: list[int], columns: list[str]) -> list[str]:
 
 
 def delays(number: int, guide: Guide, transcriber, hearing: str, minutes: float, respondent_words: int,
-           speed: int, work: Path) -> tuple[float, float, int, object]:
+           speed: int, work: Path, segmenter: dict | None = None) -> tuple[float, float, int, object]:
     voiced = voice(number, work / f"delay-{number:02d}", respondent_words, speed)
     store = Store(memory_name=f"bench-ears-delay-{time.monotonic_ns()}")
-    _, stats = hear(voiced, guide, store, transcriber, hearing, realtime=True, until=minutes * 60)
+    _, stats = hear(voiced, guide, store, transcriber, hearing, realtime=True, until=minutes * 60,
+                    segmenter=segmenter)
     store.close()
     d = sorted(stats.delays)
     return statistics.median(d), d[min(len(d) - 1, int(round(0.95 * (len(d) - 1))))], len(d), stats
@@ -631,7 +629,6 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_ears needs espeak-ng and the MBROLA voices nl1, nl2, nl3: run .ci/install", file=sys.stderr)
         return 2
     numbers = bu.parse_only(args.interviews)
-    SEGMENTER.update(args.segmenter)
     channels = [c for c in args.channels.split(",") if c]
     hearings = [h for h in args.hearing.split(",") if h]
     guide = load_guide("koers-en-kansen")
@@ -666,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.teams_hearing and "teams" in per_channel:
             per_channel["teams"] = [h for h in args.teams_hearing.split(",") if h]
         results = run(numbers, guide, transcriber, per_channel, args.respondent_words, args.speed, work, log,
-                      mixed=args.mixed, details=args.details)
+                      mixed=args.mixed, details=args.details, segmenter=args.segmenter)
         columns = ["typed"] + [f"{c}/{h}" for c, hs in per_channel.items() for h in hs]
         print(f"\nThrough the ears: interviews {args.interviews}, Whisper {ref.name} int8, 2 threads, greedy; "
               f"respondent turns cut to {args.respondent_words or 'all'} words; "
@@ -685,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
             for hearing in hearings[-1:]:
                 # Never through the cache: the delay is Whisper's own time.
                 median, p95, n, stats = delays(numbers[0], guide, getattr(transcriber, "inner", transcriber), hearing, args.delay,
-                                        args.respondent_words, args.speed, work)
+                                        args.respondent_words, args.speed, work, args.segmenter)
                 print(f"delay, {hearing}, {args.delay:g} min of interview {numbers[0]} in real time: "
                       f"median {median:.2f} s, p95 {p95:.2f} s over {n} utterances; {stats.heard_ahead} heard "
                       f"while their pause was being confirmed, {stats.unused_ahead} of them left unused (speech went on)")

@@ -60,15 +60,10 @@ class VadSegmenter:
         self.min_silence = int(min_silence * SAMPLE_RATE)
         self.min_speech = int(min_speech * SAMPLE_RATE)
         self.max_utterance = int(max_utterance * SAMPLE_RATE)
-        # Padding before the speech, and after it (None: as before). `foresee`: how long a pause
-        # lasts before `ending` foresees the utterance it will end (None: once the tail is in;
-        # never sooner). The live path hears an utterance then, so a shorter tail and foresee
-        # give text sooner, but what was heard ahead is thrown away when speech goes on, and that
-        # work holds up the next utterance. Measured on voiced interview 5 (bench/bench_ears.py
-        # --delay 10; the README, "Through the ears"): tail 0.15 s and foresee 0.25 s took the
-        # delay from median 1.71 s / p95 2.50 s to 1.51 s / 2.09 s, but heard guide tracking on
-        # interviews 5-8 fell from F1 0.840 to 0.814 (some of the questions then missed lost their
-        # last word or their question mark), so the live path keeps 0.3 s for both.
+        # Padding before the speech and after it (`tail`; None: the same), and how long a pause
+        # lasts before `ending` foresees its utterance (`foresee`; None: once the tail is in, never
+        # sooner). Shorter gives live text sooner but costs guide tracking through the ears; the
+        # live path keeps 0.3 s for both (the README, "Through the ears", has the figures).
         self.pad = int(pad * SAMPLE_RATE)
         self.tail = self.pad if tail is None else int(tail * SAMPLE_RATE)
         self.foresee = self.tail if foresee is None else max(self.tail, int(foresee * SAMPLE_RATE))
