@@ -13,8 +13,9 @@ the typed transcript and on what the live pipeline heard when the transcript was
 
 Voicing. Each turn of the transcript is spoken by espeak-ng with an MBROLA voice (Debian's
 contrib and non-free `mbrola-nl*`, installed by .ci/install): `nl2` for the interviewer, `nl3`
-for the respondent and `nl1` for a second respondent, each turn at its place on one timeline,
-the interviewer on one track and the respondents on the other, as a call records them. The
+for the respondent and `nl3` spoken lower for a second respondent (interview 2), each turn at
+its place on one timeline, the interviewer on one track and the respondents on the other, as a
+call records them. The
 voices may be used, not redistributed: the audio is made in the run, in a temporary folder (or
 `--keep DIR`, outside the repository), and never committed. Observers' turns (interview 2) are
 not voiced: they neither move the guide nor get suggestions.
@@ -31,8 +32,9 @@ Hearing. The tracks are replayed through the live path (`FileReplaySource` -> VA
 Whisper -> guide tracker and suggester, as `fieldnote demo --tracks --fast` runs them) with the
 bundled base model, greedy as live, 2 threads. Each heard segment belongs to the voiced turn of
 its track it overlaps most; a turn's detected question is the first its segments gave (any
-further different question detected in the same turn counts as a false positive), and a
-respondent turn's suggestions are its segments' suggestions, each dimension at its best score.
+further different question detected in the same turn counts as a false positive, unless the
+labels say the turn asks it too), and a respondent turn's suggestions are its segments'
+suggestions, each dimension at its best score.
 
 Learning, as in bench_understanding: interview k is understood with what the researcher coded
 in interviews 1..k-1 (imported typed and reviewed against the hand labels, as she would have
@@ -83,8 +85,12 @@ from core.study.guide import Guide, load_guide  # noqa: E402
 
 RATE = 16_000
 GAP = 0.8  # seconds of silence between turns
-VOICE_INTERVIEWER = "mb-nl2"
-VOICES_RESPONDENT = ("mb-nl3", "mb-nl1")
+# espeak-ng's voice and its options. A second respondent is nl3 spoken lower, not nl1: nl1 holds
+# only the 142 diphones of spoken numbers (its README), so espeak-ng's Dutch replaces most of a
+# sentence's diphones with silence and Whisper base heard 12 of interview 2's second respondent's
+# turns at WER 1.02 (nl3: 0.45, nl3 at pitch 30: 0.43).
+VOICE_INTERVIEWER = ("mb-nl2",)
+VOICES_RESPONDENT = (("mb-nl3",), ("mb-nl3", "-p", "30"))
 HESITATIONS = {"uh", "uhm", "um", "uhh", "hm", "hmm", "eh", "ehm", "mm", "mhm", "uhu", "ehh", "hum", "euh"}
 
 
@@ -123,16 +129,18 @@ class Voiced:
     seconds: float
 
 
-def say(text: str, voice: str, speed: int) -> np.ndarray:
+def say(text: str, voice: tuple[str, ...], speed: int) -> np.ndarray:
+    """`voice`: espeak-ng's voice, then any options of its own (a pitch)."""
+    name, *options = voice
     with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
-        proc = subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", tmp.name, text],
+        proc = subprocess.run(["espeak-ng", "-v", name, *options, "-s", str(speed), "-w", tmp.name, text],
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            raise SystemExit(f"espeak-ng -v {voice} failed: {proc.stderr.strip()[:200]} "
+            raise SystemExit(f"espeak-ng -v {name} failed: {proc.stderr.strip()[:200]} "
                              "(the MBROLA voices come with .ci/install)")
         audio, rate = sf.read(tmp.name, dtype="float32")
     if rate != RATE:
-        raise SystemExit(f"espeak-ng -v {voice} gave {rate} Hz, expected {RATE}")
+        raise SystemExit(f"espeak-ng -v {name} gave {rate} Hz, expected {RATE}")
     return audio
 
 
@@ -284,9 +292,11 @@ def hearing_options(hearing: str, guide: Guide, names: tuple[str, ...] = ()) -> 
     return out
 
 
-def heard_records(voiced: Voiced, heard: list[SegmentReady], guide: Guide, parsed) -> tuple[list[dict], int]:
+def heard_records(voiced: Voiced, heard: list[SegmentReady], guide: Guide,
+                  parsed) -> tuple[list[dict], list[tuple[int, int, str]]]:
     """Records shaped as segment_records gives them, one per turn of the transcript, from what
-    was heard; and the further questions detected inside a turn after its first."""
+    was heard; and the further questions detected inside a turn after its first (the turn, the
+    question, the words of the segment that asked it)."""
     by_turn: dict[int, list[SegmentReady]] = {}
     for ready in heard:
         seg = ready.segment
@@ -302,11 +312,12 @@ def heard_records(voiced: Voiced, heard: list[SegmentReady], guide: Guide, parse
         by_turn.setdefault(max(own, key=fit).index, []).append(ready)
     names = {d.id: d.name for d in guide.dimensions}
     side = {t.index: t.track for t in voiced.turns}
-    records, extra, question = [], 0, None
+    records, extra, question = [], [], None
     for index, turn in enumerate(parsed.turns):
         segs = sorted((r.segment for r in by_turn.get(index, [])), key=lambda s: s.start)
         detected = [s.asks for s in segs if s.asks is not None]
-        extra += len({q for q in detected[1:] if q != detected[0]})
+        further = {s.asks: s.text for s in segs if s.asks is not None and s.asks != detected[0]}
+        extra += [(index, q, text) for q, text in further.items()]
         best: dict[str, float] = {}
         for s in segs:
             for sug in s.suggestions:
@@ -468,7 +479,13 @@ def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[
                     records, extra = heard_records(voiced[channel], heard, guide, cut_parsed)
                     missed: list[str] | None = [] if details else None
                     tally = bu.score_interview(guide, labels, phrases_only, missed, records)
-                    tally.fp += extra
+                    # A further question detected in a turn is right when the turn asks it too (the
+                    # labels' "also": "was it flexible, and stable?"), a false one otherwise.
+                    wrong = [(i, q, text) for i, q, text in extra if q not in labels.asks.get(i, (0,))]
+                    tally.fp += len(wrong)
+                    for i, q, text in extra if missed is not None else ():
+                        right = "also asked" if (i, q, text) not in wrong else "also got"
+                        missed.append(f"  QD {number}:{i:<3} {right}={q} | {text[:160]}")
                     res = Result(tally, track_errors(voiced[channel], heard), stats.audio_seconds,
                                  stats.transcribe_seconds)
                     results[(number, f"{channel}/{hearing}")] = res
@@ -625,8 +642,8 @@ def main(argv: list[str] | None = None) -> int:
                         "hears again only what its changes changed")
     args = parser.parse_args(argv)
 
-    if shutil.which("espeak-ng") is None or not Path("/usr/share/mbrola/nl2").exists():
-        print("bench_ears needs espeak-ng and the MBROLA voices nl1, nl2, nl3: run .ci/install", file=sys.stderr)
+    if shutil.which("espeak-ng") is None or not all(Path(f"/usr/share/mbrola/{v}").exists() for v in ("nl2", "nl3")):
+        print("bench_ears needs espeak-ng and the MBROLA voices nl2 and nl3: run .ci/install", file=sys.stderr)
         return 2
     numbers = bu.parse_only(args.interviews)
     channels = [c for c in args.channels.split(",") if c]

@@ -92,7 +92,7 @@ class LivePipeline:
         # utterances ("Dan de volgende vraag." ... "hoe stond het met het vertrouwen?"): the
         # tracker reads each utterance with the rest of its speaker's turn before it.
         self.join_turns = join_turns
-        self._turn: tuple[str, float, str] | None = None  # (speaker, end, words so far)
+        self._turn: tuple[str, float, str] | None = None  # (speaker, end, its words since it last asked)
         # `ahead`: an utterance is transcribed from the moment its pause has lasted a little
         # (VadSegmenter.ending, `foresee`), not only once the pause is confirmed, so its text is
         # ready min_silence - foresee (0.2 s) sooner. When speech comes back within the
@@ -211,6 +211,12 @@ class LivePipeline:
             server=result.server,
         )
         annotate(seg, self.tracker, self.suggester, turn_so_far=self._turn_so_far(seg))
+        if seg.asks is not None:
+            # The words that asked a question have been read: what the turn says after them is
+            # read without them, or they would ask again, now for the best question not yet asked
+            # ("voordat we naar de laatste vraag gaan ..." made the last question of the guide
+            # asked when the interviewer only said what came after this one).
+            self._turn = (seg.speaker, seg.end, "")
         delay = max(0.0, self.clock.now() - utt.end)
         self.stats.delays.append(delay)
         on_segment(SegmentReady(seg, delay, utt.end))
