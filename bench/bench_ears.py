@@ -15,9 +15,8 @@ Voicing. Each turn of the transcript is spoken by espeak-ng with an MBROLA voice
 contrib and non-free `mbrola-nl*`, installed by .ci/install): `nl2` for the interviewer, `nl3`
 for the respondent and `nl3` spoken lower for a second respondent (interview 2), each turn at
 its place on one timeline, the interviewer on one track and the respondents on the other, as a
-call records them. The
-voices may be used, not redistributed: the audio is made in the run, in a temporary folder (or
-`--keep DIR`, outside the repository), and never committed. Observers' turns (interview 2) are
+call records them. The voices may be used, not redistributed: the audio is made in the run, in a
+temporary folder (or `--keep DIR`, outside the repository), and never committed. Observers' turns (interview 2) are
 not voiced: they neither move the guide nor get suggestions.
 
 The excerpt. Voicing and hearing eight full interviews (about five hours of speech) takes hours
@@ -480,12 +479,13 @@ def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[
                     missed: list[str] | None = [] if details else None
                     tally = bu.score_interview(guide, labels, phrases_only, missed, records)
                     # A further question detected in a turn is right when the turn asks it too (the
-                    # labels' "also": "was it flexible, and stable?"), a false one otherwise.
+                    # labels' "also": "how was the trust, and was it shared across the network?"),
+                    # a false one otherwise.
                     wrong = [(i, q, text) for i, q, text in extra if q not in labels.asks.get(i, (0,))]
                     tally.fp += len(wrong)
                     for i, q, text in extra if missed is not None else ():
-                        right = "also asked" if (i, q, text) not in wrong else "also got"
-                        missed.append(f"  QD {number}:{i:<3} {right}={q} | {text[:160]}")
+                        said = "also got" if (i, q, text) in wrong else "also asked"
+                        missed.append(f"  QD {number}:{i:<3} {said}={q} | {text[:160]}")
                     res = Result(tally, track_errors(voiced[channel], heard), stats.audio_seconds,
                                  stats.transcribe_seconds)
                     results[(number, f"{channel}/{hearing}")] = res

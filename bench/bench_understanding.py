@@ -590,11 +590,13 @@ def time_suggestions(guide: Guide, texts: list[tuple[str, int | None]], examples
     """Median and 99th percentile of the time to suggest for one segment, in seconds.
 
     Each segment's time is the least of `runs` runs, each in a fresh suggester that learned
-    the same examples: cold caches count (each run meets each word for the first time where a
-    session would), but a shared machine pre-empting the process does not."""
+    the same examples, with the answers lexicons share forgotten: cold caches count (each run
+    meets each word for the first time where a session would), but a shared machine pre-empting
+    the process does not."""
     best = [math.inf] * len(texts)
     rows = [{"text": t, "indicator_id": i, "positive": p, "question": q} for t, i, p, q in examples]
     for _ in range(runs):
+        Lexicon.forget_all()  # fresh suggesters of the same codebook would share them
         suggester = Suggester(guide)
         suggester.learn_from(rows)
         for k, (text, question) in enumerate(texts):

@@ -223,7 +223,8 @@ class LivePipeline:
 
 
     def _turn_so_far(self, seg: NewSegment) -> str | None:
-        """The speaker's words before this utterance in the same turn (None: a new turn)."""
+        """The speaker's words before this utterance in the same turn, since the last of them that
+        asked a question (None: a new turn, or nothing said since)."""
         turn, before = self._turn, None
         if turn is not None and turn[0] == seg.speaker and seg.start - turn[1] <= TURN_PAUSE_MAX:
             before = turn[2]

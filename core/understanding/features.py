@@ -70,6 +70,13 @@ class Lexicon:
             cls._caches[stems] = cache  # the most recently used last
             return cache
 
+    @classmethod
+    def forget_all(cls) -> None:
+        """Drops every answer lexicons share, so the next look-ups are made cold (a benchmark
+        timing what a session's first minutes cost)."""
+        with cls._caches_lock:
+            cls._caches.clear()
+
     def match(self, word_stem: str) -> tuple[tuple[str, float], ...]:
         hit = self._cache.get(word_stem)
         if hit is not None:
