@@ -16,8 +16,8 @@ contrib and non-free `mbrola-nl*`, installed by .ci/install): `nl2` for the inte
 for the respondent and `nl3` spoken lower for a second respondent (interview 2), each turn at
 its place on one timeline, the interviewer on one track and the respondents on the other, as a
 call records them. The voices may be used, not redistributed: the audio is made in the run, in a
-temporary folder (or `--keep DIR`, outside the repository), and never committed. Observers' turns (interview 2) are
-not voiced: they neither move the guide nor get suggestions.
+temporary folder (or `--keep DIR`, outside the repository), and never committed. Observers'
+turns (interview 2) are not voiced: they neither move the guide nor get suggestions.
 
 The excerpt. Voicing and hearing eight full interviews (about five hours of speech) takes hours
 on two cores, so by default every interviewer turn is spoken whole and each respondent turn is

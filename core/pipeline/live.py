@@ -229,7 +229,7 @@ class LivePipeline:
         if turn is not None and turn[0] == seg.speaker and seg.start - turn[1] <= TURN_PAUSE_MAX:
             before = turn[2]
         self._turn = (seg.speaker, seg.end, f"{before} {seg.text}" if before else seg.text)
-        return before if self.join_turns else None
+        return (before or None) if self.join_turns else None
 
 
 def hears_ahead(transcriber: Transcriber, realtime: bool) -> bool:
