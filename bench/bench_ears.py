@@ -481,11 +481,12 @@ def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[
                     # A further question detected in a turn is right when the turn asks it too (the
                     # labels' "also": "how was the trust, and was it shared across the network?"),
                     # a false one otherwise.
-                    wrong = [(i, q, text) for i, q, text in extra if q not in labels.asks.get(i, (0,))]
-                    tally.fp += len(wrong)
-                    for i, q, text in extra if missed is not None else ():
-                        said = "also got" if (i, q, text) in wrong else "also asked"
-                        missed.append(f"  QD {number}:{i:<3} {said}={q} | {text[:160]}")
+                    for i, q, text in extra:
+                        wrong = q not in labels.asks.get(i, (0,))
+                        tally.fp += wrong
+                        if missed is not None:
+                            missed.append(f"  QD {number}:{i:<3} {'also got' if wrong else 'also asked'}={q} "
+                                          f"| {text[:160]}")
                     res = Result(tally, track_errors(voiced[channel], heard), stats.audio_seconds,
                                  stats.transcribe_seconds)
                     results[(number, f"{channel}/{hearing}")] = res

@@ -62,8 +62,8 @@ class VadSegmenter:
         self.max_utterance = int(max_utterance * SAMPLE_RATE)
         # Padding before the speech and after it (`tail`; None: the same), and how long a pause
         # lasts before `ending` foresees its utterance (`foresee`; None: once the tail is in, never
-        # sooner). Shorter gives live text sooner but costs guide tracking through the ears; the
-        # live path keeps 0.3 s for both (the README, "Through the ears", has the figures).
+        # sooner). The live path keeps 0.3 s for both: shorter ones brought the delay down by no
+        # more than two runs of the same setting differ by (the README, "Through the ears").
         self.pad = int(pad * SAMPLE_RATE)
         self.tail = self.pad if tail is None else int(tail * SAMPLE_RATE)
         self.foresee = self.tail if foresee is None else max(self.tail, int(foresee * SAMPLE_RATE))
