@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_ears as be  # noqa: E402
 import bench_understanding as bu  # noqa: E402
+from machine import machine_line  # noqa: E402
 from core.speech.models import resolve_model  # noqa: E402
 from core.speech.transcriber import WhisperTranscriber  # noqa: E402
 from core.store.database import Store  # noqa: E402
@@ -71,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         voiced = {n: be.voice(n, work / f"interview-{n}", 30, 170) for n in numbers}
         print(f"interviews {numbers}, Whisper base int8, 2 threads, hearing {args.hearing}")
+        print(machine_line())
         for variant in variants:
             options = {k: tuple(v) if isinstance(v, list) else v for k, v in variant.items()
                        if k not in ("window", "pad", "tail", "foresee")}

@@ -71,6 +71,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_understanding as bu  # noqa: E402
+from machine import machine_line  # noqa: E402
 from core.audio.segmenter import VadSegmenter  # noqa: E402
 from core.audio.sources import FileReplaySource  # noqa: E402
 from core.interchange.export import segment_records  # noqa: E402
@@ -437,6 +438,9 @@ class Result:
     audio_seconds: float = 0.0
     transcribe_seconds: float = 0.0
     mixed: tuple[int, int, int] | None = None  # speaker proposal on the mono mix
+    # Passages with the right dimension in the top three on typed text but not through the ears,
+    # and how many of them stood under another question than on typed text.
+    lost: tuple[int, int] = (0, 0)
 
 
 def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[str]],
@@ -456,6 +460,7 @@ def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[
                                         respondents=labels.respondents, respondent=labels.respondent,
                                         case=labels.case, title=f"cut {number}")
             records = list(segment_records(store, session))
+            typed_records = records
             results[(number, "typed")] = Result(bu.score_interview(guide, labels, phrases_only, None, records), {})
             if mixed:
                 clean = voice(number, work / f"interview-{number:02d}" / "clean", respondent_words, speed)
@@ -488,7 +493,7 @@ def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[
                             missed.append(f"  QD {number}:{i:<3} {'also got' if wrong else 'also asked'}={q} "
                                           f"| {text[:160]}")
                     res = Result(tally, track_errors(voiced[channel], heard), stats.audio_seconds,
-                                 stats.transcribe_seconds)
+                                 stats.transcribe_seconds, lost=top3_lost(labels, typed_records, records))
                     results[(number, f"{channel}/{hearing}")] = res
                     w = {k: e / n if n else 0.0 for k, (e, n) in res.wer.items()}
                     log(f"  {channel}/{hearing}: WER interviewer {w['interviewer']:.3f} respondent "
@@ -505,6 +510,19 @@ def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[
     return results
 
 
+def top3_lost(labels: "bu.Labels", typed: list[dict], heard: list[dict]) -> tuple[int, int]:
+    """How many labelled passages have their dimension in the top three suggested on typed text
+    but not through the ears, and how many of those stood under another question than typed."""
+    lost = other = 0
+    for index, gold in labels.dimensions.items():
+        t, h = typed[index], heard[index]
+        if (gold[0] in [s["dimension"] for s in t["suggestions"]][:3]
+                and gold[0] not in [s["dimension"] for s in h["suggestions"]][:3]):
+            lost += 1
+            other += t["question"] != h["question"]
+    return lost, other
+
+
 def summed(results: dict, numbers: list[int], column: str) -> Result:
     total = Result(bu.Tally(), {"interviewer": (0, 0), "respondent": (0, 0)})
     for n in numbers:
@@ -515,6 +533,7 @@ def summed(results: dict, numbers: list[int], column: str) -> Result:
             total.wer[k] = (e0 + e, w0 + w)
         total.audio_seconds += r.audio_seconds
         total.transcribe_seconds += r.transcribe_seconds
+        total.lost = (total.lost[0] + r.lost[0], total.lost[1] + r.lost[1])
     return total
 
 
@@ -540,6 +559,8 @@ def table(results: dict, numbers: list[int], columns: list[str]) -> list[str]:
         ("suggestion top-3", lambda r: pct(r.tally.top3["method"] / max(1, r.tally.passages))),
         ("  top-3 lost against typed", lambda r: pct((typed.top3["method"] - r.tally.top3["method"])
                                                      / max(1, r.tally.passages))),
+        ("  right on typed only (under another question)",
+         lambda r: f"{r.lost[0]} ({r.lost[1]})" if r.wer.get("interviewer", (0, 0))[1] else "-"),
         ("real-time factor of Whisper", lambda r: pct(r.transcribe_seconds / r.audio_seconds) if r.audio_seconds else "-"),
     ]
     width = max(12, *(len(c) for c in columns))
@@ -620,6 +641,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="respondent turns cut to their first N words (0: whole; default 30)")
     parser.add_argument("--speed", type=int, default=170, help="espeak-ng words per minute (default 170)")
     parser.add_argument("--model", default="base", help="Whisper model (default: the bundled base)")
+    parser.add_argument("--beam", type=int, default=1,
+                        help="Whisper's beam size for every hearing and the delay (default 1, greedy, as live)")
     parser.add_argument("--delay", type=float, default=0, metavar="MIN",
                         help="also replay MIN minutes of the first interview in real time for the delay")
     parser.add_argument("--real-voices", type=int, default=0, metavar="N",
@@ -655,7 +678,7 @@ def main(argv: list[str] | None = None) -> int:
     def transcriber_for(hearing: str):
         # "beam5": Whisper's beam search of five instead of the live path's greedy decoding.
         return WhisperTranscriber(ref, language=guide.language, threads=2,
-                                  beam_size=5 if hearing == "beam5" else 1)
+                                  beam_size=5 if hearing == "beam5" else args.beam)
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -666,6 +689,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 2
     work = args.keep or Path(tempfile.mkdtemp(prefix="fieldnote-ears-"))
+    print(machine_line(), flush=True)
     try:
         if args.real_voices or args.only_real_voices:
             real = real_voices(args.real_voices or 50, transcriber_for, args.real_hearing.split(","), log)
@@ -683,7 +707,8 @@ def main(argv: list[str] | None = None) -> int:
         results = run(numbers, guide, transcriber, per_channel, args.respondent_words, args.speed, work, log,
                       mixed=args.mixed, details=args.details, segmenter=args.segmenter)
         columns = ["typed"] + [f"{c}/{h}" for c, hs in per_channel.items() for h in hs]
-        print(f"\nThrough the ears: interviews {args.interviews}, Whisper {ref.name} int8, 2 threads, greedy; "
+        print(f"\nThrough the ears: interviews {args.interviews}, Whisper {ref.name} int8, 2 threads, "
+              f"{'greedy' if args.beam == 1 else f'beam {args.beam}'}; "
               f"respondent turns cut to {args.respondent_words or 'all'} words; "
               f"{(time.perf_counter() - started) / 60:.0f} min")
         print("\n".join(table(results, numbers, columns)))

@@ -8,17 +8,16 @@ heard as noise (WER 1.02). This keeps every voice of the benchmark one that says
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 
-ROOT = Path(__file__).resolve().parents[1]
+from benches import bench_module
+
 
 SENTENCE = ("Ja voor wat betreft die woningcorporatie inderdaad, dat is geloof ik maar vier keer per jaar "
             "en dat is prima. Wij doen een melding en dan kijken we wat er nodig is.")
@@ -30,12 +29,7 @@ needs_mbrola = pytest.mark.skipif(
 
 
 def _bench_ears():
-    sys.path.insert(0, str(ROOT / "bench"))  # bench_ears imports bench_understanding beside it
-    spec = importlib.util.spec_from_file_location("bench_ears", ROOT / "bench" / "bench_ears.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return bench_module("bench_ears")
 
 
 def _spoken(voice: tuple[str, ...]) -> tuple[str, float]:
