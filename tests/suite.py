@@ -113,3 +113,14 @@ def killed_demo(db: Path, env: dict, linger: float = 0.0) -> tuple[int, list[dic
     proc.wait(timeout=30)
     reader.join(timeout=10)
     return proc.returncode, printed
+
+
+def like_a_terminal() -> None:
+    """For `preexec_fn`: the child takes Ctrl-C as a program started from a terminal does. A test
+    run started in the background by a script (`pytest &` in a non-interactive shell) ignores
+    SIGINT, as POSIX has it, and so does every child it starts: Python then never raises
+    KeyboardInterrupt in them, and a test of what Ctrl-C does fails for the way it was run."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})

@@ -14,7 +14,7 @@ import time
 
 from core.store.database import Store
 
-from suite import killed_demo, kills
+from suite import killed_demo, kills, like_a_terminal
 
 
 def _env(tmp_path, models_home, **more):
@@ -68,7 +68,8 @@ def test_a_demo_killed_midway_is_found_by_recover_and_closed(tmp_path, models_ho
 def test_a_demo_stopped_with_ctrl_c_is_marked_interrupted_at_once(tmp_path, models_home):
     db = tmp_path / "study.db"
     proc = subprocess.Popen(["fieldnote", "--db", str(db), "demo", "--fast", "--no-ui", "--model", "tiny.en"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path, models_home))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path, models_home),
+                            preexec_fn=like_a_terminal)
     first = proc.stdout.readline()
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)

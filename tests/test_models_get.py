@@ -23,6 +23,7 @@ import pytest
 
 from core.speech import choice, download, models
 from core.speech.choice import AFTER, LIVE, Installed, choose_model
+from suite import like_a_terminal
 
 ROOT = Path(__file__).resolve().parent.parent
 REPO = "Systran/faster-whisper-tiny"  # what faster-whisper names "tiny"
@@ -193,7 +194,7 @@ def test_ctrl_c_leaves_no_model_and_the_next_run_goes_on(models_folder):
         hub.hold["model.bin"] = 1 << 20
         proc = subprocess.Popen([sys.executable, "-m", "tui.cli", "models", "get", "tiny", "--no-measure"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                                env={**os.environ, "HF_ENDPOINT": hub.url})
+                                env={**os.environ, "HF_ENDPOINT": hub.url}, preexec_fn=like_a_terminal)
         try:
             for _ in range(600):
                 if part.exists() and part.stat().st_size == 1 << 20:

@@ -295,8 +295,18 @@ def test_playing_from_a_later_segment_skips_what_came_before(pulse, sessions):
 
 @pytest.mark.parametrize("speed", [0.75, 1.5])
 def test_another_speed_changes_how_long_things_last_not_their_pitch(pulse, sessions, speed):
-    audio, _ = play(pulse, sessions, "wav16k", [["play", 1, speed, None], ["until_end"]])
-    assert_heard(audio, expected_from(1), speed)
+    # Played faster, the player works harder for each block: on a loaded 2-core machine (the
+    # suite's other worker) the null sink once heard a dropout in one of four runs. A dropout is
+    # not what this test is about, so a playback that had one is played once more; two in a row
+    # fail it.
+    for attempt in (1, 2):
+        audio, _ = play(pulse, sessions, "wav16k", [["play", 1, speed, None], ["until_end"]])
+        try:
+            assert_heard(audio, expected_from(1), speed)
+            return
+        except AssertionError as exc:
+            if attempt == 2 or "wavers" not in str(exc):
+                raise
 
 
 def test_stop_silences_the_device_at_once_and_playing_again_works(pulse, sessions):
