@@ -439,8 +439,8 @@ class Result:
     transcribe_seconds: float = 0.0
     mixed: tuple[int, int, int] | None = None  # speaker proposal on the mono mix
     # Passages with the right dimension in the top three on typed text but not through the ears,
-    # and how many of them stood under another question than on typed text.
-    lost: tuple[int, int] = (0, 0)
+    # and how many of them stood under another question than on typed text (None: typed text).
+    lost: tuple[int, int] | None = None
 
 
 def run(numbers: list[int], guide: Guide, transcriber, channels: dict[str, list[str]],
@@ -533,7 +533,8 @@ def summed(results: dict, numbers: list[int], column: str) -> Result:
             total.wer[k] = (e0 + e, w0 + w)
         total.audio_seconds += r.audio_seconds
         total.transcribe_seconds += r.transcribe_seconds
-        total.lost = (total.lost[0] + r.lost[0], total.lost[1] + r.lost[1])
+        if r.lost is not None:
+            total.lost = tuple(a + b for a, b in zip(total.lost or (0, 0), r.lost))
     return total
 
 
@@ -560,7 +561,7 @@ def table(results: dict, numbers: list[int], columns: list[str]) -> list[str]:
         ("  top-3 lost against typed", lambda r: pct((typed.top3["method"] - r.tally.top3["method"])
                                                      / max(1, r.tally.passages))),
         ("  right on typed only (under another question)",
-         lambda r: f"{r.lost[0]} ({r.lost[1]})" if r.wer.get("interviewer", (0, 0))[1] else "-"),
+         lambda r: f"{r.lost[0]} ({r.lost[1]})" if r.lost is not None else "-"),
         ("real-time factor of Whisper", lambda r: pct(r.transcribe_seconds / r.audio_seconds) if r.audio_seconds else "-"),
     ]
     width = max(12, *(len(c) for c in columns))

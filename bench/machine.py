@@ -17,7 +17,7 @@ import platform
 from importlib import metadata
 from pathlib import Path
 
-# The instruction sets CTranslate2 chooses its CPU kernels by, as /proc/cpuinfo names them.
+# The instruction sets oneDNN chooses CTranslate2's int8 kernels by, as /proc/cpuinfo names them.
 _ISA = (("avx512_vnni", "AVX-512 VNNI"), ("avx512f", "AVX-512"), ("avx_vnni", "AVX-VNNI"), ("avx2", "AVX2"),
         ("neon", "NEON"), ("asimd", "NEON"))
 
@@ -30,13 +30,14 @@ def cpu(info: str | None = None) -> tuple[str, list[str]]:
             info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
         except OSError:
             return platform.processor() or platform.machine(), []
-    name = next((line.split(":", 1)[1].strip() for line in info.splitlines()
-                 if line.lower().startswith(("model name", "hardware"))), "") or platform.machine()
-    flags = set()
+    # Each processor repeats its lines: the first of each is the machine's.
+    first: dict[str, str] = {}
     for line in info.splitlines():
-        if line.lower().startswith(("flags", "features")):
-            flags.update(line.split(":", 1)[1].split())
-            break
+        key, sep, value = line.partition(":")
+        if sep:
+            first.setdefault(key.strip().lower(), value.strip())
+    name = first.get("model name") or first.get("hardware") or platform.machine()
+    flags = set((first.get("flags") or first.get("features") or "").split())
     return name, list(dict.fromkeys(label for flag, label in _ISA if flag in flags))
 
 

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 from benches import bench_module
 
 
-
 def _record(question, *dimensions):
     return {"question": question, "suggestions": [{"dimension": d} for d in dimensions]}
 

@@ -22,8 +22,6 @@ Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32
 """
 
 
-
-
 def test_the_cpu_is_named_with_the_instruction_sets_that_choose_whispers_kernels():
     machine = bench_module("machine")
     assert machine.cpu(X86) == ("AMD EPYC 9B14", ["AVX-512 VNNI", "AVX-512", "AVX2"])

@@ -18,7 +18,6 @@ import soundfile as sf
 
 from benches import bench_module
 
-
 SENTENCE = ("Ja voor wat betreft die woningcorporatie inderdaad, dat is geloof ik maar vier keer per jaar "
             "en dat is prima. Wij doen een melding en dan kijken we wat er nodig is.")
 
@@ -26,10 +25,6 @@ needs_mbrola = pytest.mark.skipif(
     shutil.which("espeak-ng") is None or not Path("/usr/share/mbrola/nl3").exists(),
     reason="espeak-ng and the MBROLA Dutch voices come with .ci/install",
 )
-
-
-def _bench_ears():
-    return bench_module("bench_ears")
 
 
 def _spoken(voice: tuple[str, ...]) -> tuple[str, float]:
@@ -46,7 +41,7 @@ def _spoken(voice: tuple[str, ...]) -> tuple[str, float]:
 
 @needs_mbrola
 def test_every_voice_of_the_benchmark_says_a_dutch_sentence_without_dropping_sounds():
-    bench = _bench_ears()
+    bench = bench_module("bench_ears")
     voices = [bench.VOICE_INTERVIEWER, *bench.VOICES_RESPONDENT]
     assert len(set(voices)) == len(voices)  # a second respondent sounds unlike the first
     for voice in voices:
