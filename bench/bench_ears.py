@@ -312,11 +312,19 @@ def heard_records(voiced: Voiced, heard: list[SegmentReady], guide: Guide,
         by_turn.setdefault(max(own, key=fit).index, []).append(ready)
     names = {d.id: d.name for d in guide.dimensions}
     side = {t.index: t.track for t in voiced.turns}
+    # A question is asked where it was last detected, as the store keeps it (Store.add_segment):
+    # detected again later, an earlier detection is withdrawn.
+    asker = {r.segment.asks: id(r.segment) for r in sorted(heard, key=lambda r: r.segment.start)
+             if r.segment.asks is not None}
+
+    def asks(s) -> int | None:
+        return s.asks if s.asks is not None and asker.get(s.asks) == id(s) else None
+
     records, extra, question = [], [], None
     for index, turn in enumerate(parsed.turns):
         segs = sorted((r.segment for r in by_turn.get(index, [])), key=lambda s: s.start)
-        detected = [s.asks for s in segs if s.asks is not None]
-        further = {s.asks: s.text for s in segs if s.asks is not None and s.asks != detected[0]}
+        detected = [asks(s) for s in segs if asks(s) is not None]
+        further = {asks(s): s.text for s in segs if asks(s) is not None and asks(s) != detected[0]}
         extra += [(index, q, text) for q, text in further.items()]
         best: dict[str, float] = {}
         for s in segs:

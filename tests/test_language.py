@@ -90,8 +90,10 @@ def test_a_language_of_the_users_own_follows_a_guide_in_that_language(tmp_path, 
     guide = parse_guide(GERMAN_GUIDE, "zusammenarbeit.toml")
     plain = GuideTracker(guide)
     assert not plain.language.has_word_lists
-    # Read plainly, speech without a question mark asks nothing.
-    assert plain.observe("also wie war eigentlich das Vertrauen zwischen den Partnern") is None
+    # Read plainly, speech without a question mark asks only what it says in the question's own
+    # words, unmistakably (`UNASKED_THRESHOLD`): this paraphrase does not.
+    said = "und wie war es mit dem Vertrauen unter den Partnern"
+    assert plain.observe(said) is None
 
     folder = paths.home() / "languages"
     folder.mkdir(parents=True)
@@ -99,7 +101,7 @@ def test_a_language_of_the_users_own_follows_a_guide_in_that_language(tmp_path, 
     tracker = GuideTracker(guide)
     assert tracker.language.name == "Lëtzebuergesch"
     tracker.set_current(1)
-    match = tracker.observe("also wie war eigentlich das Vertrauen zwischen den Partnern")
+    match = tracker.observe(said)  # "wie" opens it: the language file knows it asks
     assert match is not None and match.number == 2
     suggestions = Suggester(guide).suggest("Wir konnten uns auf die Partner verlassen, das Vertrauen war groß.", 2)
     assert suggestions[0].dimension_id == "vertrauen"

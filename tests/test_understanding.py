@@ -279,6 +279,52 @@ def test_a_follow_up_on_a_question_already_asked_is_not_that_question_again(guid
     assert tracker.current == 6
 
 
+def test_a_cue_is_heard_whole_only_when_its_words_are_said_together(guide):
+    # "ik ben door mijn vragen heen" (question 24): "vragen" at the start and a misheard "heen"
+    # fourteen words on are both heard, but they do not say the cue.
+    apart = ("Oké, dat wilde ik ook nog vragen. Hoe was die samenwerking als je eigenlijk iets opzet wat dan "
+             "nog niet heen? Wat nog geen belletjes bij de gemeente?")
+    tracker = tracker_after(guide, 5)
+    assert tracker.features(apart, 5, tracker.asked)[24]["whole_cue"] == 0.0
+    assert tracker.observe(apart) is None
+    together = "Ik ben door mijn vragen heen. Heb je nog iets toe te voegen?"
+    tracker = tracker_after(guide, 23)
+    assert tracker.features(together, 23, tracker.asked)[24]["whole_cue"] == 1.0
+    assert tracker.observe(together).number == 24
+
+
+# As Whisper heard the MBROLA voice of bench/bench_ears.py say "als laatste inleidend vraagje" before
+# question 10 (interview 5): taken, on weak evidence, for the guide's last question.
+TOO_EARLY = ("En dan weten we als laatste inlegend vraag je hoe heuwe werd er ook echt iets verwacht van de "
+             "betrokken actoren. Dus heuwe hadden jullie echt iets van ze moeten dit en dit kunnen regelen voor "
+             "ons of was echt het netwerk buur open.")
+LAST = ("Nee, oké prima. Dan heb ik nog een laatste vraag. Zijn er nog dingen die je me wil meegeven over de "
+        "pilot? Of heb je nog iets toe te voegen?")
+
+
+def test_a_question_taken_as_asked_too_early_is_followed_where_it_is_asked(guide):
+    tracker = tracker_after(guide, 9)
+    early = tracker.observe(TOO_EARLY)
+    assert early.number == 24 and early.score < 0.9
+    for n in range(10, 24):
+        tracker.set_current(n)
+    again = tracker.observe(LAST)
+    assert again.number == 24 and again.score > early.score
+    assert tracker.current == 24
+    # Not before the interview has come to it: with question 16 still to come, it stays put.
+    tracker = tracker_after(guide, 9)
+    tracker.observe(TOO_EARLY)
+    tracker.set_current(15)
+    assert tracker.observe(LAST) is None and tracker.current == 15
+
+
+def test_a_question_detected_surely_is_not_detected_again(guide):
+    tracker = tracker_after(guide, 23)
+    assert tracker.observe(LAST).score >= 0.9
+    tracker.set_current(23)
+    assert tracker.observe(LAST) is None and tracker.current == 23
+
+
 def test_the_interviewer_overrides_by_key(guide):
     tracker = tracker_after(guide, 5)
     assert tracker.step(+1) == 6

@@ -262,8 +262,16 @@ class Store:
     # segments --------------------------------------------------------------------------------
 
     def add_segment(self, session_id: int, seg: NewSegment) -> int:
-        """Store a segment with its suggestions and question event in one transaction."""
+        """Store a segment with its suggestions and question event in one transaction.
+
+        A question is asked where it was last detected: a segment detected as asking a question
+        that an earlier segment was taken to ask withdraws that earlier detection (guide tracking
+        detects a question again only when it had taken it as asked too early, on weak evidence).
+        The question events keep both."""
         with self.db.atomic():
+            if seg.asks is not None:
+                self.db.execute("update segments set asks = null where session_id = ? and asks = ?",
+                                [session_id, seg.asks])
             seg_id = int(
                 self.db["segments"]
                 .insert(

@@ -228,13 +228,15 @@ class _Pattern:
                     best = max(best, got / len(self.stems))
         return best
 
-    def cover(self, passage: _Passage, weights: dict[str, float]) -> float:
-        """The weighted share of this pattern's stems heard within one stretch of speech."""
+    def cover(self, passage: _Passage, weights: dict[str, float], span: int | None = None) -> float:
+        """The weighted share of this pattern's stems heard within one stretch of speech (`span`
+        words either side of each; by default twice the pattern's length and four more)."""
         heard = [(s, passage.hits[s]) for s in self.stems if s in passage.hits]
         if not heard:
             return 0.0
         total = sum(weights.get(s, 1.0) for s in self.stems)
-        span = 2 * (len(self.stems) + len(self.function_words)) + 4
+        if span is None:
+            span = 2 * (len(self.stems) + len(self.function_words)) + 4
         best = 0.0
         for _, hits in heard:
             for pos, _ in hits:
