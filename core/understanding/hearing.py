@@ -109,9 +109,7 @@ class Hearing:
         guide = self.guide
         current = guide.question(tracker.current)
         parts = [_sentence(p) for p in (current.probes[:1] if current else ())]
-        order = [q.number for q in guide.questions]
-        here = order.index(current.number) if current else -1
-        upcoming = [guide.question(n) for n in order[here + 1:] if n not in tracker.asked]
+        upcoming = [guide.question(n) for n in tracker.ahead(tracker.current, tracker.asked)]
         parts += [_sentence(q.text) for q in upcoming[:NEXT_QUESTIONS]]
         return parts
 

@@ -128,9 +128,7 @@ class GuideTracker:
             return {}
         if not any_form and not self.language.asks_something(text):
             return {}
-        here = self._position.get(current, -1) if current is not None else -1
-        after = [n for n in self._order if n not in asked and self._position[n] > here]
-        upcoming = after[0] if after else None
+        upcoming = next(iter(self.ahead(current, asked)), None)
         content: dict[int, dict[str, float]] = {}
         raw: dict[int, float] = {}
         for number in self._order:
@@ -190,7 +188,6 @@ class GuideTracker:
             again = self._revisit(text, current, asked)
             if again is not None:
                 return again
-        if not matches or matches[0].score < self.threshold:
             # Heard speech loses its question marks and commas: what Whisper makes of "..., kunt
             # u iets vertellen over uw werk?" is often one statement. Speech not put as a
             # question still asks one when it says that question unmistakably, in words of the
@@ -210,15 +207,19 @@ class GuideTracker:
             self._detected[best.number] = best.score
         return QuestionMatch(best.number, round(best.score, 3))
 
+    def ahead(self, current: int | None, asked: set[int] | frozenset) -> list[int]:
+        """The questions after `current` in the guide's order that are not asked yet."""
+        here = self._position.get(current, -1) if current is not None else -1
+        return [n for n in self._order[here + 1:] if n not in asked]
+
     def _revisit(self, text: str, current: int | None, asked: set[int]) -> QuestionMatch | None:
         """The question the guide has next, when it was taken as asked earlier on weak evidence
         and this speech asks it more surely: the interview has come to it only now."""
         with self._lock:
             detected = dict(self._detected)
         weak = {n for n in asked if detected.get(n, 1.0) < REVISIT_BELOW}
-        here = self._position.get(current, -1) if current is not None else -1
-        upcoming = next((n for n in self._order if self._position[n] > here and (n not in asked or n in weak)), None)
-        if upcoming is None or upcoming not in weak:
+        upcoming = next(iter(self.ahead(current, asked - weak)), None)
+        if upcoming not in weak:
             return None
         matches = self.score(text, current, asked - {upcoming})
         if not matches or matches[0].number != upcoming or matches[0].score < max(self.threshold, detected[upcoming]):
