@@ -312,13 +312,20 @@ def heard_records(voiced: Voiced, heard: list[SegmentReady], guide: Guide,
         by_turn.setdefault(max(own, key=fit).index, []).append(ready)
     names = {d.id: d.name for d in guide.dimensions}
     side = {t.index: t.track for t in voiced.turns}
-    # A question is asked where it was last detected, as the store keeps it (Store.add_segment):
-    # detected again later, an earlier detection is withdrawn.
-    asker = {r.segment.asks: id(r.segment) for r in sorted(heard, key=lambda r: r.segment.start)
-             if r.segment.asks is not None}
+    # A question is asked by the segment the store keeps asking it (Store.add_segment: detected
+    # again later, an earlier detection is withdrawn; withdrawn by the rest of its turn, it was
+    # not asked).
+    store = Store(memory_name=f"bench-ears-{voiced.number}-{id(heard)}")
+    try:
+        session = store.create_session(guide, origin="demo")
+        stored = {id(r.segment): store.add_segment(session, r.segment)
+                  for r in sorted(heard, key=lambda r: r.segment.start)}
+        kept = {row["id"]: row["asks"] for row in store.segments(session)}
+    finally:
+        store.close()
 
     def asks(s) -> int | None:
-        return s.asks if s.asks is not None and asker.get(s.asks) == id(s) else None
+        return kept[stored[id(s)]]
 
     records, extra, question = [], [], None
     for index, turn in enumerate(parsed.turns):

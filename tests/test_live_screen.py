@@ -215,3 +215,25 @@ def test_only_suggestions_worth_a_look_are_shown_live():
     assert dim.name not in SegmentRow(record, guide)._render_text().plain
     record["suggestions"] = [chip(SHOWN_FROM)]
     assert dim.name in SegmentRow(record, guide)._render_text().plain
+
+
+async def test_a_withdrawn_question_is_unticked_and_its_row_no_longer_asks_it(memory_store):
+    from core.pipeline.live import SegmentReady
+    from core.store.database import NewSegment
+
+    demo, pipeline, session_id, _ = _scripted_demo(memory_store, [])
+    app = make_app(memory_store, session_id=session_id, pipeline=pipeline, state="replaying")
+    async with app.run_test(size=(140, 40)) as pilot:
+        screen = app.screen
+        await _wait_until_finished(app, pilot, screen)
+        screen.segment_ready(SegmentReady(NewSegment("interviewer", "And as a last question", 1.0, 2.0,
+                                                     asks=4, question=4, question_score=0.6), 0.5, 2.0))
+        screen.segment_ready(SegmentReady(NewSegment("interviewer", "how did you start?", 2.5, 3.5, asks=1,
+                                                     question=1, question_score=0.9, withdraws=4), 0.5, 3.5))
+        await pilot.pause()
+        panel = screen.query_one(GuidePanel)
+        assert panel.current == 1 and 4 not in panel.asked
+        assert "asked" not in screen.query_one("#q4").classes and "asked" in screen.query_one("#q1").classes
+        rows = list(screen.query(SegmentRow))
+        assert ["[asks Q" in str(r.render()) for r in rows] == [False, True]
+        await pilot.press("q")

@@ -117,3 +117,28 @@ def test_search_treats_user_input_as_words(memory_store):
     for query in ['trust', '"trust', 'trust AND', '(mostly', 'NEAR(']:
         memory_store.search(query)  # never an FTS syntax error
     assert len(memory_store.search("trust")) == 1
+
+
+def test_a_withdrawn_question_is_taken_off_the_segment_that_asked_it_and_counts_as_not_asked(memory_store):
+    from core.study.guide import load_guide
+
+    guide = load_guide("koers-en-kansen")
+    sid = memory_store.create_session(guide, origin="demo")
+    memory_store.add_segment(sid, NewSegment("interviewer", "Wat werd er verwacht?", 0.0, 2.0, asks=10, question=10,
+                                             question_score=0.97))
+    early = memory_store.add_segment(sid, NewSegment("interviewer", "En als laatste vraagje", 10.0, 12.0, asks=24,
+                                                     question=24, question_score=0.65))
+    assert memory_store.asked_questions(sid) == {10, 24}
+    rest = memory_store.add_segment(sid, NewSegment("interviewer", "Kennisuitwisseling gericht?", 12.5, 14.0,
+                                                    asks=11, question=11, question_score=0.9, withdraws=24))
+    asks = {s["id"]: s["asks"] for s in memory_store.segments(sid)}
+    assert asks[early] is None and asks[rest] == 11
+    events = [(e["question"], e["kind"]) for e in memory_store.db["question_events"].rows_where(
+        "session_id = ?", [sid], order_by="id")]
+    assert events == [(10, "detected"), (24, "withdrawn"), (11, "detected")]
+    assert memory_store.asked_questions(sid) == {10, 11}
+    assert memory_store.session(sid)["current_question"] == 11
+    # Asked later after all, it is asked there.
+    memory_store.add_segment(sid, NewSegment("interviewer", "Heeft u nog iets toe te voegen?", 90.0, 92.0, asks=24,
+                                             question=24, question_score=0.99))
+    assert memory_store.asked_questions(sid) == {10, 11, 24}

@@ -15,6 +15,7 @@ from core.study.guide import load_guide
 from core.understanding.tracker import GuideTracker
 from scripted import ScriptedTranscriber
 from test_hear_ahead import Source
+from test_understanding import REST, TOO_EARLY
 from test_segmenter import LoudnessVad, timeline
 
 
@@ -27,6 +28,12 @@ def heard_turn(guide, pieces: list[str], asked_up_to: int, join_turns: bool = Tr
     """One interviewer turn said in `pieces`, each after a pause of one second (an utterance each,
     one turn), with the guide followed up to question `asked_up_to`: the question each piece was
     taken to ask."""
+    segments, tracker = heard_segments(guide, pieces, asked_up_to, join_turns)
+    return [s.asks for s in segments], tracker
+
+
+def heard_segments(guide, pieces: list[str], asked_up_to: int, join_turns: bool = True) -> tuple[list, GuideTracker]:
+    """As `heard_turn`: the segments the pieces became."""
     tracker = GuideTracker(guide)
     for number in range(1, asked_up_to + 1):
         tracker.set_current(number)
@@ -40,7 +47,7 @@ def heard_turn(guide, pieces: list[str], asked_up_to: int, join_turns: bool = Tr
     out = []
     pipeline.run(out.append, threading.Event())
     assert [r.segment.text for r in out] == pieces  # one utterance a piece
-    return [r.segment.asks for r in out], tracker
+    return [r.segment for r in out], tracker
 
 
 def test_a_question_put_over_two_utterances_is_followed(guide):
@@ -71,3 +78,16 @@ def test_a_turn_that_asks_two_questions_asks_both(guide):
               "En was dat vertrouwen breed gedeeld over het hele netwerk?"]
     asks, _ = heard_turn(guide, pieces, asked_up_to=5)
     assert asks == [6, 7]
+
+
+def test_the_rest_of_a_turn_withdraws_what_its_start_was_weakly_taken_to_ask(guide):
+    # Interview 5 through the ears: "als laatste inleidend vraagje" was heard as the guide's last
+    # question, on weak evidence; the rest of the turn shows it introduced question 10.
+    pieces = [TOO_EARLY, REST]
+    segments, tracker = heard_segments(guide, pieces, asked_up_to=9)
+    assert [(s.asks, s.withdraws) for s in segments] == [(24, None), (10, 24)]
+    assert tracker.current == 10 and 24 not in tracker.asked
+    # Each piece alone: question 24 stays asked, and question 10 is not followed.
+    segments, tracker = heard_segments(guide, pieces, asked_up_to=9, join_turns=False)
+    assert [(s.asks, s.withdraws) for s in segments] == [(24, None), (None, None)]
+    assert tracker.current == 24

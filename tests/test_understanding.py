@@ -325,6 +325,45 @@ def test_a_question_detected_surely_is_not_detected_again(guide):
     assert tracker.observe(LAST) is None and tracker.current == 23
 
 
+# What Whisper heard next, the rest of the same turn ("... puur op een kennisuitwisseling gericht en
+# specifieke vaardigheden?").
+REST = "op een kennisatviseling gericht en specifieke waardigheiden."
+
+
+def test_a_weak_detection_the_rest_of_the_turn_contradicts_is_withdrawn(guide):
+    tracker = tracker_after(guide, 9)
+    early = tracker.observe(TOO_EARLY)
+    assert early.number == 24 and early.score < 0.9
+    # Alone, with question 24 taken as current, the rest asks nothing.
+    assert tracker.observe(REST) is None
+    match, withdrawn = tracker.reconsider(f"{TOO_EARLY} {REST}")
+    assert (match.number, withdrawn) == (10, 24) and match.score > early.score
+    assert tracker.current == 10 and 10 in tracker.asked and 24 not in tracker.asked
+    # Once withdrawn, question 24 is followed where it is asked.
+    for n in range(11, 24):
+        tracker.set_current(n)
+    assert tracker.observe(LAST).number == 24
+
+
+def test_a_sure_detection_or_one_the_interviewer_moved_from_is_not_reconsidered(guide):
+    # Question 10 surely asked; the turn goes on to the last question, which the two read together
+    # ask more surely still (0.97 against 0.967): both were asked, the first stays.
+    sure = "Wat werd er verwacht van de organisaties, kennisuitwisseling?"
+    tracker = tracker_after(guide, 9)
+    first = tracker.observe(sure)
+    assert first.number == 10 and first.score >= 0.9
+    together = tracker.score(f"{sure} {LAST}", 9, set(range(1, 10)))[0]
+    assert together.number == 24 and together.score > first.score
+    assert tracker.reconsider(f"{sure} {LAST}") is None
+    assert tracker.current == 10 and 10 in tracker.asked
+    # A weak detection the interviewer has moved from by key is theirs.
+    tracker = tracker_after(guide, 9)
+    tracker.observe(TOO_EARLY)
+    tracker.set_current(9)
+    assert tracker.reconsider(f"{TOO_EARLY} {REST}") is None
+    assert tracker.current == 9 and 24 in tracker.asked
+
+
 def test_the_interviewer_overrides_by_key(guide):
     tracker = tracker_after(guide, 5)
     assert tracker.step(+1) == 6

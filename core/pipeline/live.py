@@ -92,7 +92,8 @@ class LivePipeline:
         # utterances ("Dan de volgende vraag." ... "hoe stond het met het vertrouwen?"): the
         # tracker reads each utterance with the rest of its speaker's turn before it.
         self.join_turns = join_turns
-        self._turn: tuple[str, float, str] | None = None  # (speaker, end, its words since it last asked)
+        # (speaker, end, its words since it last asked, the words that asked then and since)
+        self._turn: tuple[str, float, str, str | None] | None = None
         # `ahead`: an utterance is transcribed from the moment its pause has lasted a little
         # (VadSegmenter.ending, `foresee`), not only once the pause is confirmed, so its text is
         # ready min_silence - foresee (0.2 s) sooner. When speech comes back within the
@@ -210,26 +211,32 @@ class LivePipeline:
             model=result.model,
             server=result.server,
         )
-        annotate(seg, self.tracker, self.suggester, turn_so_far=self._turn_so_far(seg))
+        before, asked_with = self._turn_so_far(seg)
+        annotate(seg, self.tracker, self.suggester, turn_so_far=before, asked_in_turn=asked_with)
         if seg.asks is not None:
             # The words that asked a question have been read: what the turn says after them is
             # read without them, or they would ask again, now for the best question not yet asked
             # ("voordat we naar de laatste vraag gaan ..." made the last question of the guide
-            # asked when the interviewer only said what came after this one).
-            self._turn = (seg.speaker, seg.end, "")
+            # asked when the interviewer only said what came after this one). Only the tracker's
+            # second thought on a weak detection reads them again (`annotate`).
+            self._turn = (seg.speaker, seg.end, "", said_in_turn(before, seg.text))
         delay = max(0.0, self.clock.now() - utt.end)
         self.stats.delays.append(delay)
         on_segment(SegmentReady(seg, delay, utt.end))
 
 
-    def _turn_so_far(self, seg: NewSegment) -> str | None:
+    def _turn_so_far(self, seg: NewSegment) -> tuple[str | None, str | None]:
         """The speaker's words before this utterance in the same turn, since the last of them that
-        asked a question (None: a new turn, or nothing said since)."""
-        turn, before = self._turn, None
+        asked a question (None: a new turn, or nothing said since); and the words that asked it,
+        with those since (None: nothing in this turn asked)."""
+        turn, before, asked_with = self._turn, None, None
         if turn is not None and turn[0] == seg.speaker and seg.start - turn[1] <= TURN_PAUSE_MAX:
-            before = turn[2]
-        self._turn = (seg.speaker, seg.end, f"{before} {seg.text}" if before else seg.text)
-        return (before or None) if self.join_turns else None
+            before, asked_with = turn[2], turn[3]
+        self._turn = (seg.speaker, seg.end, f"{before} {seg.text}" if before else seg.text,
+                      f"{asked_with} {seg.text}" if asked_with else None)
+        if not self.join_turns:
+            return None, None
+        return before or None, asked_with
 
 
 def hears_ahead(transcriber: Transcriber, realtime: bool) -> bool:
@@ -261,19 +268,28 @@ def decide(store: Store, suggester: Suggester, suggestion: dict, accept: bool) -
     suggester.learn(segment["text"], suggestion["indicator_id"], positive=accept, question=segment["question"])
 
 
+def said_in_turn(turn_so_far: str | None, text: str) -> str:
+    """An utterance read with the words of its turn before it, up to TURN_WORDS_MAX words."""
+    return " ".join(f"{turn_so_far} {text}".split()[-TURN_WORDS_MAX:]) if turn_so_far else text
+
+
 def annotate(seg: NewSegment, tracker: GuideTracker, suggester: Suggester,
-             turn_so_far: str | None = None) -> NewSegment:
+             turn_so_far: str | None = None, asked_in_turn: str | None = None) -> NewSegment:
     """Guide tracking for the interviewer's words, suggestions for the respondent's.
 
     Shared by the live path and by imports, so an import sees what the live session would have.
     `turn_so_far`: the interviewer's words before these in the same turn, read with them (the
-    live path hears a turn in pieces; an import has it whole).
+    live path hears a turn in pieces; an import has it whole). `asked_in_turn`: the words earlier
+    in the turn that asked a question, with those since: when these words ask nothing new, the
+    tracker reads them with those, and a weak detection that the rest of the turn contradicts is
+    withdrawn (`seg.withdraws`; `GuideTracker.reconsider`).
     """
     if seg.speaker == "interviewer":
-        said = seg.text
-        if turn_so_far:
-            said = " ".join(f"{turn_so_far} {seg.text}".split()[-TURN_WORDS_MAX:])
-        match = tracker.observe(said)
+        match = tracker.observe(said_in_turn(turn_so_far, seg.text))
+        if match is None and asked_in_turn:
+            again = tracker.reconsider(said_in_turn(asked_in_turn, seg.text))
+            if again is not None:
+                match, seg.withdraws = again
         if match is not None:
             seg.asks = match.number
             seg.question_score = round(match.score, 3)

@@ -55,6 +55,9 @@ class NewSegment:
     asks: int | None = None
     question: int | None = None
     question_score: float | None = None
+    # A question an earlier segment of the same turn was taken to ask, which these words show it
+    # did not (GuideTracker.reconsider): its detection is withdrawn.
+    withdraws: int | None = None
     suggestions: list[NewSuggestion] = field(default_factory=list)
     # Who heard it, when not the session's own model on this machine (a group's server).
     model: str | None = None
@@ -225,7 +228,8 @@ class Store:
         """The guide questions the session has moved to, detected or by hand."""
         return {
             row[0] for row in self.db.execute(
-                "select distinct question from question_events where session_id = ? and question is not null",
+                "select distinct question from question_events where session_id = ? and question is not null"
+                " and kind != 'withdrawn'",
                 [session_id],
             )
         }
@@ -267,11 +271,17 @@ class Store:
         A question is asked where it was last detected: a segment detected as asking a question
         that an earlier segment was taken to ask withdraws that earlier detection (guide tracking
         detects a question again only when it had taken it as asked too early, on weak evidence).
-        The question events keep both."""
+        The question events keep both. A segment that `withdraws` a question (the rest of a turn
+        showed what its start asked) takes it off the segment that asked it, and its event becomes
+        a withdrawn one: the question counts as not asked."""
         with self.db.atomic():
-            if seg.asks is not None:
+            for number in {seg.asks, seg.withdraws} - {None}:
                 self.db.execute("update segments set asks = null where session_id = ? and asks = ?",
-                                [session_id, seg.asks])
+                                [session_id, number])
+            if seg.withdraws is not None:
+                self.db.execute("update question_events set kind = 'withdrawn' where id = (select max(id) "
+                                "from question_events where session_id = ? and question = ? and kind = 'detected')",
+                                [session_id, seg.withdraws])
             seg_id = int(
                 self.db["segments"]
                 .insert(

@@ -71,7 +71,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             "session_id": int,
             "question": int,
             "at": float,
-            "kind": str,  # detected | manual
+            "kind": str,  # detected | manual | withdrawn (a detection the rest of its turn contradicted)
             "segment_id": int,
             "score": float,
         },

@@ -92,11 +92,21 @@ class LiveScreen(Screen):
             self.app.call_from_thread(self.pipeline_finished)
 
     def segment_ready(self, ready: SegmentReady) -> None:
-        seg_id = self.store.add_segment(self.session_id, ready.segment)
-        record = self._record(seg_id)
-        self.query_one(TranscriptView).add_segment(record)
-        if ready.segment.asks is not None:
-            self.query_one(GuidePanel).current = ready.segment.asks
+        seg = ready.segment
+        view = self.query_one(TranscriptView)
+        # Rows shown asking a question this segment asks or withdraws no longer ask it (the store
+        # takes it off them: Store.add_segment).
+        moved = {seg.asks, seg.withdraws} - {None}
+        stale = [i for i, row in view.rows.items() if row.record.get("asks") in moved]
+        seg_id = self.store.add_segment(self.session_id, seg)
+        for i in stale:
+            view.update_segment(self._record(i))
+        view.add_segment(self._record(seg_id))
+        panel = self.query_one(GuidePanel)
+        if seg.withdraws is not None:
+            panel.withdraw(seg.withdraws)
+        if seg.asks is not None:
+            panel.current = seg.asks
         status = self.query_one(StatusBar)
         status.segments += 1
         self._refresh_coverage()

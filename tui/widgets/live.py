@@ -52,6 +52,11 @@ class GuidePanel(VerticalScroll):
         widget.set_class(number in self.asked, "asked")
         widget.set_class(number == self.current, "current")
 
+    def withdraw(self, number: int) -> None:
+        """A question taken as asked that was not (the rest of the interviewer's turn showed it)."""
+        self.asked.discard(number)
+        self._refresh(number)
+
     def watch_current(self, old: int | None, new: int | None) -> None:
         if new is not None:
             self.asked.add(new)
