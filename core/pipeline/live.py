@@ -92,7 +92,7 @@ class LivePipeline:
         # utterances ("Dan de volgende vraag." ... "hoe stond het met het vertrouwen?"): the
         # tracker reads each utterance with the rest of its speaker's turn before it.
         self.join_turns = join_turns
-        # (speaker, end, its words since it last asked, the words that asked then and since)
+        # (speaker, end, its words since it last asked, the words that asked then)
         self._turn: tuple[str, float, str, str | None] | None = None
         # `ahead`: an utterance is transcribed from the moment its pause has lasted a little
         # (VadSegmenter.ending, `foresee`), not only once the pause is confirmed, so its text is
@@ -229,14 +229,13 @@ class LivePipeline:
         """The speaker's words before this utterance in the same turn, since the last of them that
         asked a question (None: a new turn, or nothing said since); and the words that asked it,
         with those since (None: nothing in this turn asked)."""
-        turn, before, asked_with = self._turn, None, None
+        turn, before, asking = self._turn, None, None
         if turn is not None and turn[0] == seg.speaker and seg.start - turn[1] <= TURN_PAUSE_MAX:
-            before, asked_with = turn[2], turn[3]
-        self._turn = (seg.speaker, seg.end, f"{before} {seg.text}" if before else seg.text,
-                      f"{asked_with} {seg.text}" if asked_with else None)
+            before, asking = turn[2], turn[3]
+        self._turn = (seg.speaker, seg.end, f"{before} {seg.text}" if before else seg.text, asking)
         if not self.join_turns:
             return None, None
-        return before or None, asked_with
+        return before or None, f"{asking} {before}" if asking and before else asking
 
 
 def hears_ahead(transcriber: Transcriber, realtime: bool) -> bool:

@@ -214,11 +214,15 @@ class GuideTracker:
                 return None
         best = matches[0]
         with self._lock:
-            self._last = (best.number, best.score, current, frozenset(asked))
-            self.current = best.number
-            self.asked.add(best.number)
-            self._detected[best.number] = best.score
+            self._detect(best, current, asked)
         return QuestionMatch(best.number, round(best.score, 3))
+
+    def _detect(self, best: QuestionMatch, current: int | None, asked: set[int] | frozenset) -> None:
+        """`best` detected, with the guide at `current` and `asked` before it (the lock held)."""
+        self._last = (best.number, best.score, current, frozenset(asked))
+        self.current = best.number
+        self.asked.add(best.number)
+        self._detected[best.number] = best.score
 
     def reconsider(self, text: str) -> tuple[QuestionMatch, int] | None:
         """Speech that goes on from the words of the last detection, read with them (the
@@ -240,10 +244,7 @@ class GuideTracker:
                 return None  # the guide moved meanwhile (by hand)
             self.asked.discard(number)
             self._detected.pop(number, None)
-            self.current = best.number
-            self.asked.add(best.number)
-            self._detected[best.number] = best.score
-            self._last = (best.number, best.score, before, asked_before)
+            self._detect(best, before, asked_before)
         return QuestionMatch(best.number, round(best.score, 3)), number
 
     def ahead(self, current: int | None, asked: set[int] | frozenset) -> list[int]:
